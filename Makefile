@@ -1,0 +1,51 @@
+# The README's commands. Every target is idempotent: a second `make demo` re-installs nothing,
+# rebuilds nothing and re-assembles no model; it only re-runs the experiment (answers and judge
+# verdicts then come from the DuckDB cache).
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE ?= $(HOME)/.cache/ragbench
+LLAMA_CPP_VERSION := 0.3.36
+# A portable AVX2 build of llama.cpp. The default native build enables Intel AMX kernels when the
+# CPU advertises them, and those crash (SIGSEGV) in VMs whose kernel does not grant AMX state.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
+WHEELS := $(CACHE)/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
+DB ?= results/ragbench.duckdb
+
+.PHONY: install models demo test lint clean-results
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# llama-cpp-python has no binary wheel: build it once per machine into a cache outside the clone.
+$(WHEELS)/.built: | $(BIN)/python
+	mkdir -p $(WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps --no-cache-dir \
+		"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(WHEELS)
+	touch $@
+
+$(STAMP): pyproject.toml Makefile $(WHEELS)/.built | $(BIN)/python
+	$(BIN)/pip install --find-links $(WHEELS) --prefer-binary -e '.[dev,local]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/ragbench models
+
+demo: models
+	$(BIN)/ragbench run experiments/quickstart.yaml --db $(DB)
+
+test: models
+	$(BIN)/ruff check ragbench tests benchmarks
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check ragbench tests benchmarks
+	$(BIN)/ruff format --check ragbench tests benchmarks
+
+clean-results:
+	rm -rf results/* && touch results/.gitkeep

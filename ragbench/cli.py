@@ -1,0 +1,103 @@
+"""Command line: a thin wrapper over ``experiment.run``, ``report.report`` and ``models``.
+
+Every command exits 0 on success and non-zero with a one-line ``error: ...`` reason on failure
+(bad config, missing file, missing model, unreachable endpoint); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragbench.config import ConfigError, expand, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+
+DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
+DEFAULT_DB = Path("results") / "ragbench.duckdb"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(experiment: Path) -> None:
+    """Check an experiment file and print its trials."""
+    try:
+        config = load_config(experiment)
+        trials = expand(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"{config.name}: {len(trials)} trial(s)")
+    for trial in trials:
+        typer.echo(f"  {trial.trial_id}  {trial.label}")
+
+
+@app.command()
+def run(
+    experiment: Path,
+    limit: Annotated[int | None, typer.Option(help="questions per trial")] = None,
+    db: DbOption = DEFAULT_DB,
+    resume: Annotated[str | None, typer.Option(help="run id to finish")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Run an experiment and log every score in DuckDB, then print the comparison table."""
+    from ragbench.data import DataError
+    from ragbench.experiment import run as run_experiment
+    from ragbench.models import ModelError
+    from ragbench.report import report as make_report
+
+    try:
+        result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
+        rep = make_report(result.experiment, db, run_id=result.run_id)
+    except (ConfigError, DataError, ModelError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(rep.table)
+    stats = result.stats
+    typer.echo(
+        f"\nrun {result.run_id}: {len(result.trials)} trials in {stats['seconds']:.0f}s; "
+        f"{stats['chunks_embedded']} chunks embedded, {stats['generated']} answers generated "
+        f"({stats['generation_cache_hits']} cached), {stats['judged']} judged scores "
+        f"({stats['judge_cache_hits']} cached, {stats['judge_failures']} failed)"
+    )
+    typer.echo(f"charts: {', '.join(str(c) for c in rep.charts)}")
+
+
+@app.command()
+def report(
+    experiment: str,
+    db: DbOption = DEFAULT_DB,
+    run_id: Annotated[str | None, typer.Option("--run", help="run id (default: latest)")] = None,
+) -> None:
+    """Print the comparison table of an experiment's latest run and write its charts."""
+    from ragbench.report import report as make_report
+
+    if not db.is_file():
+        _fail(f"results file not found: {db}")
+    try:
+        rep = make_report(experiment, db, run_id=run_id)
+    except (LookupError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    typer.echo(rep.table)
+    typer.echo(f"charts: {', '.join(str(c) for c in rep.charts)}")
+
+
+@app.command()
+def models() -> None:
+    """Prepare the local models (assemble and verify the GGUF) and say what is missing."""
+    from ragbench.models import check_models
+
+    rows = check_models()
+    width = max(len(r[0]) for r in rows)
+    for name, status, detail in rows:
+        typer.echo(f"{name:<{width}}  {status:<7}  {detail}")
+    if any(status != "ok" for _, status, _ in rows):
+        _fail("some local models are missing (see above)", code=1)
+
+
+if __name__ == "__main__":
+    app()

