@@ -99,5 +99,36 @@ def models() -> None:
         _fail("some local models are missing (see above)", code=1)
 
 
+@app.command()
+def gate(
+    experiment: str,
+    minimum: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min",
+            metavar="METRIC=VALUE",
+            help="minimum mean of a metric, e.g. faithfulness=0.6 (repeatable)",
+        ),
+    ] = None,
+    trial: Annotated[
+        str, typer.Option(help="trial id, or 'best': highest mean of the first --min metric")
+    ] = "best",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Fail (exit 1) when a trial of the latest run scores below a minimum; for CI merge checks."""
+    from ragbench.gate import GateError, check_gate, parse_minimums
+    from ragbench.store import Store
+
+    if not db.is_file():
+        _fail(f"results file not found: {db}")
+    try:
+        result = check_gate(Store(db), experiment, parse_minimums(minimum or []), trial=trial)
+    except GateError as exc:
+        _fail(str(exc))
+    typer.echo(result.table())
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

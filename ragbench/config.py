@@ -215,7 +215,9 @@ def _resolve_dotted(tree: dict[str, Any], key: str) -> None:
         if not isinstance(node, dict) or part not in node:
             valid = list(node) if isinstance(node, dict) else []
             where = ".".join(walked) or "base"
-            raise ValueError(f"sweep key '{key}': '{part}' is not a field of {where}{suggest(part, valid)}")
+            raise ValueError(
+                f"sweep key '{key}': '{part}' is not a field of {where}{suggest(part, valid)}"
+            )
         node = node[part]
         walked.append(part)
 
@@ -247,6 +249,7 @@ def expand(config: ExperimentConfig) -> list[Trial]:
     keys = list(config.sweep)
     base = config.base.model_dump()
     trials = []
+    seen: dict[str, dict[str, Any]] = {}
     for values in itertools.product(*(config.sweep[k] for k in keys)):
         tree = copy.deepcopy(base)
         overrides = dict(zip(keys, values, strict=True))
@@ -256,10 +259,14 @@ def expand(config: ExperimentConfig) -> list[Trial]:
             pipeline = PipelineConfig.model_validate(tree)
         except ValidationError as exc:
             raise ConfigError(f"sweep point {overrides}: {_format_errors(exc)}") from None
+        trial_id = params_hash(pipeline.model_dump())
+        if trial_id in seen:
+            raise ConfigError(f"sweep points {seen[trial_id]} and {overrides} are the same trial")
+        seen[trial_id] = overrides
         label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items()) or "base"
         trials.append(
             Trial(
-                trial_id=params_hash(pipeline.model_dump()),
+                trial_id=trial_id,
                 label=label,
                 overrides=overrides,
                 pipeline=pipeline,
@@ -296,7 +303,9 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
 def parse_config(data: Any, source: str = "<config>", root: Path | None = None) -> ExperimentConfig:
     """Validate an already-parsed YAML mapping; ``root`` resolves relative dataset paths."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
@@ -310,6 +319,10 @@ def parse_config(data: Any, source: str = "<config>", root: Path | None = None) 
         config.dataset.path = str(path)
     if not config.metrics:
         raise ConfigError(f"{source}: metrics: list at least one metric")
+    try:
+        expand(config)  # every sweep point must validate now, not halfway through a run
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return config
 
 

@@ -60,9 +60,13 @@ class Dataset:
     def summary(self) -> str:
         kinds = Counter(d.metadata.get("file_type", "?") for d in self.corpus)
         parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        text = f"{self.name}: {len(self.corpus)} documents ({parts}), {len(self.questions)} questions"
+        text = (
+            f"{self.name}: {len(self.corpus)} documents ({parts}), {len(self.questions)} questions"
+        )
         if self.skipped:
-            text += f"; skipped {len(self.skipped)}: " + "; ".join(f"{p} ({r})" for p, r in self.skipped)
+            text += f"; skipped {len(self.skipped)}: " + "; ".join(
+                f"{p} ({r})" for p, r in self.skipped
+            )
         return text
 
 
@@ -125,7 +129,11 @@ def load_corpus(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
     if not root.is_dir():
         raise DataError(f"corpus folder not found: {root}")
     docs, skipped = [], []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    files = (p for p in root.rglob("*") if p.is_file())
+    # Hidden files and folders (.git, .ipynb_checkpoints copies) are not part of the corpus.
+    for path in sorted(
+        p for p in files if not any(s.startswith(".") for s in p.relative_to(root).parts)
+    ):
         rel = path.relative_to(root).as_posix()
         reader = READERS.get(path.suffix.lower())
         if reader is None:
@@ -137,7 +145,9 @@ def load_corpus(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
             skipped.append((rel, "undecodable bytes (not UTF-8)"))
             continue
         except Exception as exc:  # noqa: BLE001 - any reader failure skips that one file
-            skipped.append((rel, f"unreadable {path.suffix[1:]}: {type(exc).__name__}: {exc}"[:200]))
+            skipped.append(
+                (rel, f"unreadable {path.suffix[1:]}: {type(exc).__name__}: {exc}"[:200])
+            )
             continue
         if not text.strip():
             skipped.append((rel, "no extractable text"))
@@ -179,18 +189,19 @@ def _qa_rows(path: Path) -> list[Question]:
     """The native question schema (see ragbench/demo/README.md)."""
     questions = []
     for i, row in enumerate(_hf_rows(path)):
-        try:
-            questions.append(
-                Question(
-                    question_id=str(row["question_id"]),
-                    user_input=row["user_input"],
-                    reference=row.get("reference") or "",
-                    gold_doc_ids=list(row.get("gold_doc_ids") or []),
-                    gold_spans=list(row.get("gold_spans") or []),
-                )
+        # `datasets` fills a field missing from some rows with None rather than raising.
+        for name in ("question_id", "user_input"):
+            if row.get(name) is None or not str(row[name]).strip():
+                raise DataError(f"{path}: row {i} lacks field '{name}'")
+        questions.append(
+            Question(
+                question_id=str(row["question_id"]),
+                user_input=row["user_input"],
+                reference=row.get("reference") or "",
+                gold_doc_ids=list(row.get("gold_doc_ids") or []),
+                gold_spans=list(row.get("gold_spans") or []),
             )
-        except KeyError as exc:
-            raise DataError(f"{path}: row {i} lacks field {exc}") from None
+        )
     return questions
 
 
@@ -205,14 +216,18 @@ def _load_demo(cfg: DatasetConfig) -> Dataset:
 
 def _load_generic(cfg: DatasetConfig) -> Dataset:
     if not cfg.path:
-        raise DataError("dataset loader 'qa-folder' needs 'path' (a folder with corpus/ and questions.jsonl)")
+        raise DataError(
+            "dataset loader 'qa-folder' needs 'path' (a folder with corpus/ and questions.jsonl)"
+        )
     return _load_qa_folder(Path(cfg.path), Path(cfg.path).name)
 
 
 def _load_pg_essays(cfg: DatasetConfig) -> Dataset:
     """Tonic Validate's Paul Graham essays: essays/*.txt + qa_pairs.json (essay, question, answer, quote)."""
     if not cfg.path:
-        raise DataError("dataset loader 'pg-essays' needs 'path' (e.g. ../shared/datasets/pg-essays)")
+        raise DataError(
+            "dataset loader 'pg-essays' needs 'path' (e.g. ../shared/datasets/pg-essays)"
+        )
     root = Path(cfg.path)
     docs, skipped = load_corpus(root / "essays")
     questions = [

@@ -204,7 +204,9 @@ class Judge:
                     llm=self.llm, embeddings=self.embed, strictness=strictness
                 )
             else:
-                raise ValueError(f"unknown judged metric '{name}'; valid: {', '.join(JUDGED_METRICS)}")
+                raise ValueError(
+                    f"unknown judged metric '{name}'; valid: {', '.join(JUDGED_METRICS)}"
+                )
         return self._metrics[name]
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
@@ -213,8 +215,11 @@ class Judge:
                 "metric": metric,
                 "ragas": self.ragas_version,
                 "judge": models.llm_id(self.cfg),
-                "sampling": {"temperature": self.cfg.temperature, "seed": self.cfg.seed,
-                             "max_tokens": self.cfg.max_tokens},
+                "sampling": {
+                    "temperature": self.cfg.temperature,
+                    "seed": self.cfg.seed,
+                    "max_tokens": self.cfg.max_tokens,
+                },
                 "inputs": inputs,
             },
             length=32,
@@ -235,7 +240,10 @@ class Judge:
             value: float | None = float(result.value)
             error = None
             if math.isnan(value):
-                value, error = None, f"{metric} is undefined for this answer (no statements extracted)"
+                value, error = (
+                    None,
+                    f"{metric} is undefined for this answer (no statements extracted)",
+                )
         except JudgeError as exc:
             value, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a metric bug must not kill a run
@@ -244,7 +252,9 @@ class Judge:
         # Transport failures are not cached: the endpoint may be back next time.
         transient = error is not None and "Error" in error and "invalid JSON" not in error
         if self.cache is not None and not transient:
-            self.cache.cache_put("judge", key, {"value": value, "error": error, "details": score.details})
+            self.cache.cache_put(
+                "judge", key, {"value": value, "error": error, "details": score.details}
+            )
         return score
 
 

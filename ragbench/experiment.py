@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import random
 import subprocess
 import time
 import uuid
@@ -40,8 +41,16 @@ from ragbench.pipeline import Builder, Pipeline, doc_id_of
 from ragbench.store import Store
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
-PACKAGES = ("ragbench", "llama-index-core", "ragas", "duckdb", "torch", "llama-cpp-python",
-            "sentence-transformers", "datasets")
+PACKAGES = (
+    "ragbench",
+    "llama-index-core",
+    "ragas",
+    "duckdb",
+    "torch",
+    "llama-cpp-python",
+    "sentence-transformers",
+    "datasets",
+)
 
 
 @dataclass
@@ -56,7 +65,10 @@ class RunResult:
 def git_sha() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).parent,
         )
     except (OSError, subprocess.SubprocessError):
@@ -80,6 +92,17 @@ def versions(trials: list[Trial]) -> dict[str, Any]:
     return info
 
 
+def judged_subset(question_ids: list[str], limit: int | None, seed: int) -> list[str]:
+    """The questions that get answers and LLM-judged metrics: a seeded sample, the same for every
+    trial (so trials are compared on the same questions), in dataset order."""
+    if limit is None or limit >= len(question_ids):
+        return list(question_ids)
+    shuffled = list(question_ids)
+    random.Random(seed).shuffle(shuffled)  # a prefix of one shuffle: larger limits nest smaller
+    chosen = set(shuffled[:limit])
+    return [q for q in question_ids if q in chosen]
+
+
 def _judge_config(trials: list[Trial]) -> LLMConfig:
     """One judge per run, so every trial is scored by the same ruler."""
     judges = {params_hash(t.pipeline.judge.model_dump()) for t in trials}
@@ -89,8 +112,9 @@ def _judge_config(trials: list[Trial]) -> LLMConfig:
 
 
 class _Runner:
-    def __init__(self, config: ExperimentConfig, dataset: Dataset, store: Store, run_id: str,
-                 progress: bool) -> None:
+    def __init__(
+        self, config: ExperimentConfig, dataset: Dataset, store: Store, run_id: str, progress: bool
+    ) -> None:
         self.config = config
         self.dataset = dataset
         self.store = store
@@ -98,10 +122,15 @@ class _Runner:
         self.progress = progress
         self.builder = Builder(dataset)
         self.done = store.done_questions(run_id)
-        self.stats: dict[str, Any] = {"generated": 0, "generation_cache_hits": 0, "judged": 0,
-                                      "judge_cache_hits": 0, "judge_failures": 0}
-        n = config.judge_limit
-        self.judged_ids = [q.question_id for q in dataset.questions][: n if n is not None else None]
+        self.stats: dict[str, Any] = {
+            "generated": 0,
+            "generation_cache_hits": 0,
+            "judged": 0,
+            "judge_cache_hits": 0,
+            "judge_failures": 0,
+        }
+        self.judged_ids = judged_subset([q.question_id for q in dataset.questions],
+                                        config.judge_limit, config.seed)
         self.judged_metrics = [m for m in config.metrics if m in JUDGED_METRICS]
 
     def bar(self, total: int, desc: str) -> Any:
@@ -109,30 +138,41 @@ class _Runner:
 
     # stage A -------------------------------------------------------------------------------------
     def retrieve_all(self, trials: list[Trial]) -> None:
-        todo = [(t, q) for t in trials for q in self.dataset.questions
-                if (t.trial_id, q.question_id) not in self.done]
+        todo = [
+            (t, q)
+            for t in trials
+            for q in self.dataset.questions
+            if (t.trial_id, q.question_id) not in self.done
+        ]
         with self.bar(len(todo), "retrieval") as bar:
             for trial in trials:
                 pipeline: Pipeline | None = None
                 for q in self.dataset.questions:
                     if (trial.trial_id, q.question_id) in self.done:
                         continue
-                    pipeline = pipeline or self.builder.build(trial.pipeline)
+                    if pipeline is None:
+                        bar.set_postfix_str(f"trial {trial.label}")
+                        pipeline = self.builder.build(trial.pipeline)
                     start = time.perf_counter()
                     chunks = pipeline.retrieve(q.user_input)
                     seconds = time.perf_counter() - start
                     doc_ids = [doc_id_of(c) for c in chunks]
                     record = {
-                        "run_id": self.run_id, "trial_id": trial.trial_id,
-                        "question_id": q.question_id, "user_input": q.user_input,
+                        "run_id": self.run_id,
+                        "trial_id": trial.trial_id,
+                        "question_id": q.question_id,
+                        "user_input": q.user_input,
                         "retrieved_contexts": [c.node.get_content() for c in chunks],
-                        "retrieved_doc_ids": doc_ids, "reference": q.reference,
-                        "retrieval_s": seconds, "latency_s": seconds,
+                        "retrieved_doc_ids": doc_ids,
+                        "reference": q.reference,
+                        "retrieval_s": seconds,
+                        "latency_s": seconds,
                     }
                     scores = [
                         self._row(trial, q.question_id, name, value)
-                        for name, value in retrieval_scores(doc_ids, q.gold_doc_ids,
-                                                            self.config.metrics).items()
+                        for name, value in retrieval_scores(
+                            doc_ids, q.gold_doc_ids, self.config.metrics
+                        ).items()
                     ]
                     self.store.add_result(record, scores)
                     bar.update()
@@ -142,8 +182,12 @@ class _Runner:
         if not self.judged_ids or not self.judged_metrics:
             return
         judge_cfg = _judge_config(trials)
-        judge = Judge(judge_cfg, self.builder.llm(judge_cfg), self._judge_embedding(judge_cfg),
-                      cache=self.store)
+        judge = Judge(
+            judge_cfg,
+            self.builder.llm(judge_cfg),
+            self._judge_embedding(judge_cfg),
+            cache=self.store,
+        )
         placeholders = ",".join("?" for _ in self.judged_ids)
         records = self.store.query(
             f"SELECT * FROM records WHERE run_id = ? AND question_id IN ({placeholders})",
@@ -154,13 +198,21 @@ class _Runner:
             f"AND metric IN ({','.join('?' for _ in self.judged_metrics)}) GROUP BY ALL",
             [self.run_id, *self.judged_metrics],
         )
-        complete = {(r.trial_id, r.question_id) for r in scored.itertuples()
-                    if r.n == len(self.judged_metrics)}
+        complete = {
+            (r.trial_id, r.question_id)
+            for r in scored.itertuples()
+            if r.n == len(self.judged_metrics)
+        }
         by_key = {(r["trial_id"], r["question_id"]): r for r in records.to_dict("records")}
-        todo = [(t, qid) for t in trials for qid in self.judged_ids
-                if (t.trial_id, qid) not in complete and (t.trial_id, qid) in by_key]
+        todo = [
+            (t, qid)
+            for t in trials
+            for qid in self.judged_ids
+            if (t.trial_id, qid) not in complete and (t.trial_id, qid) in by_key
+        ]
         with self.bar(len(todo), "answer+judge") as bar:
             for trial, qid in todo:
+                bar.set_postfix_str(f"trial {trial.label}, {qid}")
                 self._answer_one(trial, by_key[(trial.trial_id, qid)], judge)
                 bar.update()
         self.stats["judge_calls"] = judge.calls
@@ -171,28 +223,44 @@ class _Runner:
         doc_ids = list(record["retrieved_doc_ids"])
         prompt = pipeline.prompt_for(record["user_input"], contexts, doc_ids)
         llm_cfg = trial.pipeline.generation.llm
-        key = params_hash({"llm": models.llm_id(llm_cfg), "prompt": prompt,
-                           "sampling": {"temperature": llm_cfg.temperature, "seed": llm_cfg.seed,
-                                        "max_tokens": llm_cfg.max_tokens}}, length=32)
+        key = params_hash(
+            {
+                "llm": models.llm_id(llm_cfg),
+                "prompt": prompt,
+                "sampling": {
+                    "temperature": llm_cfg.temperature,
+                    "seed": llm_cfg.seed,
+                    "max_tokens": llm_cfg.max_tokens,
+                },
+            },
+            length=32,
+        )
         answer = self.store.cache_get("generation", key)
         if answer is None:
             try:
                 out = pipeline.answer(prompt, doc_ids)
             except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
                 reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-                rows = [self._row(trial, record["question_id"], m, None, error=reason)
-                        for m in self.judged_metrics]
+                rows = [
+                    self._row(trial, record["question_id"], m, None, error=reason)
+                    for m in self.judged_metrics
+                ]
                 self.store.add_scores(rows)
                 self.stats["judge_failures"] += len(rows)
                 return
-            answer = {"response": out.response, "cited": out.cited_doc_ids,
-                      "seconds": out.seconds, "usage": out.usage}
+            answer = {
+                "response": out.response,
+                "cited": out.cited_doc_ids,
+                "seconds": out.seconds,
+                "usage": out.usage,
+            }
             self.store.cache_put("generation", key, answer)
             self.stats["generated"] += 1
         else:
             self.stats["generation_cache_hits"] += 1
         record.update(
-            response=answer["response"], cited_doc_ids=answer["cited"],
+            response=answer["response"],
+            cited_doc_ids=answer["cited"],
             generation_s=answer["seconds"],
             latency_s=(record["retrieval_s"] or 0.0) + answer["seconds"],
             prompt_tokens=answer["usage"].get("prompt_tokens"),
@@ -204,23 +272,47 @@ class _Runner:
             self.stats["judged"] += 1
             self.stats["judge_cache_hits"] += score.cached
             self.stats["judge_failures"] += score.error is not None
-            rows.append(self._row(trial, record["question_id"], metric, score.value,
-                                  error=score.error, seconds=score.seconds,
-                                  details=judge_details(score)))
+            rows.append(
+                self._row(
+                    trial,
+                    record["question_id"],
+                    metric,
+                    score.value,
+                    error=score.error,
+                    seconds=score.seconds,
+                    details=judge_details(score),
+                )
+            )
         self.store.add_result(record, rows)
 
     def _judge_embedding(self, judge_cfg: LLMConfig) -> Any:
         # Answer relevancy compares questions in one fixed embedding space for every trial, so a
         # sweep over embedding models does not change the ruler. Fakes keep fake runs fast.
-        cfg = models.EmbeddingConfig(provider="hashing" if judge_cfg.provider == "fake" else "local")
+        cfg = models.EmbeddingConfig(
+            provider="hashing" if judge_cfg.provider == "fake" else "local"
+        )
         return self.builder.embedding(cfg)
 
-    def _row(self, trial: Trial, question_id: str, metric: str, value: float | None,
-             error: str | None = None, seconds: float | None = None,
-             details: str | None = None) -> dict[str, Any]:
-        return {"run_id": self.run_id, "trial_id": trial.trial_id, "question_id": question_id,
-                "metric": metric, "value": value, "error": error, "seconds": seconds,
-                "details": details}
+    def _row(
+        self,
+        trial: Trial,
+        question_id: str,
+        metric: str,
+        value: float | None,
+        error: str | None = None,
+        seconds: float | None = None,
+        details: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "trial_id": trial.trial_id,
+            "question_id": question_id,
+            "metric": metric,
+            "value": value,
+            "error": error,
+            "seconds": seconds,
+            "details": details,
+        }
 
 
 def run(
@@ -249,14 +341,17 @@ def run(
     _judge_config(trials)
     store = Store(db)
     run_id = resume or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    fake = any(models.is_fake(t.pipeline.generation.llm, t.pipeline.judge, t.pipeline.embedding)
-               for t in trials)
+    fake = any(
+        models.is_fake(t.pipeline.generation.llm, t.pipeline.judge, t.pipeline.embedding)
+        for t in trials
+    )
     if resume:
         info = store.run_info(resume)
         if info["experiment"] != config.name:
             raise ValueError(f"run {resume} belongs to experiment '{info['experiment']}'")
-    store.start_run(run_id, config.name, config.model_dump(), versions(trials), git_sha(), fake,
-                    dataset.name)
+    store.start_run(
+        run_id, config.name, config.model_dump(), versions(trials), git_sha(), fake, dataset.name
+    )
     store.add_trials(run_id, trials)
     runner = _Runner(config, dataset, store, run_id, progress)
     start = time.perf_counter()
@@ -267,9 +362,13 @@ def run(
         store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         raise
     store.finish_run(run_id, "finished")
-    stats = runner.stats | runner.builder.stats | {"seconds": time.perf_counter() - start,
-                                                   "dataset": dataset.summary()}
+    stats = (
+        runner.stats
+        | runner.builder.stats
+        | {"seconds": time.perf_counter() - start, "dataset": dataset.summary()}
+    )
     with store.connect() as con:
-        con.execute("UPDATE runs SET message = ? WHERE run_id = ?",
-                    [json.dumps(stats, default=str), run_id])
+        con.execute(
+            "UPDATE runs SET message = ? WHERE run_id = ?", [json.dumps(stats, default=str), run_id]
+        )
     return RunResult(run_id, Path(db), config.name, trials, stats)

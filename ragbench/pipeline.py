@@ -22,7 +22,13 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import BaseNode, NodeWithScore
 
 from ragbench import models
-from ragbench.config import ChunkingConfig, EmbeddingConfig, PipelineConfig, RetrievalConfig, params_hash
+from ragbench.config import (
+    ChunkingConfig,
+    EmbeddingConfig,
+    PipelineConfig,
+    RetrievalConfig,
+    params_hash,
+)
 from ragbench.data import Dataset
 from ragbench.prompts import format_context, render_prompt
 
@@ -54,7 +60,9 @@ def _hybrid(index: VectorStoreIndex, nodes: list[BaseNode], cfg: RetrievalConfig
     )
 
 
-RETRIEVERS: dict[str, Callable[[VectorStoreIndex, list[BaseNode], RetrievalConfig], BaseRetriever]] = {
+RETRIEVERS: dict[
+    str, Callable[[VectorStoreIndex, list[BaseNode], RetrievalConfig], BaseRetriever]
+] = {
     "dense": _dense,
     "bm25": _bm25,
     "hybrid": _hybrid,
@@ -83,7 +91,9 @@ class Pipeline:
         return self.retriever.retrieve(question)
 
     def prompt_for(self, question: str, contexts: list[str], doc_ids: list[str]) -> str:
-        return render_prompt(self.prompt, context=format_context(contexts, doc_ids), question=question)
+        return render_prompt(
+            self.prompt, context=format_context(contexts, doc_ids), question=question
+        )
 
     def answer(self, prompt: str, doc_ids: list[str]) -> Answer:
         """Generate a cited answer; ``[n]`` in the text maps to the n-th retrieved chunk's doc_id."""

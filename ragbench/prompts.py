@@ -10,15 +10,19 @@ from __future__ import annotations
 NOT_FOUND = "I don't know based on the provided documents."
 
 PROMPTS: dict[str, str] = {
+    # Sources first, rules after: the 1.5B local model follows rules placed near the question
+    # and cites only when shown an example citation (measured on the demo set).
     "default": (
-        "Answer the question using only the numbered sources below.\n"
-        "Cite every source you use with its number in square brackets, like [1] or [2], right after "
-        "the sentence it supports.\n"
-        f'If the sources do not contain the answer, reply exactly: "{NOT_FOUND}"\n'
-        "Answer in at most three sentences.\n\n"
+        "You answer questions about an organisation using only the numbered sources below.\n\n"
         "Sources:\n{context}\n\n"
+        "Rules:\n"
+        "- Use only facts stated in the sources.\n"
+        "- After each sentence, cite the source number(s) it comes from in square brackets, e.g. "
+        '"The library opens at 9:00 [2]."\n'
+        f'- If the sources do not contain the answer, reply exactly: "{NOT_FOUND}"\n'
+        "- At most three sentences.\n\n"
         "Question: {question}\n"
-        "Answer:"
+        "Answer (with [n] citations):"
     ),
     "concise": (
         "Sources:\n{context}\n\n"

@@ -125,14 +125,30 @@ class Store:
     # --- writes -----------------------------------------------------------------------------------
 
     def start_run(
-        self, run_id: str, experiment: str, config: dict[str, Any], versions: dict[str, Any],
-        git_sha: str | None, fake_models: bool, dataset: str,
+        self,
+        run_id: str,
+        experiment: str,
+        config: dict[str, Any],
+        versions: dict[str, Any],
+        git_sha: str | None,
+        fake_models: bool,
+        dataset: str,
     ) -> None:
+        """Record a new run, or mark a resumed one running again (keeping its start and config)."""
         with self.connect() as con:
             con.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, ?, ?, NULL)",
-                [run_id, experiment, now(), git_sha, json.dumps(config), json.dumps(versions),
-                 fake_models, dataset],
+                "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, ?, ?, NULL) "
+                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
+                [
+                    run_id,
+                    experiment,
+                    now(),
+                    git_sha,
+                    json.dumps(config),
+                    json.dumps(versions),
+                    fake_models,
+                    dataset,
+                ],
             )
 
     def finish_run(self, run_id: str, status: str, message: str | None = None) -> None:
@@ -147,8 +163,13 @@ class Store:
             con.executemany(
                 "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?)",
                 [
-                    [run_id, t.trial_id, t.label, json.dumps(t.pipeline.model_dump()),
-                     json.dumps(t.overrides, default=str)]
+                    [
+                        run_id,
+                        t.trial_id,
+                        t.label,
+                        json.dumps(t.pipeline.model_dump()),
+                        json.dumps(t.overrides, default=str),
+                    ]
                     for t in trials
                 ],
             )
@@ -175,8 +196,16 @@ class Store:
         con.executemany(
             "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                [s["run_id"], s["trial_id"], s["question_id"], s["metric"], s.get("value"),
-                 s.get("error"), s.get("seconds"), s.get("details")]
+                [
+                    s["run_id"],
+                    s["trial_id"],
+                    s["question_id"],
+                    s["metric"],
+                    s.get("value"),
+                    s.get("error"),
+                    s.get("seconds"),
+                    s.get("details"),
+                ]
                 for s in scores
             ],
         )
@@ -193,7 +222,8 @@ class Store:
     def cache_put(self, kind: str, key: str, value: Any) -> None:
         with self.connect() as con:
             con.execute(
-                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)", [kind, key, json.dumps(value), now()]
+                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
+                [kind, key, json.dumps(value), now()],
             )
 
     # --- reads ------------------------------------------------------------------------------------

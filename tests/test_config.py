@@ -194,19 +194,12 @@ def test_literal_prompt_template_with_placeholders_accepted() -> None:
 
 
 def test_invalid_sweep_value_reported_with_key() -> None:
-    config = parse_config({"name": "x", "sweep": {"retrieval.top_k": [2, 500]}})
     with pytest.raises(ConfigError) as exc:
-        expand(config)
+        parse_config({"name": "x", "sweep": {"retrieval.top_k": [2, 500]}})
     assert "retrieval.top_k" in str(exc.value)
     assert "500" in str(exc.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: load_config() accepts sweep values that are invalid (top_k: 500, "
-    "chunk_size below overlap, wrong types); the error only appears later in expand() and does not "
-    "name the experiment file (config.py ExperimentConfig._sweep checks keys, not values)",
-)
 def test_load_config_rejects_invalid_sweep_value_naming_file(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "name: x\nsweep:\n  retrieval.top_k: [2, 500]\n")
     with pytest.raises(ConfigError) as exc:
@@ -347,7 +340,9 @@ def test_equal_resolved_params_give_equal_trial_ids(tmp_path: Path) -> None:
 
 
 def test_cli_validate_quickstart() -> None:
-    result = CliRunner().invoke(app, ["validate", str(REPO_ROOT / "experiments" / "quickstart.yaml")])
+    result = CliRunner().invoke(
+        app, ["validate", str(REPO_ROOT / "experiments" / "quickstart.yaml")]
+    )
     assert result.exit_code == 0, result.output
     assert "quickstart: 4 trial(s)" in result.stdout
     assert "chunk_size=128, top_k=2" in result.stdout
@@ -357,7 +352,9 @@ def test_cli_validate_quickstart() -> None:
 def test_cli_validate_pg_essays() -> None:
     if not (REPO_ROOT.parent / "shared" / "datasets" / "pg-essays").is_dir():
         pytest.skip("../shared/datasets/pg-essays not present")
-    result = CliRunner().invoke(app, ["validate", str(REPO_ROOT / "experiments" / "pg-essays.yaml")])
+    result = CliRunner().invoke(
+        app, ["validate", str(REPO_ROOT / "experiments" / "pg-essays.yaml")]
+    )
     assert result.exit_code == 0, result.output
     assert "pg-essays: 4 trial(s)" in result.stdout
 
@@ -386,3 +383,9 @@ def test_cli_validate_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "missing.yaml")])
     assert result.exit_code != 0
     assert result.stderr.startswith("error: experiment file not found")
+
+
+def test_duplicate_sweep_points_are_rejected() -> None:
+    data = {"name": "dup", "sweep": {"retrieval.top_k": [3, "3"]}}
+    with pytest.raises(ConfigError, match="same trial"):
+        parse_config(data)

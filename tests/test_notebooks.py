@@ -17,9 +17,12 @@ def test_run_experiment_notebook(tmp_path: Path) -> None:
     db = tmp_path / "nb.duckdb"
     out = tmp_path / "01-run-experiment.ipynb"
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "01-run-experiment.ipynb"), str(out),
+        str(ROOT / "notebooks" / "01-run-experiment.ipynb"),
+        str(out),
         parameters={"experiment": str(SMOKE), "db": str(db)},
-        cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
     )
     store = Store(db)
     runs = store.query("SELECT run_id, status, fake_models FROM runs")
@@ -30,7 +33,9 @@ def test_run_experiment_notebook(tmp_path: Path) -> None:
     assert "FAKE" in out.read_text()
 
 
-@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name
+)
 def test_notebooks_committed_without_outputs(notebook: Path) -> None:
     import nbformat
 

@@ -33,7 +33,9 @@ BASE = {
 
 
 def _scores(db: Path, run_id: str) -> dict[tuple[str, str], tuple[float | None, str | None]]:
-    df = Store(db).query("SELECT question_id, metric, value, error FROM scores WHERE run_id = ?", [run_id])
+    df = Store(db).query(
+        "SELECT question_id, metric, value, error FROM scores WHERE run_id = ?", [run_id]
+    )
     return {
         (r.question_id, r.metric): (None if pd.isna(r.value) else r.value, r.error)
         for r in df.itertuples()
@@ -42,8 +44,13 @@ def _scores(db: Path, run_id: str) -> dict[tuple[str, str], tuple[float | None, 
 
 def test_local_models_end_to_end(tmp_path: Path) -> None:
     config = parse_config(
-        {"name": "real-e2e", "base": BASE, "limit": 2, "judge_limit": 2,
-         "metrics": ["hit_rate", "mrr", "faithfulness", "answer_relevancy"]}
+        {
+            "name": "real-e2e",
+            "base": BASE,
+            "limit": 2,
+            "judge_limit": 2,
+            "metrics": ["hit_rate", "mrr", "faithfulness", "answer_relevancy"],
+        }
     )
     result = run(config, db=tmp_path / "r.duckdb", progress=False)
     store = Store(tmp_path / "r.duckdb")
@@ -70,10 +77,23 @@ def _free_port() -> int:
 def llama_server() -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(local_llm_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-         "--model_alias", "qwen-local"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(local_llm_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--model_alias",
+            "qwen-local",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -97,8 +117,13 @@ def test_openai_compatible_endpoint(tmp_path: Path, llama_server: str) -> None:
     llm = {"provider": "openai", "base_url": llama_server, "model": "qwen-local", "max_tokens": 160}
     judge = llm | {"max_tokens": 1024}
     config = parse_config(
-        {"name": "server-e2e", "base": BASE | {"generation": {"llm": llm}, "judge": judge},
-         "limit": 1, "judge_limit": 1, "metrics": ["hit_rate", "faithfulness"]}
+        {
+            "name": "server-e2e",
+            "base": BASE | {"generation": {"llm": llm}, "judge": judge},
+            "limit": 1,
+            "judge_limit": 1,
+            "metrics": ["hit_rate", "faithfulness"],
+        }
     )
     result = run(config, db=tmp_path / "s.duckdb", progress=False)
     assert result.stats["generated"] == 1
@@ -114,9 +139,14 @@ def test_endpoint_down_is_a_recorded_failure(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens here
     llm = {"provider": "openai", "base_url": dead, "model": "x", "timeout_s": 5, "max_retries": 0}
     config = parse_config(
-        {"name": "dead-endpoint", "base": BASE | {"embedding": {"provider": "hashing"},
-                                                  "generation": {"llm": llm}, "judge": llm},
-         "limit": 2, "judge_limit": 1, "metrics": ["hit_rate", "faithfulness"]}
+        {
+            "name": "dead-endpoint",
+            "base": BASE
+            | {"embedding": {"provider": "hashing"}, "generation": {"llm": llm}, "judge": llm},
+            "limit": 2,
+            "judge_limit": 1,
+            "metrics": ["hit_rate", "faithfulness"],
+        }
     )
     result = run(config, db=tmp_path / "d.duckdb", progress=False)
     scores = _scores(tmp_path / "d.duckdb", result.run_id)

@@ -1,0 +1,220 @@
+"""Scoring: retrieval metrics by hand, and the RAGAS judge's failure handling and cache."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
+from llama_index.core.llms.callbacks import llm_completion_callback
+
+from ragbench.config import LLMConfig
+from ragbench.evaluate import Judge, Score, hit_rate, mrr, retrieval_scores
+from ragbench.models import FakeLLM, HashingEmbedding
+
+QUESTION = "When was the Corran lighthouse built?"
+ANSWER = "The Corran lighthouse was built in 1871 [1]."
+CONTEXTS = ["The Corran lighthouse was built in 1871 by Ada Finch."]
+
+
+# --- retrieval metrics ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retrieved", "gold", "hit", "rr"),
+    [
+        (["a", "b", "c"], ["a"], 1.0, 1.0),
+        (["a", "b", "c"], ["c"], 1.0, 1 / 3),
+        (["x", "b", "b"], ["b", "z"], 1.0, 0.5),
+        (["x", "y"], ["b"], 0.0, 0.0),
+        ([], ["b"], 0.0, 0.0),
+        (["x", "x", "x", "g"], ["g"], 1.0, 0.25),  # rank counts chunks, not distinct docs
+    ],
+)
+def test_hit_rate_and_mrr(retrieved: list[str], gold: list[str], hit: float, rr: float) -> None:
+    assert hit_rate(retrieved, gold) == hit
+    assert mrr(retrieved, gold) == pytest.approx(rr)
+
+
+def test_retrieval_scores_no_gold_is_empty() -> None:
+    assert retrieval_scores(["a", "b"], [], ["hit_rate", "mrr"]) == {}
+
+
+def test_retrieval_scores_filters_metrics() -> None:
+    assert retrieval_scores(["a", "b"], ["b"], ["hit_rate", "mrr", "faithfulness"]) == {
+        "hit_rate": 1.0,
+        "mrr": 0.5,
+    }
+    assert retrieval_scores(["a", "b"], ["b"], ["mrr"]) == {"mrr": 0.5}
+
+
+# --- judge test doubles --------------------------------------------------------------------------
+
+
+class GarbageLLM(CustomLLM):
+    """Always answers with text that is not JSON; counts its calls."""
+
+    calls: int = 0
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="garbage")
+
+    def reply(self, prompt: str) -> str:
+        return "Sure! Here are the statements: {statements: oops"
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self.calls += 1
+        return CompletionResponse(text=self.reply(prompt))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        yield self.complete(prompt, formatted=formatted, **kwargs)
+
+
+class TimeoutLLM(GarbageLLM):
+    """A dead endpoint: every call raises TimeoutError."""
+
+    def reply(self, prompt: str) -> str:
+        raise TimeoutError("endpoint did not answer in 300 s")
+
+
+class DictCache:
+    """Minimal cache with the store's cache_get/cache_put interface."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], Any] = {}
+        self.puts = 0
+
+    def cache_get(self, kind: str, key: str) -> Any | None:
+        return self.data.get((kind, key))
+
+    def cache_put(self, kind: str, key: str, value: Any) -> None:
+        self.puts += 1
+        self.data[(kind, key)] = value
+
+
+def make_judge(llm: Any, max_retries: int = 2, cache: Any | None = None, **cfg: Any) -> Judge:
+    return Judge(
+        LLMConfig(provider="fake", max_retries=max_retries, **cfg),
+        llm,
+        HashingEmbedding(),
+        cache=cache,
+    )
+
+
+# --- judge failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+@pytest.mark.parametrize("metric", ["faithfulness", "answer_relevancy"])
+def test_garbage_json_gives_recorded_failure(metric: str, max_retries: int) -> None:
+    llm = GarbageLLM()
+    judge = make_judge(llm, max_retries=max_retries)
+    score = judge.score(metric, QUESTION, ANSWER, CONTEXTS)
+    assert isinstance(score, Score)
+    assert score.value is None
+    assert "invalid JSON" in score.error
+    assert f"after {max_retries + 1} attempts" in score.error
+    # the metric's first structured call fails, so it is the only one: exactly 1 + retries calls
+    assert llm.calls == max_retries + 1
+    assert judge.calls == llm.calls
+
+
+def test_timeout_is_recorded_not_raised() -> None:
+    llm = TimeoutLLM()
+    cache = DictCache()
+    judge = make_judge(llm, max_retries=1, cache=cache)
+    score = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert score.value is None
+    assert "TimeoutError" in score.error
+    assert llm.calls == 2
+    assert cache.puts == 0  # transport failures are not cached: the endpoint may come back
+
+
+def test_invalid_json_failure_is_cached() -> None:
+    llm = GarbageLLM()
+    cache = DictCache()
+    judge = make_judge(llm, max_retries=1, cache=cache)
+    first = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    calls = llm.calls
+    second = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert second.cached and second.value is None and second.error == first.error
+    assert llm.calls == calls
+
+
+# --- judge cache and fake judging ----------------------------------------------------------------
+
+
+def test_judge_cache_second_identical_score_makes_no_calls() -> None:
+    llm = FakeLLM()
+    cache = DictCache()
+    judge = make_judge(llm, cache=cache)
+    first = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert not first.cached
+    calls = llm.calls
+    assert calls >= 2  # statements, then verdicts
+    second = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert llm.calls == calls
+    assert second.cached and second.value == first.value
+
+    # a fresh judge sharing the cache also makes no calls
+    other_llm = FakeLLM()
+    again = make_judge(other_llm, cache=cache).score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert again.cached and other_llm.calls == 0
+
+
+def test_judge_cache_key_depends_on_inputs_and_sampling() -> None:
+    judge = make_judge(FakeLLM())
+    base = judge.cache_key("faithfulness", {"user_input": QUESTION, "response": ANSWER})
+    assert base == make_judge(FakeLLM()).cache_key(
+        "faithfulness", {"response": ANSWER, "user_input": QUESTION}
+    )
+    assert base != judge.cache_key("answer_relevancy", {"user_input": QUESTION, "response": ANSWER})
+    assert base != judge.cache_key(
+        "faithfulness", {"user_input": QUESTION, "response": ANSWER + "!"}
+    )
+    warm = make_judge(FakeLLM(), temperature=0.7)
+    assert base != warm.cache_key("faithfulness", {"user_input": QUESTION, "response": ANSWER})
+
+
+def test_changed_contexts_miss_the_cache() -> None:
+    llm = FakeLLM()
+    judge = make_judge(llm, cache=DictCache())
+    judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    calls = llm.calls
+    score = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS + ["another chunk"])
+    assert not score.cached and llm.calls > calls
+
+
+def test_fake_faithfulness_in_unit_interval() -> None:
+    score = make_judge(FakeLLM()).score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+    assert score.error is None
+    assert score.value is not None and 0.0 <= score.value <= 1.0
+    names = [next(iter(step)) for step in score.details["trace"]]
+    assert names == ["StatementGeneratorOutput", "NLIStatementOutput"]
+
+
+def test_fake_answer_relevancy_in_unit_interval() -> None:
+    score = make_judge(FakeLLM()).score("answer_relevancy", QUESTION, ANSWER, CONTEXTS)
+    assert score.error is None
+    assert score.value is not None and 0.0 <= score.value <= 1.0
+
+
+def test_unknown_judged_metric_is_recorded_failure() -> None:
+    score = make_judge(FakeLLM()).score("bleu", QUESTION, ANSWER, CONTEXTS)
+    assert score.value is None and "unknown judged metric 'bleu'" in score.error
+
+
+def test_judge_works_inside_running_event_loop() -> None:
+    """Jupyter runs cells inside an event loop; run_sync must still complete the metric."""
+
+    async def main() -> Score:
+        return make_judge(FakeLLM()).score("faithfulness", QUESTION, ANSWER, CONTEXTS)
+
+    score = asyncio.run(main())
+    assert score.error is None and score.value is not None
