@@ -60,7 +60,8 @@ def run(
     stats = result.stats
     typer.echo(
         f"\nrun {result.run_id}: {len(result.trials)} trials in {stats['seconds']:.0f}s; "
-        f"{stats['chunks_embedded']} chunks embedded, {stats['generated']} answers generated "
+        f"{stats['chunks_embedded']} chunks embedded ({stats['chunks_from_cache']} cached), "
+        f"{stats['generated']} answers generated "
         f"({stats['generation_cache_hits']} cached), {stats['judged']} judged scores "
         f"({stats['judge_cache_hits']} cached, {stats['judge_failures']} failed)"
     )
@@ -128,6 +129,33 @@ def gate(
     typer.echo(result.table())
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command("judge-check")
+def judge_check(
+    dataset: Annotated[str, typer.Argument(help="'begin-wow' or a CSV with context,answer,label")],
+    split: Annotated[str, typer.Option(help="begin-wow split: dev | test")] = "dev",
+    limit: Annotated[int | None, typer.Option(help="label-stratified sample size")] = None,
+    judge: Annotated[str, typer.Option(help="judge provider: local | fake")] = "local",
+    db: DbOption = DEFAULT_DB,
+    threshold: Annotated[float, typer.Option(help="faithful when score >= this")] = 0.5,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
+    from ragbench.data import DataError
+    from ragbench.judge_check import run_judge_check
+    from ragbench.models import ModelError
+
+    if judge not in ("local", "fake"):
+        _fail(f"unknown judge '{judge}'; valid: local, fake")
+    try:
+        result = run_judge_check(
+            dataset, split=split, limit=limit, judge=judge, db=db, threshold=threshold,
+            progress=progress,
+        )
+    except (DataError, ModelError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(result.summary())
 
 
 if __name__ == "__main__":

@@ -179,6 +179,19 @@ class DatasetConfig(Strict):
         return check_name("dataset loader", v, DATASET_LOADERS)
 
 
+class StagedConfig(Strict):
+    """Staged search: answer and judge only the trials that retrieve best (plus pinned ones)."""
+
+    rank_by: str = "mrr"  # a cheap retrieval metric computed for every trial in stage 1
+    top_n: int = Field(2, ge=1)  # trials that go on to generation + LLM judging
+    pin: list[str] = []  # trial labels or ids that always go on (e.g. today's production set-up)
+
+    @field_validator("rank_by")
+    @classmethod
+    def _rank_by(cls, v: str) -> str:
+        return check_name("stage-1 ranking metric", v, RETRIEVAL_METRICS)
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # used in paths under results/
     description: str = ""
@@ -188,6 +201,7 @@ class ExperimentConfig(Strict):
     metrics: list[str] = list(METRICS)
     limit: int | None = Field(None, ge=1)  # questions per trial; None = all
     judge_limit: int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
+    staged: StagedConfig | None = None  # None: every trial is answered and judged
     seed: int = 0
 
     @field_validator("metrics")
@@ -320,9 +334,17 @@ def parse_config(data: Any, source: str = "<config>", root: Path | None = None) 
     if not config.metrics:
         raise ConfigError(f"{source}: metrics: list at least one metric")
     try:
-        expand(config)  # every sweep point must validate now, not halfway through a run
+        trials = expand(config)  # every sweep point must validate now, not halfway through a run
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    if config.staged:
+        names = [t.label for t in trials] + [t.trial_id for t in trials]
+        for pin in config.staged.pin:
+            if pin not in names:
+                raise ConfigError(
+                    f"{source}: staged.pin: no trial '{pin}'{suggest(pin, names)}; "
+                    f"trials: {', '.join(t.label for t in trials)}"
+                )
     return config
 
 

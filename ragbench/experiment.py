@@ -120,7 +120,7 @@ class _Runner:
         self.store = store
         self.run_id = run_id
         self.progress = progress
-        self.builder = Builder(dataset)
+        self.builder = Builder(dataset, cache=store)
         self.done = store.done_questions(run_id)
         self.stats: dict[str, Any] = {
             "generated": 0,
@@ -178,9 +178,42 @@ class _Runner:
                     bar.update()
 
     # stage B -------------------------------------------------------------------------------------
+    def select_stage2(self, trials: list[Trial]) -> list[Trial]:
+        """Staged search: keep the best ``top_n`` trials by a retrieval metric, plus pinned ones.
+
+        The decision and its reason are stored on each trial row, so the report can say which
+        trials were pruned and why. Without ``staged`` every trial goes on.
+        """
+        staged = self.config.staged
+        if staged is None or len(trials) <= staged.top_n:
+            return trials
+        means = self.store.query(
+            "SELECT trial_id, avg(value) AS mean FROM scores WHERE run_id = ? AND metric = ? "
+            "GROUP BY trial_id",
+            [self.run_id, staged.rank_by],
+        )
+        mean = dict(zip(means.trial_id, means["mean"], strict=True))
+        # Ties keep sweep order, so the choice is deterministic.
+        ranked = sorted(trials, key=lambda t: -(mean.get(t.trial_id) or 0.0))
+        keep_ids = {t.trial_id for t in ranked[: staged.top_n]}
+        pinned = {t.trial_id for t in trials if t.label in staged.pin or t.trial_id in staged.pin}
+        decisions = {}
+        for rank, t in enumerate(ranked, start=1):
+            value = mean.get(t.trial_id)
+            where = f"{staged.rank_by} {value:.3f}, rank {rank} of {len(trials)}"
+            if t.trial_id in keep_ids:
+                decisions[t.trial_id] = (2, f"kept: {where} (top {staged.top_n})")
+            elif t.trial_id in pinned:
+                decisions[t.trial_id] = (2, f"kept: pinned ({where})")
+            else:
+                decisions[t.trial_id] = (1, f"pruned: {where}; top {staged.top_n} go on")
+        self.store.set_stage(self.run_id, decisions)
+        return [t for t in trials if decisions[t.trial_id][0] == 2]
+
     def answer_and_judge(self, trials: list[Trial]) -> None:
         if not self.judged_ids or not self.judged_metrics:
             return
+        trials = self.select_stage2(trials)
         judge_cfg = _judge_config(trials)
         judge = Judge(
             judge_cfg,

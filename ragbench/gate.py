@@ -32,7 +32,7 @@ class GateRow:
 
     @property
     def passed(self) -> bool:
-        return self.value is None or self.value >= self.threshold
+        return self.n > 0 and self.value is not None and self.value >= self.threshold
 
 
 @dataclass

@@ -10,6 +10,7 @@ per (corpus, chunking, embedding), so trials that differ only in retrieval or ge
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.node_parser import SentenceSplitter, TokenTextSplitter
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
-from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 
 from ragbench import models
 from ragbench.config import (
@@ -119,13 +120,22 @@ def doc_id_of(chunk: NodeWithScore | BaseNode) -> str:
 class Builder:
     """Builds pipelines for one dataset, sharing models and indexes between trials."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, cache: Any | None = None) -> None:
+        """
+        Args:
+            dataset: the corpus every pipeline indexes.
+            cache: an embedding cache with ``embeddings_get(model_id, hashes)`` and
+                ``embeddings_put(model_id, {hash: vector})`` (the DuckDB Store), so each distinct
+                chunk text is embedded once per model, across trials, runs and chunk sizes.
+        """
         self.dataset = dataset
+        self.cache = cache
         self._embeddings: dict[str, Any] = {}
         self._indexes: dict[str, tuple[VectorStoreIndex, list[BaseNode]]] = {}
         self._llms: dict[str, Any] = {}
         self._pipelines: dict[str, Pipeline] = {}
-        self.stats = {"chunks_embedded": 0, "indexes_built": 0, "embed_seconds": 0.0}
+        self.stats = {"chunks_embedded": 0, "chunks_from_cache": 0, "indexes_built": 0,
+                      "embed_seconds": 0.0}
 
     def embedding(self, cfg: EmbeddingConfig) -> Any:
         key = params_hash(cfg.model_dump())
@@ -156,13 +166,31 @@ class Builder:
             nodes = CHUNKERS[cfg.chunking.method](cfg.chunking).get_nodes_from_documents(
                 self.dataset.corpus
             )
-            start = time.perf_counter()
+            self._embed_nodes(nodes, embed, models.embedding_id(cfg.embedding))
+            # Nodes arrive with embeddings, so the index only stores them.
             index = VectorStoreIndex(nodes, embed_model=embed, show_progress=False)
-            self.stats["embed_seconds"] += time.perf_counter() - start
-            self.stats["chunks_embedded"] += len(nodes)
             self.stats["indexes_built"] += 1
             self._indexes[key] = (index, nodes)
         return self._indexes[key]
+
+    def _embed_nodes(self, nodes: list[BaseNode], embed: Any, model_id: str) -> None:
+        """Set ``node.embedding`` on every node, embedding only texts the cache has not seen."""
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        hashes = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        known = self.cache.embeddings_get(model_id, set(hashes)) if self.cache else {}
+        todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in known}
+        if todo:
+            start = time.perf_counter()
+            vectors = embed.get_text_embedding_batch(list(todo.values()))
+            self.stats["embed_seconds"] += time.perf_counter() - start
+            fresh = dict(zip(todo, vectors, strict=True))
+            if self.cache:
+                self.cache.embeddings_put(model_id, fresh)
+            known = {**known, **fresh}
+        self.stats["chunks_embedded"] += len(todo)
+        self.stats["chunks_from_cache"] += len(nodes) - len(todo)
+        for node, h in zip(nodes, hashes, strict=True):
+            node.embedding = list(known[h])
 
     def build(self, cfg: PipelineConfig) -> Pipeline:
         """The pipeline for a trial's config (built once, then reused)."""

@@ -121,7 +121,7 @@ def rankings_frame(rankings: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def report(experiment: str, db: str | Path, run_id: str | None = None,
            out_dir: str | Path | None = None) -> Report:
     """Summarize a run (default: the latest of the experiment) and write its charts."""
-    from ragbench.plots import metric_chart
+    from ragbench.plots import all_charts
 
     store = Store(db)
     run_id = run_id or store.latest_run(experiment)
@@ -138,13 +138,23 @@ def report(experiment: str, db: str | Path, run_id: str | None = None,
     body = format_table(summary, rankings)
     if rankings:
         body += "\n\n" + "\n".join([*significance_lines(rankings), SIGNIFICANCE_NOTE])
+    stages = store.query(
+        "SELECT label, stage, stage_note FROM trials WHERE run_id = ? AND stage IS NOT NULL "
+        "ORDER BY stage DESC, label",
+        [run_id],
+    )
+    if not stages.empty:
+        body += "\n\nstaged search (stage 1: retrieval metrics for every trial; stage 2: answers " \
+            "and LLM-judged metrics for the trials kept):\n" + "\n".join(
+                f"  {r.label}: {r.stage_note}" for r in stages.itertuples()
+            )
     table = header + "\n" + body
     out = Path(out_dir) if out_dir else Path(db).parent / experiment
     out.mkdir(parents=True, exist_ok=True)
-    charts = []
+    charts: list[Path] = []
     if not summary.empty:
         title = f"{experiment} ({run_id})" + ("  [FAKE MODELS]" if fake else "")
-        charts.append(metric_chart(summary, out / "metrics.png", title))
+        charts = all_charts(store, run_id, out, title)
     summary.to_csv(out / "summary.csv", index=False)
     ranked = rankings_frame(rankings)
     ranked.to_csv(out / "rankings.csv", index=False)

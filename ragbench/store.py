@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS trials (
     label VARCHAR NOT NULL,           -- the swept values, e.g. "chunk_size=128, top_k=2"
     params_json VARCHAR NOT NULL,     -- full resolved pipeline config
     overrides_json VARCHAR NOT NULL,  -- only the swept keys
+    stage INTEGER,                    -- staged search: 1 = pruned after retrieval, 2 = went on
+    stage_note VARCHAR,               -- why it was kept or pruned
     PRIMARY KEY (run_id, trial_id)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -73,6 +75,12 @@ CREATE TABLE IF NOT EXISTS scores (
     seconds DOUBLE,
     details VARCHAR,                  -- judge reasons etc., JSON
     PRIMARY KEY (run_id, trial_id, question_id, metric)
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id VARCHAR NOT NULL,        -- models.embedding_id: which model made the vector
+    text_hash VARCHAR NOT NULL,       -- sha256 of the exact text embedded
+    vector FLOAT[] NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
 );
 CREATE TABLE IF NOT EXISTS cache (
     kind VARCHAR NOT NULL,            -- generation | judge
@@ -161,7 +169,7 @@ class Store:
     def add_trials(self, run_id: str, trials: Sequence[Any]) -> None:
         with self.connect() as con:
             con.executemany(
-                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO NOTHING",
                 [
                     [
                         run_id,
@@ -172,6 +180,14 @@ class Store:
                     ]
                     for t in trials
                 ],
+            )
+
+    def set_stage(self, run_id: str, stages: dict[str, tuple[int, str]]) -> None:
+        """Record which trials staged search kept (2) or pruned (1), and why."""
+        with self.connect() as con:
+            con.executemany(
+                "UPDATE trials SET stage = ?, stage_note = ? WHERE run_id = ? AND trial_id = ?",
+                [[stage, note, run_id, tid] for tid, (stage, note) in stages.items()],
             )
 
     def add_result(self, record: dict[str, Any], scores: Sequence[dict[str, Any]]) -> None:
@@ -224,6 +240,33 @@ class Store:
             con.execute(
                 "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
                 [kind, key, json.dumps(value), now()],
+            )
+
+    def embeddings_get(self, model_id: str, hashes: set[str]) -> dict[str, list[float]]:
+        """Cached vectors for the given text hashes (missing ones are simply absent)."""
+        if not hashes:
+            return {}
+        wanted = pd.DataFrame({"text_hash": sorted(hashes)})
+        with self.connect() as con:
+            con.register("wanted", wanted)
+            rows = con.execute(
+                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted USING (text_hash) "
+                "WHERE e.model_id = ?",
+                [model_id],
+            ).fetchall()
+        return {h: v for h, v in rows}
+
+    def embeddings_put(self, model_id: str, vectors: dict[str, list[float]]) -> None:
+        if not vectors:
+            return
+        frame = pd.DataFrame(
+            {"model_id": model_id, "text_hash": list(vectors), "vector": list(vectors.values())}
+        )
+        with self.connect() as con:
+            con.register("fresh", frame)
+            con.execute(
+                "INSERT OR IGNORE INTO embeddings SELECT model_id, text_hash, "
+                "CAST(vector AS FLOAT[]) FROM fresh"
             )
 
     # --- reads ------------------------------------------------------------------------------------

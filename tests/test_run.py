@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ragbench.cli import app
 from ragbench.config import ExperimentConfig, parse_config
-from ragbench.experiment import judged_subset, RunResult, run
+from ragbench.experiment import RunResult, judged_subset, run
 from ragbench.report import report, summarize
 from ragbench.store import Store
 
