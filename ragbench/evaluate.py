@@ -1,10 +1,14 @@
 """Scores: cheap retrieval metrics for every question, RAGAS LLM-judged metrics for answered ones.
 
 Contract:
-- ``retrieval_scores(retrieved_doc_ids, gold_doc_ids)`` -> {metric: value}; no LLM, always computed.
+- ``retrieval_scores(retrieved_doc_ids, gold_doc_ids, metrics, contexts, gold_spans)`` ->
+  {metric: value} for hit_rate, mrr, recall, ndcg and span_coverage; no LLM, always computed.
   A question with no gold document (the corpus cannot answer it) gets no retrieval score: the
-  metric does not apply, which is different from failing.
-- ``Judge.score(metric, user_input, response, contexts)`` -> :class:`Score`. Judging never raises:
+  metric does not apply, which is different from failing. span_coverage applies only to
+  questions with gold spans.
+- ``Judge.score(metric, user_input, response, contexts, reference=...)`` -> :class:`Score`. Each
+  metric gets exactly the inputs it reads (``METRIC_INPUTS``); a metric that needs a reference
+  answer records the failure "no reference answer" when there is none. Judging never raises:
   invalid JSON, a dead endpoint or a metric that yields NaN becomes a Score with ``value=None`` and
   an ``error`` saying why, after bounded retries. Results are cached in the store by a hash of
   (metric, ragas version, judge model, sampling params, inputs), so identical work is never judged
@@ -46,14 +50,79 @@ def mrr(retrieved: list[str], gold: list[str]) -> float:
     return 0.0
 
 
-RETRIEVAL: dict[str, Any] = {"hit_rate": hit_rate, "mrr": mrr}
+def recall(retrieved: list[str], gold: list[str]) -> float:
+    """Fraction of the distinct gold documents that at least one retrieved chunk comes from."""
+    wanted = set(gold)
+    return len(wanted & set(retrieved)) / len(wanted)
 
 
-def retrieval_scores(retrieved: list[str], gold: list[str], metrics: list[str]) -> dict[str, float]:
-    """Retrieval metrics that apply to this question (none when it has no gold document)."""
+def ndcg(retrieved: list[str], gold: list[str], k: int | None = None) -> float:
+    """nDCG@k with binary relevance over distinct retrieved documents.
+
+    Chunks are collapsed to their documents first (first occurrence keeps its rank), so a
+    document retrieved twice earns credit once. DCG = sum of 1/log2(rank + 1) over the ranks that
+    hold a gold document; the ideal ranks min(|gold|, k) gold documents first. ``k`` defaults to
+    the number of retrieved chunks (the trial's top_k).
+    """
+    k = len(retrieved) if k is None else k
+    wanted = set(gold)
+    ranked = list(dict.fromkeys(retrieved))[:k]
+    dcg = sum(1.0 / math.log2(rank + 1) for rank, d in enumerate(ranked, start=1) if d in wanted)
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+SPAN_PREFIX_CHARS = 60  # a long span cut by a chunk boundary still has its opening in one chunk
+
+
+def span_coverage(contexts: list[str], gold_spans: list[str]) -> float:
+    """1.0 if any retrieved chunk contains any gold span, else 0.0.
+
+    Text is compared whitespace-collapsed and case-insensitively (chunkers re-flow whitespace).
+    A span longer than a chunk's overlap can be cut by a chunk boundary, so a chunk that contains
+    the span's first ``SPAN_PREFIX_CHARS`` characters also counts.
+    """
+    texts = [_collapse(c) for c in contexts]
+    for span in gold_spans:
+        needle = _collapse(span)
+        if not needle:
+            continue
+        probes = {needle, needle[:SPAN_PREFIX_CHARS]}
+        if any(p in t for t in texts for p in probes):
+            return 1.0
+    return 0.0
+
+
+# Metrics of the retrieved doc ids against the gold doc ids; span_coverage reads texts instead.
+RETRIEVAL: dict[str, Any] = {"hit_rate": hit_rate, "mrr": mrr, "recall": recall, "ndcg": ndcg}
+
+
+def retrieval_scores(
+    retrieved: list[str],
+    gold: list[str],
+    metrics: list[str],
+    contexts: list[str] | None = None,
+    gold_spans: list[str] | None = None,
+) -> dict[str, float]:
+    """Retrieval metrics that apply to this question.
+
+    Args:
+        retrieved: the doc id of each retrieved chunk, in rank order.
+        gold: the question's gold doc ids; none means the metrics do not apply (empty result).
+        metrics: the experiment's metric names; others are ignored.
+        contexts: the retrieved chunks' texts, for ``span_coverage``.
+        gold_spans: verbatim evidence; ``span_coverage`` applies only when there is some.
+    """
     if not gold:
         return {}
-    return {name: fn(retrieved, gold) for name, fn in RETRIEVAL.items() if name in metrics}
+    scores = {name: fn(retrieved, gold) for name, fn in RETRIEVAL.items() if name in metrics}
+    if "span_coverage" in metrics and gold_spans:
+        scores["span_coverage"] = span_coverage(contexts or [], gold_spans)
+    return scores
 
 
 # --- LLM judging through ragas ----------------------------------------------------------------------
@@ -157,6 +226,25 @@ def make_ragas_embedding(embed: Any) -> Any:
     return RagasEmbedding()
 
 
+# The ragas sample fields each judged metric reads: exactly these are passed to ``ascore`` and
+# hashed into the judge cache key.
+METRIC_INPUTS: dict[str, tuple[str, ...]] = {
+    "faithfulness": ("user_input", "response", "retrieved_contexts"),
+    "answer_relevancy": ("user_input", "response"),
+    "context_precision": ("user_input", "reference", "retrieved_contexts"),
+    "context_recall": ("user_input", "retrieved_contexts", "reference"),
+    "answer_correctness": ("user_input", "response", "reference"),
+    "semantic_similarity": ("reference", "response"),  # embeddings only, no LLM call
+}
+# Why ragas returns NaN, per metric, for the recorded error.
+NAN_REASONS = {
+    "faithfulness": "no statements extracted",
+    "context_recall": "no reference statements classified",
+}
+# Metrics whose value is (partly) a cosine similarity, which ragas does not clip at 0.
+COSINE_METRICS = {"semantic_similarity", "answer_correctness"}
+
+
 @dataclass
 class Score:
     value: float | None
@@ -174,7 +262,8 @@ class Judge:
         Args:
             cfg: the judge's config (its identity and sampling params are part of the cache key).
             llm: the LlamaIndex LLM to judge with.
-            embed: the LlamaIndex embedding answer relevancy compares questions with.
+            embed: the LlamaIndex embedding for answer relevancy, answer correctness and
+                semantic similarity.
             cache: anything with ``cache_get(kind, key)`` / ``cache_put(kind, key, value)``.
         """
         import ragas
@@ -193,7 +282,14 @@ class Judge:
 
     def _metric(self, name: str) -> Any:
         if name not in self._metrics:
-            from ragas.metrics.collections import AnswerRelevancy, Faithfulness
+            from ragas.metrics.collections import (
+                AnswerCorrectness,
+                AnswerRelevancy,
+                ContextPrecision,
+                ContextRecall,
+                Faithfulness,
+                SemanticSimilarity,
+            )
 
             if name == "faithfulness":
                 self._metrics[name] = Faithfulness(llm=self.llm)
@@ -203,6 +299,17 @@ class Judge:
                 self._metrics[name] = AnswerRelevancy(
                     llm=self.llm, embeddings=self.embed, strictness=strictness
                 )
+            elif name == "context_precision":
+                # ContextPrecision is ragas' "with reference" variant: each chunk judged useful or
+                # not for reaching the reference answer, then average precision over the ranks.
+                self._metrics[name] = ContextPrecision(llm=self.llm)
+            elif name == "context_recall":
+                self._metrics[name] = ContextRecall(llm=self.llm)
+            elif name == "answer_correctness":
+                # ragas' default weights: 0.75 statement-level F1, 0.25 embedding similarity.
+                self._metrics[name] = AnswerCorrectness(llm=self.llm, embeddings=self.embed)
+            elif name == "semantic_similarity":
+                self._metrics[name] = SemanticSimilarity(embeddings=self.embed)
             else:
                 raise ValueError(
                     f"unknown judged metric '{name}'; valid: {', '.join(JUDGED_METRICS)}"
@@ -225,30 +332,61 @@ class Judge:
             length=32,
         )
 
-    def score(self, metric: str, user_input: str, response: str, contexts: list[str]) -> Score:
-        """One judged score; never raises for a judge failure (see module docstring)."""
-        inputs: dict[str, Any] = {"user_input": user_input, "response": response}
-        if metric == "faithfulness":
-            inputs["retrieved_contexts"] = contexts
+    def score(
+        self,
+        metric: str,
+        user_input: str,
+        response: str,
+        contexts: list[str],
+        *,
+        reference: str = "",
+    ) -> Score:
+        """One judged score; never raises for a judge failure (see module docstring).
+
+        Only the inputs the metric reads (``METRIC_INPUTS``) reach ragas and the cache key, so
+        e.g. answer_relevancy is not re-judged when only the retrieved contexts change.
+        ``details`` holds the judge's structured outputs (``trace``) and the tokens this score
+        cost (``judge_prompt_tokens``, ``judge_completion_tokens``; a cache hit repeats the
+        original cost and spends none).
+        """
+        given = {
+            "user_input": user_input,
+            "response": response,
+            "retrieved_contexts": contexts,
+            "reference": reference or "",
+        }
+        names = METRIC_INPUTS.get(metric, ("user_input", "response"))
+        if "reference" in names and not given["reference"]:
+            # Not cached and not an LLM call: adding references to the QA set fixes it.
+            return Score(None, "no reference answer")
+        inputs: dict[str, Any] = {name: given[name] for name in names}
         key = self.cache_key(metric, inputs)
         if self.cache is not None and (hit := self.cache.cache_get("judge", key)) is not None:
             return Score(hit["value"], hit["error"], 0.0, hit["details"], cached=True)
         self.llm.trace = []
+        self.llm.usage = {"prompt_tokens": 0, "completion_tokens": 0}
         start = time.perf_counter()
         try:
             result = run_sync(self._metric(metric).ascore(**inputs))
             value: float | None = float(result.value)
             error = None
             if math.isnan(value):
-                value, error = (
-                    None,
-                    f"{metric} is undefined for this answer (no statements extracted)",
-                )
+                reason = NAN_REASONS.get(metric, "ragas returned NaN")
+                value, error = None, f"{metric} is undefined for this answer ({reason})"
+            elif metric in COSINE_METRICS:
+                # Cosine similarity can dip below 0 for unrelated texts; the metric's range is
+                # [0, 1], so "unrelated" is 0 rather than a negative that skews the mean.
+                value = min(1.0, max(0.0, value))
         except JudgeError as exc:
             value, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a metric bug must not kill a run
             value, error = None, f"{type(exc).__name__}: {exc}"[:500]
-        score = Score(value, error, time.perf_counter() - start, {"trace": self.llm.trace})
+        details = {
+            "trace": self.llm.trace,
+            "judge_prompt_tokens": self.llm.usage["prompt_tokens"],
+            "judge_completion_tokens": self.llm.usage["completion_tokens"],
+        }
+        score = Score(value, error, time.perf_counter() - start, details)
         # Transport failures are not cached: the endpoint may be back next time.
         transient = error is not None and "Error" in error and "invalid JSON" not in error
         if self.cache is not None and not transient:

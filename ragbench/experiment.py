@@ -154,7 +154,7 @@ class _Runner:
                         bar.set_postfix_str(f"trial {trial.label}")
                         pipeline = self.builder.build(trial.pipeline)
                     start = time.perf_counter()
-                    chunks = pipeline.retrieve(q.user_input)
+                    chunks = pipeline.retrieve(q.user_input, getattr(q, "user_groups", None))
                     seconds = time.perf_counter() - start
                     doc_ids = [doc_id_of(c) for c in chunks]
                     record = {
@@ -171,7 +171,11 @@ class _Runner:
                     scores = [
                         self._row(trial, q.question_id, name, value)
                         for name, value in retrieval_scores(
-                            doc_ids, q.gold_doc_ids, self.config.metrics
+                            doc_ids,
+                            q.gold_doc_ids,
+                            self.config.metrics,
+                            contexts=record["retrieved_contexts"],
+                            gold_spans=q.gold_spans,
                         ).items()
                     ]
                     self.store.add_result(record, scores)
@@ -301,7 +305,13 @@ class _Runner:
         )
         rows = []
         for metric in self.judged_metrics:
-            score = judge.score(metric, record["user_input"], answer["response"], contexts)
+            score = judge.score(
+                metric,
+                record["user_input"],
+                answer["response"],
+                contexts,
+                reference=record["reference"],
+            )
             self.stats["judged"] += 1
             self.stats["judge_cache_hits"] += score.cached
             self.stats["judge_failures"] += score.error is not None

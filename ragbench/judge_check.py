@@ -143,8 +143,9 @@ def _load_begin(split: str) -> list[LabelledItem]:
             if label not in BEGIN_LABELS:
                 raise DataError(f"{path}: row {i}: unknown begin_label '{label}'")
             items.append(
-                LabelledItem(f"wow-{split}-{i:04d}", row["knowledge"], row["response"],
-                             BEGIN_LABELS[label])
+                LabelledItem(
+                    f"wow-{split}-{i:04d}", row["knowledge"], row["response"], BEGIN_LABELS[label]
+                )
             )
     return items
 
@@ -282,9 +283,7 @@ def agreement_ci(
     out = {}
     for name, values in (("balanced_accuracy", ba), ("kappa", kappa)):
         ok = values[np.isfinite(values)]
-        out[name] = (
-            tuple(float(x) for x in np.quantile(ok, [tail, 1 - tail])) if ok.size else nan
-        )
+        out[name] = tuple(float(x) for x in np.quantile(ok, [tail, 1 - tail])) if ok.size else nan
     return out
 
 
@@ -454,20 +453,28 @@ def judge_check(
             store.add_result(
                 record,
                 [
-                    base | {"metric": "faithfulness", "value": score.value, "error": score.error,
-                            "seconds": score.seconds, "details": judge_details(score)},
+                    base
+                    | {
+                        "metric": "faithfulness",
+                        "value": score.value,
+                        "error": score.error,
+                        "seconds": score.seconds,
+                        "details": judge_details(score),
+                    },
                     base | {"metric": "human_label", "value": 1.0 if item.label else 0.0},
                 ],
             )
-            rows.append({
-                "item_id": item.item_id,
-                "label": item.label,
-                "score": score.value,
-                "verdict": None if score.value is None else score.value >= threshold,
-                "error": score.error,
-                "cached": score.cached,
-                "seconds": score.seconds,
-            })
+            rows.append(
+                {
+                    "item_id": item.item_id,
+                    "label": item.label,
+                    "score": score.value,
+                    "verdict": None if score.value is None else score.value >= threshold,
+                    "error": score.error,
+                    "cached": score.cached,
+                    "seconds": score.seconds,
+                }
+            )
     except BaseException as exc:
         store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         raise
@@ -499,8 +506,17 @@ def judge_check(
     )
     summary = {
         k: getattr(result, k)
-        for k in ("n", "n_failed", "counts", "balanced_accuracy", "balanced_accuracy_ci",
-                  "kappa", "kappa_ci", "seconds", "n_cached")
+        for k in (
+            "n",
+            "n_failed",
+            "counts",
+            "balanced_accuracy",
+            "balanced_accuracy_ci",
+            "kappa",
+            "kappa_ci",
+            "seconds",
+            "n_cached",
+        )
     }
     store.finish_run(run_id, "finished", json.dumps(summary, default=str))
     return result
@@ -555,16 +571,24 @@ def confusion_chart(result: JudgeCheckResult, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for (r, c), count in np.ndenumerate(matrix):
-        ax.text(c, r, f"{count}\n({share[r, c]:.0%} of row)", ha="center", va="center",
-                color="white" if share[r, c] > 0.6 else "black")
+        ax.text(
+            c,
+            r,
+            f"{count}\n({share[r, c]:.0%} of row)",
+            ha="center",
+            va="center",
+            color="white" if share[r, c] > 0.6 else "black",
+        )
     ax.set_xticks([0, 1], ["faithful", "unfaithful"])
     ax.set_yticks([0, 1], ["attributable", "not attributable"])
     ax.set_xlabel(f"judge (faithfulness >= {result.threshold:g})")
     ax.set_ylabel("human label")
     lo, hi = result.balanced_accuracy_ci
-    title = (f"{result.dataset}: {result.judge}\nn={result.n}, failed={result.n_failed}, "
-             f"bal. acc {_fmt(result.balanced_accuracy)} [{_fmt(lo)}, {_fmt(hi)}], "
-             f"kappa {_fmt(result.kappa)}")
+    title = (
+        f"{result.dataset}: {result.judge}\nn={result.n}, failed={result.n_failed}, "
+        f"bal. acc {_fmt(result.balanced_accuracy)} [{_fmt(lo)}, {_fmt(hi)}], "
+        f"kappa {_fmt(result.kappa)}"
+    )
     if result.fake_models:
         title = "FAKE MODELS - " + title
     ax.set_title(title, fontsize=9)

@@ -389,3 +389,14 @@ def test_duplicate_sweep_points_are_rejected() -> None:
     data = {"name": "dup", "sweep": {"retrieval.top_k": [3, "3"]}}
     with pytest.raises(ConfigError, match="same trial"):
         parse_config(data)
+
+
+def test_trial_labels_disambiguate_axes_with_the_same_last_name() -> None:
+    from ragbench.config import trial_label
+
+    assert trial_label({"chunking.chunk_size": 128, "retrieval.top_k": 2}) == "chunk_size=128, top_k=2"
+    assert (
+        trial_label({"chunking.method": "token", "retrieval.method": "bm25"})
+        == "chunking.method=token, retrieval.method=bm25"
+    )
+    assert trial_label({}) == "base"

@@ -98,7 +98,7 @@ def test_skip_and_report_bad_files(make_qa_folder: QaFolderFactory) -> None:
     assert ds.corpus[0].metadata["file_type"] == "md"
     skipped = dict(ds.skipped)
     assert set(skipped) == {"broken.pdf", "notes.xyz", "latin1.txt"}
-    assert "unreadable pdf" in skipped["broken.pdf"]
+    assert skipped["broken.pdf"].startswith("corrupt pdf: ")
     assert "unsupported extension '.xyz'" in skipped["notes.xyz"]
     assert "UTF-8" in skipped["latin1.txt"]
     assert "skipped 3" in ds.summary()

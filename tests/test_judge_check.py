@@ -27,7 +27,11 @@ needs_begin = pytest.mark.skipif(
 )
 
 SIX_ROWS = [
-    ("The Corran lighthouse was built in 1871 by Ada Finch.", "Ada Finch built it in 1871.", "true"),
+    (
+        "The Corran lighthouse was built in 1871 by Ada Finch.",
+        "Ada Finch built it in 1871.",
+        "true",
+    ),
     ("The ferry to Ostby leaves at 7:15 from pier 4.", "The ferry leaves at 7:15.", "yes"),
     ("Crayola began with chalk, then crayons.", "Crayola began with chalk.", "1"),
     ("The library opens at nine.", "The library opens at noon on Mondays.", "false"),
@@ -145,7 +149,10 @@ def test_stratified_sample_nests_and_limit_none() -> None:
 def test_csv_loader_label_mapping(tmp_path: Path) -> None:
     loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"))
     assert [it.label for it in loaded] == [True, True, True, False, False, False]
-    assert loaded[0].context.startswith("The Corran") and loaded[0].answer == "Ada Finch built it in 1871."
+    assert (
+        loaded[0].context.startswith("The Corran")
+        and loaded[0].answer == "Ada Finch built it in 1871."
+    )
     assert loaded[0].item_id == "six-0001"
 
 
@@ -221,8 +228,9 @@ def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
     assert run["experiment"] == "judge-check-six" and run["status"] == "finished"
     assert run["fake_models"] and "fake-llm" in run["versions_json"]
     assert len(store.query("SELECT * FROM trials WHERE run_id = ?", [result.run_id])) == 1
-    records = store.query("SELECT * FROM records WHERE run_id = ? ORDER BY question_id",
-                          [result.run_id])
+    records = store.query(
+        "SELECT * FROM records WHERE run_id = ? ORDER BY question_id", [result.run_id]
+    )
     assert len(records) == 6
     assert set(records.user_input) == {jc.USER_INPUT}
     assert list(records.retrieved_contexts.iloc[0]) == [SIX_ROWS[0][0]]
@@ -234,7 +242,9 @@ def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
         [result.run_id],
     )
     assert scores.to_dict("list") == {
-        "metric": ["faithfulness", "human_label"], "n": [6, 6], "ok": [6, 6]
+        "metric": ["faithfulness", "human_label"],
+        "n": [6, 6],
+        "ok": [6, 6],
     }
     # agreement recomputed from SQL alone
     sql = store.query(
@@ -252,7 +262,7 @@ def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
 
 
 class PickyLLM(FakeLLM):
-    """Valid JSON except for answers containing GARBAGE, and says 'unsupported' to 'painter'."""
+    """The fake judge, except that it answers garbage (not JSON) about any GARBAGE answer."""
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -301,8 +311,17 @@ def test_cli_judge_check_fake(tmp_path: Path) -> None:
     db = tmp_path / "cli.duckdb"
     out = CliRunner().invoke(
         app,
-        ["judge-check", str(write_csv(tmp_path / "six.csv")), "--judge", "fake", "--db", str(db),
-         "--limit", "4", "--no-progress"],
+        [
+            "judge-check",
+            str(write_csv(tmp_path / "six.csv")),
+            "--judge",
+            "fake",
+            "--db",
+            str(db),
+            "--limit",
+            "4",
+            "--no-progress",
+        ],
     )
     assert out.exit_code == 0, out.output
     assert "n = 4 judged, n_failed = 0" in out.output
@@ -346,7 +365,9 @@ def test_judge_check_notebook(tmp_path: Path) -> None:
     )
     runs = Store(db).query("SELECT experiment, status, fake_models FROM runs")
     assert runs.to_dict("list") == {
-        "experiment": ["judge-check-six"], "status": ["finished"], "fake_models": [True]
+        "experiment": ["judge-check-six"],
+        "status": ["finished"],
+        "fake_models": [True],
     }
     assert (tmp_path / "judge-check-six" / "confusion.png").stat().st_size > 5_000
     assert "balanced accuracy" in out.read_text()

@@ -96,7 +96,8 @@ def test_report_flags_fake_models_and_writes_chart(first: RunResult, tmp_path: P
     assert "FAKE" in rep.table
     for label in ("chunk_size=128, top_k=2", "chunk_size=256, top_k=3"):
         assert label in rep.table
-    assert len(rep.charts) == 1
+    assert [c.name for c in rep.charts][0] == "metrics.png"
+    assert len(rep.charts) == len(set(rep.charts)) > 1  # plus heatmaps, latency, distributions
     chart = rep.charts[0]
     assert chart.is_file() and chart.stat().st_size > 1000
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

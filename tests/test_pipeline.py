@@ -1,0 +1,284 @@
+"""Chunkers and retrievers built from config on the demo corpus, with the test doubles only."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.schema import MetadataMode, NodeRelationship
+
+from ragbench.config import (
+    CHUNKERS,
+    FUSION_MODES,
+    QUERY_TRANSFORMS,
+    RETRIEVERS,
+    ConfigError,
+    DatasetConfig,
+    PipelineConfig,
+    parse_config,
+)
+from ragbench.data import Dataset, load_dataset
+from ragbench.pipeline import Builder, Pipeline, doc_id_of
+
+QUESTION = "When was the Harbourlight network founded and who was the first director?"
+
+
+def config(**sections: dict[str, Any]) -> PipelineConfig:
+    """A pipeline config with the hashing embedder and the fake LLM, plus the given sections."""
+    base: dict[str, Any] = {
+        "embedding": {"provider": "hashing"},
+        "generation": {"llm": {"provider": "fake"}},
+        "judge": {"provider": "fake"},
+    }
+    return PipelineConfig.model_validate(base | sections)
+
+
+class RerankLLM(CustomLLM):
+    """Answers every prompt in LLMRerank's "Doc: n, Relevance: m" format, with a fixed choice."""
+
+    answer: str = "Doc: 3, Relevance: 9\nDoc: 1, Relevance: 4"
+    prompts: list[str] = []
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="rerank-llm", is_chat_model=False)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self.prompts.append(prompt)
+        return CompletionResponse(text=self.answer)
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        yield self.complete(prompt, formatted=formatted, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Dataset:
+    return load_dataset(DatasetConfig())
+
+
+@pytest.fixture(scope="module")
+def builder(demo: Dataset) -> Builder:
+    """One builder for the module, so trials that share chunking share the index."""
+    return Builder(demo)
+
+
+def check_chunks(pipeline: Pipeline, demo: Dataset, top_k: int) -> list[Any]:
+    chunks = pipeline.retrieve(QUESTION)
+    ids = {d.id_ for d in demo.corpus}
+    assert 0 < len(chunks) <= top_k
+    for chunk in chunks:
+        assert chunk.node.metadata["doc_id"] in ids
+        assert doc_id_of(chunk) == chunk.node.metadata["doc_id"]
+        assert chunk.node.get_content().strip()
+    return chunks
+
+
+@pytest.mark.parametrize("method", CHUNKERS)
+def test_every_chunker_builds_and_retrieves(builder: Builder, demo: Dataset, method: str) -> None:
+    cfg = config(chunking={"method": method, "chunk_size": 128}, retrieval={"top_k": 4})
+    chunks = check_chunks(builder.build(cfg), demo, 4)
+    assert "about/history.md" in [doc_id_of(c) for c in chunks]
+
+
+@pytest.mark.parametrize("method", RETRIEVERS)
+@pytest.mark.parametrize("fusion", FUSION_MODES)
+def test_every_retriever_builds_and_retrieves(
+    builder: Builder, demo: Dataset, method: str, fusion: str
+) -> None:
+    cfg = config(retrieval={"method": method, "top_k": 5, "fusion": fusion})
+    chunks = check_chunks(builder.build(cfg), demo, 5)
+    assert len(chunks) == 5  # 15 documents: plenty to fill top_k
+
+
+@pytest.mark.parametrize("transform", QUERY_TRANSFORMS)
+def test_query_transforms_use_the_pipeline_llm(
+    builder: Builder, demo: Dataset, transform: str
+) -> None:
+    cfg = config(retrieval={"method": "hybrid", "top_k": 3, "query_transform": transform})
+    pipeline = builder.build(cfg)
+    calls = pipeline.llm.calls
+    check_chunks(pipeline, demo, 3)
+    assert (pipeline.llm.calls > calls) == (transform != "none")
+
+
+def test_sentence_window_contexts_are_the_windows(builder: Builder, demo: Dataset) -> None:
+    cfg = config(chunking={"method": "sentence_window", "window_size": 2}, retrieval={"top_k": 4})
+    pipeline = builder.build(cfg)
+    chunks = check_chunks(pipeline, demo, 4)
+    for chunk in chunks:
+        sentence = chunk.node.metadata["original_text"]
+        assert chunk.node.get_content() == chunk.node.metadata["window"]
+        assert sentence.strip() in chunk.node.get_content()
+    assert any(len(c.node.get_content()) > len(c.node.metadata["original_text"]) for c in chunks)
+    # The replacement works on copies: the shared, indexed nodes are still single sentences.
+    assert all(n.get_content() == n.metadata["original_text"] for n in pipeline.nodes)
+    # The window is not embedded: the index holds sentences.
+    assert all("window" not in n.get_content(MetadataMode.EMBED) for n in pipeline.nodes[:20])
+
+
+def test_hierarchical_indexes_leaves_and_merges_parents(builder: Builder, demo: Dataset) -> None:
+    cfg = config(
+        chunking={"method": "hierarchical", "chunk_size": 32, "chunk_overlap": 0},
+        retrieval={"method": "bm25", "top_k": 40},
+    )
+    pipeline = builder.build(cfg)
+    assert all(NodeRelationship.CHILD not in n.relationships for n in pipeline.nodes)
+    assert all(NodeRelationship.PARENT in n.relationships for n in pipeline.nodes)
+    history = next(d for d in demo.corpus if d.id_ == "about/history.md").text
+    chunks = pipeline.retrieve(history[:1500])  # most leaves of the first parents match
+    merged = [c for c in chunks if NodeRelationship.CHILD in c.node.relationships]
+    assert merged, "no parent replaced its retrieved children"
+    assert all(doc_id_of(c) == c.node.metadata["doc_id"] for c in merged)
+    assert len(chunks) <= 40
+    leaf_size = max(len(n.get_content()) for n in pipeline.nodes)
+    assert max(len(c.node.get_content()) for c in merged) > leaf_size
+
+
+def test_markdown_chunker_keeps_headers_for_md_only(builder: Builder) -> None:
+    cfg = config(chunking={"method": "markdown", "chunk_size": 128})
+    pipeline = builder.build(cfg)
+    md = [n for n in pipeline.nodes if n.metadata["file_type"] == "md"]
+    other = [n for n in pipeline.nodes if n.metadata["file_type"] != "md"]
+    assert md and other
+    assert all("header_path" in n.metadata for n in md)
+    assert not any("header_path" in n.metadata for n in other)  # sentence fallback
+    paths = {n.metadata["header_path"] for n in md if n.metadata["doc_id"] == "about/history.md"}
+    assert "/A Short History of the Harbourlight Cooperative Library Network/" in paths
+    sections = [n.get_content() for n in md if n.metadata["doc_id"] == "about/history.md"]
+    assert any(s.startswith("## Founding in 1987") for s in sections)
+
+
+def test_html_chunker_splits_on_tags(builder: Builder, demo: Dataset) -> None:
+    cfg = config(chunking={"method": "html", "chunk_size": 128})
+    pipeline = builder.build(cfg)
+    html = [n for n in pipeline.nodes if n.metadata["file_type"] == "html"]
+    assert html and all("tag" in n.metadata for n in html)
+    assert {"h2", "p", "tr"} <= {n.metadata["tag"] for n in html}  # tables are kept
+    assert all("tag:" not in n.get_content(MetadataMode.EMBED) for n in html)
+    assert not any("tag" in n.metadata for n in pipeline.nodes if n.metadata["file_type"] != "html")
+    # Every HTML document is chunked (none dropped), and tags never reach the chunk text.
+    html_docs = {d.id_ for d in demo.corpus if d.metadata["file_type"] == "html"}
+    assert {n.metadata["doc_id"] for n in html} == html_docs
+    assert not any("<td" in n.get_content() for n in html)
+
+
+def test_semantic_chunker_uses_the_threshold(builder: Builder, demo: Dataset) -> None:
+    coarse = builder.build(config(chunking={"method": "semantic"}))
+    fine = builder.build(
+        config(chunking={"method": "semantic", "breakpoint_percentile_threshold": 50})
+    )
+    assert len(fine.nodes) > len(coarse.nodes)
+    check_chunks(fine, demo, 3)
+
+
+def test_llm_rerank_reorders_candidates(
+    builder: Builder, demo: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = builder.build(config(retrieval={"method": "dense", "top_k": 6}))
+    order = [c.node.node_id for c in plain.retrieve(QUESTION)]
+    llm = RerankLLM(prompts=[])
+    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    cfg = config(retrieval={"method": "dense", "top_k": 2, "rerank": "llm", "rerank_candidates": 6})
+    reranked = builder.build(cfg).retrieve(QUESTION)
+    assert [c.node.node_id for c in reranked] == [order[2], order[0]]
+    assert [c.score for c in reranked] == [9.0, 4.0]
+    assert len(llm.prompts) == 1  # 6 candidates, one batch of up to 10
+
+
+def test_llm_rerank_batches_and_fills_top_k(
+    builder: Builder, demo: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = RerankLLM(prompts=[], answer="no usable ranking")
+    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    cfg = config(retrieval={"top_k": 3, "rerank": "llm", "rerank_batch_size": 4})
+    chunks = check_chunks(builder.build(cfg), demo, 3)
+    assert len(chunks) == 3  # an unparseable ranking falls back to the retrieval order
+    assert len(llm.prompts) == 3  # 9 candidates (3 * top_k) in batches of 4
+
+
+def test_rerank_with_the_fake_llm_still_answers(builder: Builder, demo: Dataset) -> None:
+    cfg = config(retrieval={"method": "hybrid", "top_k": 3, "rerank": "llm"})
+    assert len(check_chunks(builder.build(cfg), demo, 3)) == 3
+
+
+def experiment(**base: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "t", "base": base, "metrics": ["hit_rate"]}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "suggestion"),
+    [
+        ("chunking", "method", "hierarchial", "hierarchical"),
+        ("chunking", "method", "sentence-window", "sentence_window"),
+        ("retrieval", "method", "mmrr", "mmr"),
+        ("retrieval", "fusion", "reciprocal_rerank", "reciprocal_rank"),
+        ("retrieval", "rerank", "cross_encoder", "cross-encoder"),
+        ("retrieval", "query_transform", "multiquery", "multi_query"),
+        ("retrieval", "query_transform", "hide", "hyde"),
+    ],
+)
+def test_unknown_component_names_suggest(
+    section: str, key: str, value: str, suggestion: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"did you mean '{suggestion}'"):
+        parse_config(experiment(**{section: {key: value}}))
+
+
+def test_component_parameters_are_validated(tmp_path: Any) -> None:
+    bad = [
+        ({"retrieval": {"rerank": "cross-encoder"}}, "needs 'rerank_model'"),
+        (
+            {"retrieval": {"rerank": "cross-encoder", "rerank_model": str(tmp_path / "nope")}},
+            "rerank_model folder not found",
+        ),
+        ({"retrieval": {"top_k": 5, "rerank_candidates": 4}}, "at least top_k"),
+        ({"retrieval": {"mmr_threshold": 1.5}}, "mmr_threshold"),
+        ({"retrieval": {"num_queries": 1}}, "num_queries"),
+        ({"retrieval": {"hybrid_weights": [0, 0]}}, "not all 0"),
+        ({"chunking": {"window_size": 0}}, "window_size"),
+        ({"chunking": {"breakpoint_percentile_threshold": 101}}, "breakpoint_percentile"),
+        ({"retrieval": {"rerank_modle": "x"}}, "did you mean 'rerank_model'"),
+    ]
+    for base, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            parse_config(experiment(**copy.deepcopy(base)))
+    ok = parse_config(
+        experiment(retrieval={"rerank": "cross-encoder", "rerank_model": str(tmp_path)})
+    )
+    assert ok.base.retrieval.candidates == 3 * ok.base.retrieval.top_k
+
+
+def test_cross_encoder_rerank_gets_the_local_folder(
+    builder: Builder, demo: Dataset, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cross-encoder is SentenceTransformerRerank on the user's folder (faked: no weights)."""
+    import llama_index.core.postprocessor as postprocessor
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+
+    made: dict[str, Any] = {}
+
+    class Reverse(BaseNodePostprocessor):
+        top_n: int = 2
+
+        def __init__(self, model: str, top_n: int, device: str) -> None:
+            super().__init__(top_n=top_n)
+            made.update(model=model, top_n=top_n, device=device)
+
+        def _postprocess_nodes(self, nodes: list[Any], query_bundle: Any = None) -> list[Any]:
+            return list(reversed(nodes))[: self.top_n]
+
+    monkeypatch.setattr(postprocessor, "SentenceTransformerRerank", Reverse)
+    plain = [
+        c.node.node_id for c in builder.build(config(retrieval={"top_k": 6})).retrieve(QUESTION)
+    ]
+    cfg = config(retrieval={"top_k": 2, "rerank": "cross-encoder", "rerank_model": str(tmp_path)})
+    chunks = check_chunks(builder.build(cfg), demo, 2)
+    assert made == {"model": str(tmp_path), "top_n": 2, "device": "cpu"}
+    assert [c.node.node_id for c in chunks] == [plain[5], plain[4]]
