@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -172,25 +180,16 @@ class RetrievalConfig(Strict):
     query_transform: str = "none"  # hyde: embed an LLM-written answer; multi_query: LLM rewrites
     num_queries: int = Field(4, ge=2, le=10)  # multi_query: the original plus 3 rewrites
 
-    @field_validator("method")
+    @field_validator("method", "fusion", "rerank", "query_transform")
     @classmethod
-    def _method(cls, v: str) -> str:
-        return check_name("retriever", v, RETRIEVERS)
-
-    @field_validator("fusion")
-    @classmethod
-    def _fusion(cls, v: str) -> str:
-        return check_name("fusion mode", v, FUSION_MODES)
-
-    @field_validator("rerank")
-    @classmethod
-    def _rerank(cls, v: str) -> str:
-        return check_name("reranker", v, RERANKERS)
-
-    @field_validator("query_transform")
-    @classmethod
-    def _query_transform(cls, v: str) -> str:
-        return check_name("query transform", v, QUERY_TRANSFORMS)
+    def _names(cls, v: str, info: ValidationInfo) -> str:
+        kind, table = {
+            "method": ("retriever", RETRIEVERS),
+            "fusion": ("fusion mode", FUSION_MODES),
+            "rerank": ("reranker", RERANKERS),
+            "query_transform": ("query transform", QUERY_TRANSFORMS),
+        }[info.field_name]
+        return check_name(kind, v, table)
 
     @field_validator("hybrid_weights")
     @classmethod

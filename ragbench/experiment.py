@@ -76,14 +76,20 @@ def git_sha() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def versions(trials: list[Trial]) -> dict[str, Any]:
-    """Package versions and model identities: what a reader needs to trust or repeat a run."""
-    info: dict[str, Any] = {}
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages whose behaviour shapes a score."""
+    info: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             info[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             info[name] = None
+    return info
+
+
+def versions(trials: list[Trial]) -> dict[str, Any]:
+    """Package versions and model identities: what a reader needs to trust or repeat a run."""
+    info: dict[str, Any] = dict(package_versions())
     llms = {models.llm_id(c) for t in trials for c in (t.pipeline.generation.llm, t.pipeline.judge)}
     info["llms"] = sorted(llms)
     info["embeddings"] = sorted({models.embedding_id(t.pipeline.embedding) for t in trials})
@@ -129,8 +135,9 @@ class _Runner:
             "judge_cache_hits": 0,
             "judge_failures": 0,
         }
-        self.judged_ids = judged_subset([q.question_id for q in dataset.questions],
-                                        config.judge_limit, config.seed)
+        self.judged_ids = judged_subset(
+            [q.question_id for q in dataset.questions], config.judge_limit, config.seed
+        )
         self.judged_metrics = [m for m in config.metrics if m in JUDGED_METRICS]
 
     def bar(self, total: int, desc: str) -> Any:

@@ -360,16 +360,9 @@ class _JudgeTrial:
 
 
 def _versions(judge_cfg: JudgeConfig) -> dict[str, Any]:
-    import importlib.metadata
+    from ragbench.experiment import package_versions
 
-    from ragbench.experiment import PACKAGES
-
-    info: dict[str, Any] = {}
-    for name in PACKAGES:
-        try:
-            info[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            info[name] = None
+    info: dict[str, Any] = dict(package_versions())
     info["llms"] = [models.llm_id(judge_cfg)]
     info["judge"] = models.llm_id(judge_cfg)
     if judge_cfg.provider == "local" and not judge_cfg.model:

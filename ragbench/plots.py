@@ -262,18 +262,22 @@ def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str]) 
     obstacles = [Bbox.from_bounds(px - 6, py - 6, 12, 12) for px, py in pixels]
     if ax.get_legend() is not None:
         obstacles.append(ax.get_legend().get_window_extent(renderer))
+
+    def place(k: int, offset: tuple[int, int], ha: str, va: str) -> Any:
+        return ax.annotate(
+            labels[k],
+            (xs[k], ys[k]),
+            textcoords="offset points",
+            xytext=offset,
+            ha=ha,
+            va=va,
+            fontsize=8,
+        )
+
     for k in sorted(range(len(labels)), key=lambda i: (-ys[i], xs[i])):
         chosen = None
         for offset, ha, va in _LABEL_SPOTS:
-            text = ax.annotate(
-                labels[k],
-                (xs[k], ys[k]),
-                textcoords="offset points",
-                xytext=offset,
-                ha=ha,
-                va=va,
-                fontsize=8,
-            )
+            text = place(k, offset, ha, va)
             box = text.get_window_extent(renderer).padded(2)
             inside = (
                 frame.x0 <= box.x0
@@ -286,17 +290,7 @@ def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str]) 
                 break
             text.remove()
         if chosen is None:
-            offset, ha, va = _LABEL_SPOTS[0]
-            text = ax.annotate(
-                labels[k],
-                (xs[k], ys[k]),
-                textcoords="offset points",
-                xytext=offset,
-                ha=ha,
-                va=va,
-                fontsize=8,
-            )
-            chosen = text.get_window_extent(renderer).padded(2)
+            chosen = place(k, *_LABEL_SPOTS[0]).get_window_extent(renderer).padded(2)
         obstacles.append(chosen)
 
 
