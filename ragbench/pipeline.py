@@ -508,7 +508,7 @@ class Builder:
         self._pipelines: dict[str, Pipeline] = {}
         self._docstores: dict[str, SimpleDocumentStore | None] = {}  # hierarchies, for merging
         self.stats = {"chunks_embedded": 0, "chunks_from_cache": 0, "indexes_built": 0,
-                      "embed_seconds": 0.0}
+                      "embed_seconds": 0.0, "chunks_from_vector_store": 0}
 
     def embedding(self, cfg: EmbeddingConfig) -> Any:
         key = params_hash(cfg.model_dump())
@@ -523,26 +523,89 @@ class Builder:
         return self._llms[key]
 
     def index(self, cfg: PipelineConfig) -> tuple[VectorStoreIndex, list[BaseNode]]:
-        """The index for (corpus, chunking, embedding), built on first use."""
+        """The index for (corpus, chunking, embedding, vector store), built on first use.
+
+        A ``duckdb`` index is a table named by that key in ``vector_store_path(cfg)``, so later
+        runs and notebooks reuse it: when it already holds exactly these chunks, nothing is
+        embedded or inserted.
+        """
         key = params_hash(
             {
                 "corpus": self.dataset.corpus_hash,
                 "chunking": cfg.chunking.model_dump(),
                 "embedding": models.embedding_id(cfg.embedding),
+                "vector_store": cfg.retrieval.vector_store,
             }
         )
-        if key not in self._indexes:
+        persistent = cfg.retrieval.vector_store == "duckdb"
+        slot = f"{key}@{self.vector_store_path(cfg)}" if persistent else key
+        if slot not in self._indexes:
             embed = self.embedding(cfg.embedding)
             # LlamaIndex falls back to OpenAI for anything left unset; pin both explicitly.
             Settings.embed_model = embed
             Settings.llm = self.llm(cfg.generation.llm)
             nodes = self.chunks(cfg, embed)
-            self._embed_nodes(nodes, embed, models.embedding_id(cfg.embedding))
-            # Nodes arrive with embeddings, so the index only stores them.
-            index = VectorStoreIndex(nodes, embed_model=embed, show_progress=False)
+            if persistent:
+                index = self._duckdb_index(cfg, key, nodes, embed)
+            else:
+                self._embed_nodes(nodes, embed, models.embedding_id(cfg.embedding))
+                # Nodes arrive with embeddings, so the index only stores them.
+                index = VectorStoreIndex(nodes, embed_model=embed, show_progress=False)
             self.stats["indexes_built"] += 1
-            self._indexes[key] = (index, nodes)
-        return self._indexes[key]
+            self._indexes[slot] = (index, nodes)
+        return self._indexes[slot]
+
+    def vector_store_path(self, cfg: PipelineConfig) -> Path:
+        """Where a duckdb index lives: the configured file, else vectors.duckdb beside the
+        results db (the cache Store), else ./results/vectors.duckdb."""
+        if cfg.retrieval.vector_store_path:
+            return Path(cfg.retrieval.vector_store_path).expanduser().resolve()
+        db = getattr(self.cache, "path", None)
+        return (Path(db).parent if db else Path.cwd() / "results").resolve() / "vectors.duckdb"
+
+    def _duckdb_index(
+        self, cfg: PipelineConfig, key: str, nodes: list[BaseNode], embed: Any
+    ) -> VectorStoreIndex:
+        from ragbench.vectorstore import DuckDBVectorStore
+
+        # Chunk ids must be the same in every process for a stored table to match this run's
+        # chunks (access control searches by id, auto-merging finds parents by id).
+        self._stable_ids(cfg, key, nodes)
+        store = DuckDBVectorStore(self.vector_store_path(cfg), table=f"nodes_{key}")
+        if store.node_ids() == {n.node_id for n in nodes}:
+            self.stats["chunks_from_vector_store"] += len(nodes)
+            return VectorStoreIndex.from_vector_store(store, embed_model=embed)
+        store.clear()  # new, or partly written by an interrupted build: write it whole
+        self._embed_nodes(nodes, embed, models.embedding_id(cfg.embedding))
+        return VectorStoreIndex(
+            nodes,
+            storage_context=StorageContext.from_defaults(vector_store=store),
+            embed_model=embed,
+            show_progress=False,
+        )
+
+    def _stable_ids(self, cfg: PipelineConfig, key: str, nodes: list[BaseNode]) -> None:
+        """Replace the parsers' random node ids with hashes of (index key, position, text),
+        in the nodes, their relationships and the hierarchy's docstore."""
+        docstore = self._docstores.get(self._chunks_key(cfg))
+        every = list(docstore.docs.values()) if docstore is not None else nodes
+        new = {
+            n.node_id: hashlib.sha256(
+                f"{key}\0{i}\0{n.get_content(metadata_mode=MetadataMode.NONE)}".encode()
+            ).hexdigest()[:32]
+            for i, n in enumerate(every)
+        }
+        for node in every + (nodes if docstore is not None else []):
+            node.id_ = new.get(node.node_id, node.node_id)
+            for rel, info in list(node.relationships.items()):
+                infos = info if isinstance(info, list) else [info]
+                moved = [i.model_copy(update={"node_id": new.get(i.node_id, i.node_id)})
+                         for i in infos]
+                node.relationships[rel] = moved if isinstance(info, list) else moved[0]
+        if docstore is not None:
+            renamed = SimpleDocumentStore()
+            renamed.add_documents(every)
+            self._docstores[self._chunks_key(cfg)] = renamed
 
     def _embed_nodes(self, nodes: list[BaseNode], embed: Any, model_id: str) -> None:
         """Set ``node.embedding`` on every node, embedding only texts the cache has not seen."""

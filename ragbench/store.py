@@ -16,7 +16,7 @@ import json
 import random
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,32 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@contextmanager
+def connect(path: str | Path, lock_timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a DuckDB file for one transaction, retrying with back-off while another process
+    holds its lock; commits on success, rolls back on any error, always closes the file."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 1.0)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
 class Store:
     """Results in one DuckDB file, opened per transaction (see module docstring)."""
 
@@ -106,29 +132,9 @@ class Store:
         with self.connect() as con:
             con.execute(SCHEMA)
 
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A short-lived connection inside a transaction; retries while another process writes."""
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+        return connect(self.path, self.lock_timeout_s)
 
     # --- writes -----------------------------------------------------------------------------------
 

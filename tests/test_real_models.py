@@ -66,6 +66,17 @@ def test_local_models_end_to_end(tmp_path: Path) -> None:
             assert error is None, error
             assert 0.0 <= value <= 1.0
 
+    # Determinism: temperature 0 and a fixed seed, in a fresh file (no cache shared with the
+    # first run), give the same answers and the same scores.
+    again = run(config, db=tmp_path / "r2.duckdb", progress=False)
+    assert again.stats["generated"] == result.stats["generated"] == 2  # really generated again
+    assert again.stats["judge_cache_hits"] == result.stats["judge_cache_hits"]
+    assert _scores(tmp_path / "r2.duckdb", again.run_id) == scores
+    answers = Store(tmp_path / "r2.duckdb").query(
+        "SELECT question_id, response FROM records WHERE run_id = ? ORDER BY 1", [again.run_id]
+    )
+    assert list(answers.response) == list(records.sort_values("question_id").response)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

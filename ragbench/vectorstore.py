@@ -1,0 +1,199 @@
+"""A persistent LlamaIndex vector store in one DuckDB file, searched with DuckDB's own functions.
+
+Contract: ``DuckDBVectorStore(path, table)`` is a ``BasePydanticVectorStore`` (``stores_text``:
+nodes come back whole from the table, no docstore needed). One row per node: ``node_id``,
+``ref_doc_id``, ``text``, ``metadata`` (the node's metadata as JSON, for SQL), ``node`` (the rest of
+the node as LlamaIndex serialises it, so metadata exclusions and relationships survive), ``embedding``
+(``FLOAT[]``) and ``seq`` (insertion order, the tie-break). ``query`` ranks by
+``list_cosine_similarity`` in SQL, optionally within ``node_ids`` / ``doc_ids`` (how access control
+pre-filters), and supports MMR (cosine in SQL is the relevance; the diversity step is
+LlamaIndex's own ``get_top_k_mmr_embeddings``, as in its SimpleVectorStore).
+
+Only built-in DuckDB functions are used: the ``vss``/``fts`` extensions download on first use and
+fail offline. Like ``store.Store``, the file is opened per operation (``store.connect``: one
+transaction, retried while another process holds the lock), so several processes can share it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from ragbench.store import connect
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")  # spliced into SQL: identifiers only
+
+
+class DuckDBVectorStore(BasePydanticVectorStore):
+    """Nodes and their embeddings in a DuckDB table; see the module docstring."""
+
+    stores_text: bool = True
+    flat_metadata: bool = False  # metadata may hold lists (allowed_groups); stored as JSON
+    path: str = Field(description="the DuckDB file; created with its folder on first use")
+    table: str = Field(description="table name (letters, digits, underscores)")
+    lock_timeout_s: float = 120.0  # wait this long for another process to release the file
+
+    def __init__(self, path: str | Path, table: str = "nodes", lock_timeout_s: float = 120.0):
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"table name {table!r}: use letters, digits and underscores")
+        super().__init__(path=str(path), table=table, lock_timeout_s=lock_timeout_s)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
+                "node_id VARCHAR PRIMARY KEY, ref_doc_id VARCHAR, text VARCHAR NOT NULL, "
+                "metadata JSON NOT NULL, node JSON NOT NULL, embedding FLOAT[] NOT NULL, "
+                "seq BIGINT NOT NULL)"
+            )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "DuckDBVectorStore"
+
+    @property
+    def client(self) -> Any:
+        return None  # no long-lived connection: the file is opened per operation
+
+    def _connect(self) -> Any:
+        return connect(self.path, self.lock_timeout_s)
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Insert (or replace) nodes; each must carry its embedding."""
+        if not nodes:
+            return []
+        rows = []
+        for node in nodes:
+            if node.embedding is None:
+                raise ValueError(f"node {node.node_id} has no embedding")
+            meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=False)
+            rows.append(
+                {
+                    "node_id": node.node_id,
+                    "ref_doc_id": node.ref_doc_id,
+                    "text": node.get_content(metadata_mode=MetadataMode.NONE),
+                    "metadata": json.dumps(node.metadata, ensure_ascii=False, default=str),
+                    "node": json.dumps({k: meta[k] for k in ("_node_content", "_node_type")}),
+                    "embedding": np.asarray(node.embedding, dtype=np.float32),
+                }
+            )
+        frame = pd.DataFrame(rows)
+        with self._connect() as con:
+            con.register("fresh", frame)
+            (start,) = con.execute(f'SELECT coalesce(max(seq), -1) + 1 FROM "{self.table}"').fetchone()
+            con.execute(
+                f'INSERT OR REPLACE INTO "{self.table}" SELECT node_id, ref_doc_id, text, '
+                "metadata, node, CAST(embedding AS FLOAT[]), ? + row_number() OVER () - 1 "
+                "FROM fresh",
+                [start],
+            )
+        return [n.node_id for n in nodes]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of one source document."""
+        with self._connect() as con:
+            con.execute(f'DELETE FROM "{self.table}" WHERE ref_doc_id = ?', [ref_doc_id])
+
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: Any = None, **delete_kwargs: Any
+    ) -> None:
+        if filters is not None:
+            raise NotImplementedError("DuckDBVectorStore does not support metadata filters")
+        if node_ids:
+            with self._connect() as con:
+                con.execute(
+                    f'DELETE FROM "{self.table}" WHERE list_contains(?, node_id)', [node_ids]
+                )
+
+    def clear(self) -> None:
+        with self._connect() as con:
+            con.execute(f'DELETE FROM "{self.table}"')
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def node_ids(self) -> set[str]:
+        """The ids of every stored node (how the builder checks that an index is complete)."""
+        with self._connect() as con:
+            return {r[0] for r in con.execute(f'SELECT node_id FROM "{self.table}"').fetchall()}
+
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: Any = None
+    ) -> list[BaseNode]:
+        if filters is not None:
+            raise NotImplementedError("DuckDBVectorStore does not support metadata filters")
+        where, params = self._where(node_ids, None)
+        with self._connect() as con:
+            rows = con.execute(
+                f'SELECT node, text FROM "{self.table}" {where} ORDER BY seq', params
+            ).fetchall()
+        return [self._node(node, text) for node, text in rows]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """The ``similarity_top_k`` nodes most cosine-similar to the query embedding (or MMR)."""
+        if query.filters is not None:
+            raise NotImplementedError("DuckDBVectorStore does not support metadata filters")
+        if query.query_embedding is None:
+            raise ValueError("DuckDBVectorStore needs a query embedding")
+        mmr = query.mode == VectorStoreQueryMode.MMR
+        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+            raise NotImplementedError(f"DuckDBVectorStore: query mode {query.mode} unsupported")
+        where, params = self._where(query.node_ids, query.doc_ids)
+        # MMR weighs every candidate against the ones already chosen, so it needs all vectors.
+        extra, limit = (", embedding", "") if mmr else ("", f"LIMIT {int(query.similarity_top_k)}")
+        sql = (
+            f"SELECT node_id, node, text, list_cosine_similarity(embedding, ?::FLOAT[]) AS score"
+            f'{extra} FROM "{self.table}" {where} ORDER BY score DESC, seq {limit}'
+        )
+        with self._connect() as con:
+            rows = con.execute(sql, [query.query_embedding, *params]).fetchall()
+        if mmr:
+            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+            # Scores are MMR scores, as LlamaIndex's SimpleVectorStore returns them.
+            scores, chosen = get_top_k_mmr_embeddings(
+                query.query_embedding,
+                [list(r[4]) for r in rows],
+                similarity_top_k=query.similarity_top_k,
+                embedding_ids=list(range(len(rows))),
+                mmr_threshold=threshold,
+            )
+            rows, scores = [rows[i] for i in chosen], [float(s) for s in scores]
+        else:
+            scores = [float(r[3]) for r in rows]
+        return VectorStoreQueryResult(
+            nodes=[self._node(r[1], r[2]) for r in rows],
+            similarities=scores,
+            ids=[r[0] for r in rows],
+        )
+
+    @staticmethod
+    def _where(node_ids: list[str] | None, doc_ids: list[str] | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if node_ids is not None:  # an empty list means "none of them", never "all"
+            clauses.append("list_contains(?, node_id)")
+            params.append(list(node_ids))
+        if doc_ids is not None:
+            clauses.append("list_contains(?, ref_doc_id)")
+            params.append(list(doc_ids))
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    @staticmethod
+    def _node(node_json: str, text: str) -> BaseNode:
+        return metadata_dict_to_node(json.loads(node_json), text=text)
+

@@ -1,0 +1,255 @@
+"""The DuckDB vector store, the pipeline on it, and incremental re-ingest through ``run``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+
+from ragbench.config import ConfigError, DatasetConfig, PipelineConfig, parse_config
+from ragbench.data import load_dataset
+from ragbench.experiment import run
+from ragbench.pipeline import Builder, doc_id_of
+from ragbench.store import Store
+from ragbench.vectorstore import DuckDBVectorStore
+
+FAKES: dict[str, Any] = {
+    "embedding": {"provider": "hashing"},
+    "generation": {"llm": {"provider": "fake"}},
+    "judge": {"provider": "fake"},
+}
+
+
+def _nodes(n: int = 12, dim: int = 8, seed: int = 0) -> list[TextNode]:
+    rng = np.random.default_rng(seed)
+    nodes = []
+    for i in range(n):
+        node = TextNode(
+            id_=f"n{i}",
+            text=f"chunk {i}",
+            metadata={"doc_id": f"d{i % 3}", "allowed_groups": ["staff"]},
+            excluded_embed_metadata_keys=["doc_id", "allowed_groups"],
+            embedding=rng.normal(size=dim).tolist(),
+        )
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=f"d{i % 3}")
+        nodes.append(node)
+    return nodes
+
+
+def _cosine_top(nodes: list[TextNode], query: np.ndarray, k: int) -> list[str]:
+    m = np.array([n.embedding for n in nodes])
+    sims = m @ query / (np.linalg.norm(m, axis=1) * np.linalg.norm(query))
+    return [nodes[i].node_id for i in np.argsort(-sims)[:k]]
+
+
+def test_add_query_delete_round_trip(tmp_path: Path) -> None:
+    store = DuckDBVectorStore(tmp_path / "v.duckdb", "t")
+    nodes = _nodes()
+    assert store.add(nodes) == [n.node_id for n in nodes]
+    query = np.random.default_rng(1).normal(size=8)
+    found = store.query(VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=4))
+    assert found.ids == _cosine_top(nodes, query, 4)  # the same ranking as numpy
+    m = {n.node_id: np.array(n.embedding) for n in nodes}
+    for node_id, sim in zip(found.ids, found.similarities, strict=True):
+        v = m[node_id]
+        assert sim == pytest.approx(v @ query / np.linalg.norm(v) / np.linalg.norm(query), abs=1e-5)
+    back = found.nodes[0]  # the whole node survives: text, metadata, exclusions, source doc
+    original = next(n for n in nodes if n.node_id == back.node_id)
+    assert back.text == original.text and back.metadata == original.metadata
+    assert back.excluded_embed_metadata_keys == ["doc_id", "allowed_groups"]
+    assert back.ref_doc_id == original.ref_doc_id
+    store.delete("d1")
+    assert store.node_ids() == {n.node_id for n in nodes if n.ref_doc_id != "d1"}
+    again = store.query(VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=20))
+    assert all(n.ref_doc_id != "d1" for n in again.nodes) and len(again.ids) == 8
+
+
+def test_node_ids_filter_searches_only_those_nodes(tmp_path: Path) -> None:
+    store = DuckDBVectorStore(tmp_path / "v.duckdb", "t")
+    nodes = _nodes()
+    store.add(nodes)
+    query = np.random.default_rng(2).normal(size=8)
+    allowed = [n for n in nodes if n.ref_doc_id == "d2"]
+    found = store.query(
+        VectorStoreQuery(
+            query_embedding=query.tolist(),
+            similarity_top_k=3,
+            node_ids=[n.node_id for n in allowed],
+        )
+    )
+    assert found.ids == _cosine_top(allowed, query, 3)  # top_k filled from the allowed nodes
+    none = store.query(VectorStoreQuery(query_embedding=query.tolist(), node_ids=[]))
+    assert none.ids == []  # an empty allow-list admits nothing, never everything
+
+
+def test_mmr_matches_the_in_memory_store(tmp_path: Path) -> None:
+    from llama_index.core.vector_stores import SimpleVectorStore
+
+    nodes = _nodes(30)
+    duck, memory = DuckDBVectorStore(tmp_path / "v.duckdb", "t"), SimpleVectorStore()
+    duck.add(nodes)
+    memory.add(nodes)
+    query = VectorStoreQuery(
+        query_embedding=np.random.default_rng(3).normal(size=8).tolist(),
+        similarity_top_k=5,
+        mode=VectorStoreQueryMode.MMR,
+    )
+    a, b = duck.query(query, mmr_threshold=0.3), memory.query(query, mmr_threshold=0.3)
+    assert a.ids == b.ids
+    assert a.similarities == pytest.approx(b.similarities, abs=1e-5)
+
+
+def test_persists_across_store_instances(tmp_path: Path) -> None:
+    nodes = _nodes()
+    DuckDBVectorStore(tmp_path / "v.duckdb", "t").add(nodes)
+    reopened = DuckDBVectorStore(tmp_path / "v.duckdb", "t")
+    assert reopened.node_ids() == {n.node_id for n in nodes}
+    assert [n.text for n in reopened.get_nodes()] == [n.text for n in nodes]
+    assert DuckDBVectorStore(tmp_path / "v.duckdb", "other").node_ids() == set()  # own table
+
+
+def test_rejects_unsafe_table_names(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="table name"):
+        DuckDBVectorStore(tmp_path / "v.duckdb", 'x"; DROP TABLE t; --')
+
+
+def test_config_validates_vector_store() -> None:
+    base = {"name": "v", "base": FAKES | {"retrieval": {"vector_store": "duckbd"}}}
+    with pytest.raises(ConfigError, match="did you mean 'duckdb'"):
+        parse_config(base)
+    stray = {"name": "v", "base": FAKES | {"retrieval": {"vector_store_path": "x.duckdb"}}}
+    with pytest.raises(ConfigError, match="belongs to vector_store 'duckdb'"):
+        parse_config(stray)
+
+
+def _pipeline_cfg(**retrieval: Any) -> PipelineConfig:
+    return PipelineConfig.model_validate(FAKES | {"retrieval": {"top_k": 3, **retrieval}})
+
+
+@pytest.mark.parametrize("method", ["dense", "mmr"])
+def test_duckdb_pipeline_retrieves_like_memory(tmp_path: Path, method: str) -> None:
+    dataset = load_dataset(DatasetConfig(loader="demo"))
+    memory = Builder(dataset).build(_pipeline_cfg(method=method))
+    path = str(tmp_path / "vectors.duckdb")
+    duck = Builder(dataset).build(
+        _pipeline_cfg(method=method, vector_store="duckdb", vector_store_path=path)
+    )
+    for q in dataset.questions:
+        want = [doc_id_of(c) for c in memory.retrieve(q.user_input, q.user_groups)]
+        got = [doc_id_of(c) for c in duck.retrieve(q.user_input, q.user_groups)]
+        assert got == want, q.question_id
+
+
+def test_duckdb_index_is_reused_by_a_later_builder(tmp_path: Path) -> None:
+    dataset = load_dataset(DatasetConfig(loader="demo"))
+    cfg = _pipeline_cfg(
+        vector_store="duckdb", vector_store_path=str(tmp_path / "v.duckdb"), method="hybrid"
+    )
+    first, second = Builder(dataset), Builder(dataset)
+    a = first.build(cfg)
+    assert first.stats["chunks_embedded"] > 0 and first.stats["chunks_from_vector_store"] == 0
+    b = second.build(cfg)  # a new process, in effect: same table, nothing embedded or inserted
+    assert second.stats["chunks_embedded"] == 0
+    assert second.stats["chunks_from_vector_store"] == len(b.nodes) == len(a.nodes)
+    assert [n.node_id for n in a.nodes] == [n.node_id for n in b.nodes]  # stable ids
+    for q in dataset.questions:
+        groups = q.user_groups
+        assert [c.node.node_id for c in a.retrieve(q.user_input, groups)] == [
+            c.node.node_id for c in b.retrieve(q.user_input, groups)
+        ]
+
+
+def test_duckdb_hierarchical_index_merges_after_reuse(tmp_path: Path) -> None:
+    dataset = load_dataset(DatasetConfig(loader="demo"))
+    cfg = PipelineConfig.model_validate(
+        FAKES
+        | {
+            "chunking": {"method": "hierarchical", "chunk_size": 64, "chunk_overlap": 8},
+            "retrieval": {"top_k": 6, "vector_store": "duckdb",
+                          "vector_store_path": str(tmp_path / "v.duckdb")},
+        }
+    )
+    memory_cfg = cfg.model_copy(
+        update={"retrieval": cfg.retrieval.model_copy(
+            update={"vector_store": "memory", "vector_store_path": None})}
+    )
+    Builder(dataset).build(cfg)
+    reused = Builder(dataset).build(cfg)
+    memory = Builder(dataset).build(memory_cfg)
+    for q in dataset.questions[:8]:
+        got = [c.node.get_content() for c in reused.retrieve(q.user_input, q.user_groups)]
+        want = [c.node.get_content() for c in memory.retrieve(q.user_input, q.user_groups)]
+        assert got == want, q.question_id  # merged parents found by their stable ids
+
+
+# --- incremental re-ingest through run() -------------------------------------------------------
+
+DOCS = {
+    f"doc{i}.txt": " ".join(
+        f"Station {i} of the {name} line logs {i * 7 + j} barrels of {word} on day {j}."
+        for j in range(12)
+    )
+    for i, (name, word) in enumerate(
+        [("amber", "resin"), ("cobalt", "salt"), ("ivory", "flax"), ("jade", "tea"),
+         ("ochre", "clay")]
+    )
+}
+QUESTIONS = [
+    {"question_id": f"q{i}", "user_input": f"How many barrels of {w} on the {n} line?",
+     "reference": "Some.", "gold_doc_ids": [f"doc{i}.txt"]}
+    for i, (n, w) in enumerate([("amber", "resin"), ("cobalt", "salt"), ("ivory", "flax"),
+                                ("jade", "tea"), ("ochre", "clay")])
+]
+CHUNKING = {"method": "sentence", "chunk_size": 64, "chunk_overlap": 8}
+
+
+def _chunk_count(folder: Path, names: list[str]) -> int:
+    """Distinct chunk texts of some files, split independently with the same splitter."""
+    corpus = load_dataset(DatasetConfig(loader="qa-folder", path=str(folder))).corpus
+    docs = [d for d in corpus if d.id_ in names]
+    assert len(docs) == len(names)
+    nodes = SentenceSplitter(chunk_size=64, chunk_overlap=8).get_nodes_from_documents(docs)
+    return len({hashlib.sha256(n.get_content(MetadataMode.EMBED).encode()).hexdigest()
+                for n in nodes})
+
+
+@pytest.mark.parametrize("vector_store", ["memory", "duckdb"])
+def test_incremental_reingest_embeds_only_changed_and_added_files(
+    tmp_path: Path, make_qa_folder: Any, vector_store: str
+) -> None:
+    folder = make_qa_folder(DOCS, QUESTIONS, name="corpus-set")
+    db = tmp_path / "results" / "ragbench.duckdb"
+    config = parse_config(
+        {
+            "name": "reingest",
+            "dataset": {"loader": "qa-folder", "path": str(folder)},
+            "base": FAKES | {"chunking": CHUNKING,
+                             "retrieval": {"top_k": 5, "vector_store": vector_store}},
+            "metrics": ["hit_rate", "mrr"],
+        }
+    )
+    first = run(config, db=db, progress=False)
+    assert first.stats["chunks_embedded"] == _chunk_count(folder, list(DOCS))
+
+    corpus = folder / "corpus"
+    (corpus / "doc1.txt").write_text(DOCS["doc1.txt"].replace("barrels", "casks"))  # changed
+    (corpus / "doc5.txt").write_text("The umber line logs 99 crates of wax on day 1. " * 6)
+    (corpus / "doc3.txt").unlink()  # deleted
+    second = run(config, db=db, progress=False)
+
+    assert second.stats["chunks_embedded"] == _chunk_count(folder, ["doc1.txt", "doc5.txt"])
+    store = Store(db)
+    retrieved = store.query(
+        "SELECT retrieved_doc_ids FROM records WHERE run_id = ?", [second.run_id]
+    )
+    assert len(retrieved) == len(QUESTIONS)
+    seen = {d for ids in retrieved.retrieved_doc_ids for d in ids}
+    assert seen and "doc3.txt" not in seen
+    if vector_store == "duckdb":  # the store sits beside the results db, one table per corpus
+        assert (db.parent / "vectors.duckdb").is_file()
