@@ -18,7 +18,7 @@ from pathlib import Path
 from ragbench.config import ChunkingConfig, DatasetConfig, EmbeddingConfig, PipelineConfig
 from ragbench.data import load_dataset
 from ragbench.models import local_embedding_path
-from ragbench.pipeline import CHUNKERS, Builder
+from ragbench.pipeline import Builder, chunk_documents
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -40,7 +40,7 @@ def main() -> None:
     load_s = time.perf_counter() - start
     chunking = ChunkingConfig(method="sentence", chunk_size=args.chunk_size, chunk_overlap=32)
     start = time.perf_counter()
-    nodes = CHUNKERS["sentence"](chunking).get_nodes_from_documents(dataset.corpus)
+    nodes = chunk_documents(chunking, None, dataset.corpus).nodes
     chunk_s = time.perf_counter() - start
     texts = [n.get_content(metadata_mode="embed") for n in nodes]
     print(f"dataset {dataset.name}: {len(dataset.corpus)} documents -> {len(nodes)} chunks")

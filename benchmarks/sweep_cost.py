@@ -31,7 +31,7 @@ from ragbench.data import DatasetConfig, load_dataset
 from ragbench.evaluate import Judge
 from ragbench.experiment import run
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
-from ragbench.pipeline import CHUNKERS, cited_doc_ids, doc_id_of
+from ragbench.pipeline import chunk_documents, cited_doc_ids, doc_id_of
 from ragbench.prompts import format_context, render_prompt
 from ragbench.store import Store
 
@@ -100,7 +100,7 @@ def naive(config_data: dict, dataset_path: Path) -> float:
     judge = Judge(trials[0].pipeline.judge, make_llm(trials[0].pipeline.judge), HashingEmbedding())
     for trial in trials:
         cfg = trial.pipeline
-        nodes = CHUNKERS[cfg.chunking.method](cfg.chunking).get_nodes_from_documents(dataset.corpus)
+        nodes = chunk_documents(cfg.chunking, embed, dataset.corpus).nodes
         index = VectorStoreIndex(nodes, embed_model=embed)
         if cfg.retrieval.method == "dense":
             retriever = index.as_retriever(similarity_top_k=cfg.retrieval.top_k)

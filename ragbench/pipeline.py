@@ -599,8 +599,9 @@ class Builder:
             node.id_ = new.get(node.node_id, node.node_id)
             for rel, info in list(node.relationships.items()):
                 infos = info if isinstance(info, list) else [info]
-                moved = [i.model_copy(update={"node_id": new.get(i.node_id, i.node_id)})
-                         for i in infos]
+                moved = [
+                    i.model_copy(update={"node_id": new.get(i.node_id, i.node_id)}) for i in infos
+                ]
                 node.relationships[rel] = moved if isinstance(info, list) else moved[0]
         if docstore is not None:
             renamed = SimpleDocumentStore()

@@ -5,8 +5,8 @@ nodes come back whole from the table, no docstore needed). One row per node: ``n
 ``ref_doc_id``, ``text``, ``metadata`` (the node's metadata as JSON, for SQL), ``node`` (the rest of
 the node as LlamaIndex serialises it, so metadata exclusions and relationships survive), ``embedding``
 (``FLOAT[]``) and ``seq`` (insertion order, the tie-break). ``query`` ranks by
-``list_cosine_similarity`` in SQL, optionally within ``node_ids`` / ``doc_ids`` (how access control
-pre-filters), and supports MMR (cosine in SQL is the relevance; the diversity step is
+``list_cosine_similarity`` in SQL, optionally within non-empty ``node_ids`` / ``doc_ids`` (how access
+control pre-filters), and supports MMR (cosine in SQL is the relevance; the diversity step is
 LlamaIndex's own ``get_top_k_mmr_embeddings``, as in its SimpleVectorStore).
 
 Only built-in DuckDB functions are used: the ``vss``/``fts`` extensions download on first use and
@@ -97,7 +97,9 @@ class DuckDBVectorStore(BasePydanticVectorStore):
         frame = pd.DataFrame(rows)
         with self._connect() as con:
             con.register("fresh", frame)
-            (start,) = con.execute(f'SELECT coalesce(max(seq), -1) + 1 FROM "{self.table}"').fetchone()
+            (start,) = con.execute(
+                f'SELECT coalesce(max(seq), -1) + 1 FROM "{self.table}"'
+            ).fetchone()
             con.execute(
                 f'INSERT OR REPLACE INTO "{self.table}" SELECT node_id, ref_doc_id, text, '
                 "metadata, node, CAST(embedding AS FLOAT[]), ? + row_number() OVER () - 1 "
@@ -133,9 +135,7 @@ class DuckDBVectorStore(BasePydanticVectorStore):
         with self._connect() as con:
             return {r[0] for r in con.execute(f'SELECT node_id FROM "{self.table}"').fetchall()}
 
-    def get_nodes(
-        self, node_ids: list[str] | None = None, filters: Any = None
-    ) -> list[BaseNode]:
+    def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list[BaseNode]:
         if filters is not None:
             raise NotImplementedError("DuckDBVectorStore does not support metadata filters")
         where, params = self._where(node_ids, None)
@@ -185,10 +185,11 @@ class DuckDBVectorStore(BasePydanticVectorStore):
     @staticmethod
     def _where(node_ids: list[str] | None, doc_ids: list[str] | None) -> tuple[str, list[Any]]:
         clauses, params = [], []
-        if node_ids is not None:  # an empty list means "none of them", never "all"
+        # Empty means no filter: a stores_text index's as_retriever passes its (empty) id list.
+        if node_ids:
             clauses.append("list_contains(?, node_id)")
             params.append(list(node_ids))
-        if doc_ids is not None:
+        if doc_ids:
             clauses.append("list_contains(?, ref_doc_id)")
             params.append(list(doc_ids))
         return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
@@ -196,4 +197,3 @@ class DuckDBVectorStore(BasePydanticVectorStore):
     @staticmethod
     def _node(node_json: str, text: str) -> BaseNode:
         return metadata_dict_to_node(json.loads(node_json), text=text)
-

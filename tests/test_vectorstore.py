@@ -84,8 +84,9 @@ def test_node_ids_filter_searches_only_those_nodes(tmp_path: Path) -> None:
         )
     )
     assert found.ids == _cosine_top(allowed, query, 3)  # top_k filled from the allowed nodes
-    none = store.query(VectorStoreQuery(query_embedding=query.tolist(), node_ids=[]))
-    assert none.ids == []  # an empty allow-list admits nothing, never everything
+    # LlamaIndex's convention (a stores_text index's as_retriever passes []): empty = no filter.
+    every = store.query(VectorStoreQuery(query_embedding=query.tolist(), node_ids=[]))
+    assert every.ids == _cosine_top(nodes, query, 1)
 
 
 def test_mmr_matches_the_in_memory_store(tmp_path: Path) -> None:
@@ -146,6 +147,30 @@ def test_duckdb_pipeline_retrieves_like_memory(tmp_path: Path, method: str) -> N
         assert got == want, q.question_id
 
 
+def test_duckdb_pipeline_prefilters_by_access(tmp_path: Path, make_qa_folder: Any) -> None:
+    docs: dict[str, str | bytes] = {
+        f"pay{i}.txt": f"Payroll note {i}: the ferry crew salary rises by {i} percent."
+        for i in range(4)
+    } | {"ferry.txt": "The ferry to Ostby leaves at 7:15.", "_permissions.json": '{"pay*": ["hr"]}'}
+    folder = make_qa_folder(
+        docs,
+        [
+            {
+                "question_id": "q",
+                "user_input": "ferry crew salary",
+                "reference": "",
+                "gold_doc_ids": ["pay1.txt"],
+            }
+        ],
+    )
+    dataset = load_dataset(DatasetConfig(loader="qa-folder", path=str(folder)))
+    cfg = _pipeline_cfg(vector_store="duckdb", vector_store_path=str(tmp_path / "v.duckdb"))
+    pipeline = Builder(dataset).build(cfg)
+    assert [doc_id_of(c) for c in pipeline.retrieve("ferry crew salary")] == ["ferry.txt"]
+    hr = [doc_id_of(c) for c in pipeline.retrieve("ferry crew salary", ["hr"])]
+    assert len(hr) == 3 and any(d.startswith("pay") for d in hr)
+
+
 def test_duckdb_index_is_reused_by_a_later_builder(tmp_path: Path) -> None:
     dataset = load_dataset(DatasetConfig(loader="demo"))
     cfg = _pipeline_cfg(
@@ -171,13 +196,19 @@ def test_duckdb_hierarchical_index_merges_after_reuse(tmp_path: Path) -> None:
         FAKES
         | {
             "chunking": {"method": "hierarchical", "chunk_size": 64, "chunk_overlap": 8},
-            "retrieval": {"top_k": 6, "vector_store": "duckdb",
-                          "vector_store_path": str(tmp_path / "v.duckdb")},
+            "retrieval": {
+                "top_k": 6,
+                "vector_store": "duckdb",
+                "vector_store_path": str(tmp_path / "v.duckdb"),
+            },
         }
     )
     memory_cfg = cfg.model_copy(
-        update={"retrieval": cfg.retrieval.model_copy(
-            update={"vector_store": "memory", "vector_store_path": None})}
+        update={
+            "retrieval": cfg.retrieval.model_copy(
+                update={"vector_store": "memory", "vector_store_path": None}
+            )
+        }
     )
     Builder(dataset).build(cfg)
     reused = Builder(dataset).build(cfg)
@@ -196,15 +227,31 @@ DOCS = {
         for j in range(12)
     )
     for i, (name, word) in enumerate(
-        [("amber", "resin"), ("cobalt", "salt"), ("ivory", "flax"), ("jade", "tea"),
-         ("ochre", "clay")]
+        [
+            ("amber", "resin"),
+            ("cobalt", "salt"),
+            ("ivory", "flax"),
+            ("jade", "tea"),
+            ("ochre", "clay"),
+        ]
     )
 }
 QUESTIONS = [
-    {"question_id": f"q{i}", "user_input": f"How many barrels of {w} on the {n} line?",
-     "reference": "Some.", "gold_doc_ids": [f"doc{i}.txt"]}
-    for i, (n, w) in enumerate([("amber", "resin"), ("cobalt", "salt"), ("ivory", "flax"),
-                                ("jade", "tea"), ("ochre", "clay")])
+    {
+        "question_id": f"q{i}",
+        "user_input": f"How many barrels of {w} on the {n} line?",
+        "reference": "Some.",
+        "gold_doc_ids": [f"doc{i}.txt"],
+    }
+    for i, (n, w) in enumerate(
+        [
+            ("amber", "resin"),
+            ("cobalt", "salt"),
+            ("ivory", "flax"),
+            ("jade", "tea"),
+            ("ochre", "clay"),
+        ]
+    )
 ]
 CHUNKING = {"method": "sentence", "chunk_size": 64, "chunk_overlap": 8}
 
@@ -215,8 +262,9 @@ def _chunk_count(folder: Path, names: list[str]) -> int:
     docs = [d for d in corpus if d.id_ in names]
     assert len(docs) == len(names)
     nodes = SentenceSplitter(chunk_size=64, chunk_overlap=8).get_nodes_from_documents(docs)
-    return len({hashlib.sha256(n.get_content(MetadataMode.EMBED).encode()).hexdigest()
-                for n in nodes})
+    return len(
+        {hashlib.sha256(n.get_content(MetadataMode.EMBED).encode()).hexdigest() for n in nodes}
+    )
 
 
 @pytest.mark.parametrize("vector_store", ["memory", "duckdb"])
@@ -229,8 +277,8 @@ def test_incremental_reingest_embeds_only_changed_and_added_files(
         {
             "name": "reingest",
             "dataset": {"loader": "qa-folder", "path": str(folder)},
-            "base": FAKES | {"chunking": CHUNKING,
-                             "retrieval": {"top_k": 5, "vector_store": vector_store}},
+            "base": FAKES
+            | {"chunking": CHUNKING, "retrieval": {"top_k": 5, "vector_store": vector_store}},
             "metrics": ["hit_rate", "mrr"],
         }
     )
