@@ -13,6 +13,7 @@ Contract:
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import json
@@ -202,6 +203,14 @@ def check_models() -> list[tuple[str, str, str]]:
 
 _LLAMAS: dict[tuple[str, int], Any] = {}
 _LLAMA_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_llamas() -> None:
+    """Free llama.cpp models before interpreter teardown (its __del__ fails once modules are gone)."""
+    for llama in _LLAMAS.values():
+        llama.close()
+    _LLAMAS.clear()
 
 
 def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
