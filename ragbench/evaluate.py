@@ -241,8 +241,9 @@ NAN_REASONS = {
     "faithfulness": "no statements extracted",
     "context_recall": "no reference statements classified",
 }
-# Metrics whose value is (partly) a cosine similarity, which ragas does not clip at 0.
-COSINE_METRICS = {"semantic_similarity", "answer_correctness"}
+# Metrics whose value is (partly) a cosine similarity, which ragas does not clip: below 0 for
+# unrelated texts, and 1.0000000000000002 for identical ones (float rounding, seen here).
+COSINE_METRICS = {"semantic_similarity", "answer_correctness", "answer_relevancy"}
 
 
 @dataclass

@@ -85,8 +85,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -103,8 +105,9 @@ def llama_server() -> Iterator[str]:
             "--model_alias",
             "qwen-local",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: the server logs a lot, and a full pipe would block it.
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -115,13 +118,15 @@ def llama_server() -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                    log.flush()
+                    err = log_path.read_text(errors="replace")[-2000:]
                     pytest.fail(f"llama_cpp.server did not start: {err}")
                 time.sleep(0.5)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 def test_openai_compatible_endpoint(tmp_path: Path, llama_server: str) -> None:
