@@ -105,3 +105,18 @@ def make_qa_folder(tmp_path: Path) -> QaFolderFactory:
         return write_qa_folder(tmp_path / name, docs, questions)
 
     return make
+
+
+class DictCache:
+    """Minimal cache with the store's cache_get/cache_put interface."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], Any] = {}
+        self.puts = 0
+
+    def cache_get(self, kind: str, key: str) -> Any | None:
+        return self.data.get((kind, key))
+
+    def cache_put(self, kind: str, key: str, value: Any) -> None:
+        self.puts += 1
+        self.data[(kind, key)] = value

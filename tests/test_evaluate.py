@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import DictCache
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
@@ -81,21 +82,6 @@ class TimeoutLLM(GarbageLLM):
 
     def reply(self, prompt: str) -> str:
         raise TimeoutError("endpoint did not answer in 300 s")
-
-
-class DictCache:
-    """Minimal cache with the store's cache_get/cache_put interface."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], Any] = {}
-        self.puts = 0
-
-    def cache_get(self, kind: str, key: str) -> Any | None:
-        return self.data.get((kind, key))
-
-    def cache_put(self, kind: str, key: str, value: Any) -> None:
-        self.puts += 1
-        self.data[(kind, key)] = value
 
 
 def make_judge(llm: Any, max_retries: int = 2, cache: Any | None = None, **cfg: Any) -> Judge:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DictCache
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
@@ -136,19 +137,6 @@ def test_retrieval_scores_what_applies() -> None:
 
 
 # --- judged metrics ------------------------------------------------------------------------------
-
-
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], Any] = {}
-        self.puts = 0
-
-    def cache_get(self, kind: str, key: str) -> Any | None:
-        return self.data.get((kind, key))
-
-    def cache_put(self, kind: str, key: str, value: Any) -> None:
-        self.puts += 1
-        self.data[(kind, key)] = value
 
 
 class EmptyListLLM(CustomLLM):
