@@ -566,7 +566,7 @@ class Builder:
     def _duckdb_index(
         self, cfg: PipelineConfig, key: str, nodes: list[BaseNode], embed: Any
     ) -> VectorStoreIndex:
-        from ragbench.vectorstore import DuckDBVectorStore
+        from ragbench.store.vectors import DuckDBVectorStore
 
         # Chunk ids must be the same in every process for a stored table to match this run's
         # chunks (access control searches by id, auto-merging finds parents by id).

@@ -17,7 +17,7 @@ from ragbench.data import load_dataset
 from ragbench.experiment import run
 from ragbench.pipeline import Builder, doc_id_of
 from ragbench.store import Store
-from ragbench.vectorstore import DuckDBVectorStore
+from ragbench.store.vectors import DuckDBVectorStore
 
 FAKES: dict[str, Any] = {
     "embedding": {"provider": "hashing"},
