@@ -299,6 +299,8 @@ class ExperimentConfig(Strict):
     dataset: DatasetConfig = DatasetConfig()
     base: PipelineConfig = PipelineConfig()
     sweep: dict[str, list[Any]] = {}
+    # The trial's label when nothing is swept (None: "base"); the tuning panel names its choice.
+    label: str | None = None
     # Every cheap retrieval metric, and the two judged ones that need no reference answer.
     metrics: list[str] = [*RETRIEVAL_METRICS, "faithfulness", "answer_relevancy"]
     limit: int | None = Field(None, ge=1)  # questions per trial; None = all
@@ -379,7 +381,7 @@ def expand(config: ExperimentConfig) -> list[Trial]:
         if trial_id in seen:
             raise ConfigError(f"sweep points {seen[trial_id]} and {overrides} are the same trial")
         seen[trial_id] = overrides
-        label = trial_label(overrides)
+        label = config.label if config.label and not overrides else trial_label(overrides)
         trials.append(
             Trial(
                 trial_id=trial_id,

@@ -1,34 +1,38 @@
-"""Interactive tuning (notebooks/03-tune-interactively.ipynb): widgets that run one trial per click.
+"""Interactive tuning (notebooks/03-tune-interactively.ipynb): a panel that runs one trial per click.
 
 Contract:
 - ``build_controls(defaults)`` returns :class:`Controls`: ipywidgets for chunker, chunk size,
-  overlap, embedding provider, retriever, top-k and prompt name (options from the name tables in
-  ``ragbench.config`` and ``ragbench.prompts``), a run button and an output area.
-- ``run_trial(values, dataset_cfg, db, ...)`` turns the chosen values into the ``base`` of an
+  overlap, embedding provider, retriever, top-k and prompt (options from the name tables in
+  ``ragbench.config`` and ``ragbench.prompts``), a run button, a progress line and an output area.
+- ``trial_config(values, ...)`` turns the chosen values into the ``base`` of an
   :class:`~ragbench.config.ExperimentConfig` (validated by ``parse_config``, no sweep, so exactly one
-  trial) and calls ``ragbench.experiment.run`` — the same run as the CLI and CI — on the first
-  ``n_questions`` questions. Each click is a new run of the experiment ``experiment_name`` in the
-  same DuckDB, so interactive exploration and batch runs share one history.
-- ``history(db, experiment_name)`` summarizes every trial of every run of the experiment (oldest
-  first) and ``history_chart`` draws it with ``plots.metric_chart``.
-- ``Session`` wires the button: its ``on_click`` handler runs the trial, then re-renders the run's
-  report (``report.report``) and the history chart into the output area. Errors are shown as one
-  ``error: ...`` line and kept in ``Session.error``, so a headless (papermill) run can fail on them.
+  trial) labelled by what was chosen ("sentence 256/32, local, dense k=3, default").
+- ``run_trial(values, dataset_cfg, db, ...)`` runs that config through ``ragbench.experiment.run``
+  — the same run as the CLI and CI — on the first ``n_questions`` questions and returns the
+  :class:`~ragbench.trial_view.TrialResult` read back from the store. Each click is a new run of
+  the experiment ``experiment_name`` in the same DuckDB, so exploration and batch runs share one
+  history (``history``, re-exported from ``ragbench.trial_view``).
+- ``Session`` wires the button: it is disabled while a trial runs and re-enabled afterwards, also
+  after an error; the progress line shows the stage, question n of N and the elapsed time; then
+  the output area shows the trial (answers, cited sources, retrieved passages, scores) and the
+  history. An error is one red line in the progress line, kept in ``Session.error`` so a headless
+  (papermill) run can fail on it. Nothing is printed to stderr and no warning is raised.
 
 ``fake=True`` replaces the generator and judge by the fake LLM and the embedder by the hashing
-embedder (test doubles: fast, offline, and flagged ``fake_models`` in DuckDB and every report).
+embedder (test doubles: fast, offline, and flagged ``fake_models`` in DuckDB and every view).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import html
+import inspect
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from ragbench.config import (
     CHUNKERS,
@@ -41,8 +45,22 @@ from ragbench.config import (
     parse_config,
     suggest,
 )
-from ragbench.report import Report, summarize_scores
-from ragbench.store import Store
+from ragbench.trial_view import History, TrialResult, describe, history, trial_result
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "VALUE_KEYS",
+    "Controls",
+    "History",
+    "Session",
+    "TrialResult",
+    "build_controls",
+    "dataset_config",
+    "describe",
+    "history",
+    "run_trial",
+    "trial_config",
+]
 
 VALUE_KEYS = ("chunker", "chunk_size", "chunk_overlap", "embedding", "retriever", "top_k", "prompt")
 FAKE_LLM = {"provider": "fake"}
@@ -50,6 +68,8 @@ FAKE_EMBEDDING = {"provider": "hashing"}
 # Two retrieval and the two core judged metrics: a click should take seconds to a minute, and
 # every further judged metric is another LLM call per question with the local model.
 DEFAULT_METRICS = ("hit_rate", "mrr", "faithfulness", "answer_relevancy")
+BUTTON_TEXT = "Run trial"
+TICK_S = 1.0  # the elapsed time moves even while one slow answer is being generated
 
 
 @dataclass
@@ -64,6 +84,8 @@ class Controls:
     top_k: Any
     prompt: Any
     button: Any
+    status: Any  # HTML line: stage, question n of N, elapsed time; or the error
+    bar: Any  # IntProgress: questions done in the current stage
     output: Any
 
     def values(self) -> dict[str, Any]:
@@ -79,6 +101,7 @@ class Controls:
                 w.HBox([self.chunker, self.chunk_size, self.chunk_overlap]),
                 w.HBox([self.embedding, self.retriever, self.top_k]),
                 w.HBox([self.prompt, self.button]),
+                w.HBox([self.bar, self.status]),
                 self.output,
             ]
         )
@@ -97,26 +120,16 @@ def build_controls(defaults: PipelineConfig | None = None) -> Controls:
     d = defaults or PipelineConfig()
     style = {"description_width": "initial"}
     prompts = list(PROMPTS)
+
+    def slider(value: int, low: int, high: int, step: int, name: str) -> Any:
+        return w.IntSlider(value=value, min=low, max=high, step=step, description=name, style=style)
+
     return Controls(
         chunker=w.Dropdown(
             options=CHUNKERS, value=d.chunking.method, description="chunker", style=style
         ),
-        chunk_size=w.IntSlider(
-            value=d.chunking.chunk_size,
-            min=64,
-            max=1024,
-            step=32,
-            description="chunk size",
-            style=style,
-        ),
-        chunk_overlap=w.IntSlider(
-            value=d.chunking.chunk_overlap,
-            min=0,
-            max=256,
-            step=8,
-            description="overlap",
-            style=style,
-        ),
+        chunk_size=slider(d.chunking.chunk_size, 64, 1024, 32, "chunk size"),
+        chunk_overlap=slider(d.chunking.chunk_overlap, 0, 256, 8, "overlap"),
         embedding=w.Dropdown(
             options=EMBEDDING_PROVIDERS,
             value=d.embedding.provider,
@@ -126,14 +139,16 @@ def build_controls(defaults: PipelineConfig | None = None) -> Controls:
         retriever=w.Dropdown(
             options=RETRIEVERS, value=d.retrieval.method, description="retriever", style=style
         ),
-        top_k=w.IntSlider(value=d.retrieval.top_k, min=1, max=10, description="top-k", style=style),
+        top_k=slider(d.retrieval.top_k, 1, 10, 1, "top-k"),
         prompt=w.Dropdown(
             options=prompts,
             value=d.generation.prompt if d.generation.prompt in prompts else prompts[0],
             description="prompt",
             style=style,
         ),
-        button=w.Button(description="Run trial", button_style="primary", icon="play"),
+        button=w.Button(description=BUTTON_TEXT, button_style="primary", icon="play"),
+        status=w.HTML(value=""),
+        bar=w.IntProgress(value=0, min=0, max=1, layout=w.Layout(visibility="hidden")),
         output=w.Output(),
     )
 
@@ -173,7 +188,8 @@ def trial_config(
     """The one-trial :class:`ExperimentConfig` of a choice, validated by ``parse_config``.
 
     ``llm`` / ``judge`` are LLM config mappings (as under ``generation.llm`` / ``judge`` in a YAML)
-    that replace the defaults; ``fake`` replaces both, and the embedder, by test doubles.
+    that replace the defaults; ``fake`` replaces both, and the embedder, by test doubles. The
+    trial is labelled by :func:`describe` of the choice.
     """
     for key in values:
         if key not in VALUE_KEYS:
@@ -201,6 +217,7 @@ def trial_config(
         "description": "one interactive trial (notebooks/03-tune-interactively.ipynb)",
         "dataset": dataset_config(dataset_cfg).model_dump(exclude_none=True),
         "base": base,
+        "label": describe(base),
         "metrics": list(metrics),
         "limit": n_questions,
         "judge_limit": n_questions,
@@ -218,8 +235,8 @@ def run_trial(
     judge: dict[str, Any] | None = None,
     fake: bool = False,
     metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS,
-    progress: bool = False,
-) -> tuple[str, Report]:
+    on_progress: Callable[[Any], None] | None = None,
+) -> TrialResult:
     """Run ONE trial of the chosen values on the first ``n_questions`` questions.
 
     Args:
@@ -233,78 +250,27 @@ def run_trial(
             endpoint).
         fake: test doubles for generator, judge and embedder.
         metrics: names from ``config.METRICS``.
-        progress: show progress bars.
+        on_progress: called with a :class:`ragbench.records.Progress` as the run advances.
 
     Returns:
-        The run id and its report (table, summary, charts under ``<db folder>/<experiment>/``).
+        The trial as stored: answers, citations, retrieved passages and scores.
     """
     from ragbench.experiment import run
-    from ragbench.report import report
 
     config = trial_config(
         values, dataset_cfg, n_questions, experiment_name, llm, judge, fake, metrics
     )
-    result = run(config, db=db, progress=progress)
-    return result.run_id, report(result.experiment, db, run_id=result.run_id)
+    extra: dict[str, Any] = {}
+    if on_progress is not None and "on_progress" in inspect.signature(run).parameters:
+        extra["on_progress"] = on_progress
+    result = run(config, db=db, progress=False, **extra)
+    return trial_result(db, result.run_id)
 
 
-def describe(params: dict[str, Any]) -> str:
-    """A short label of a resolved pipeline: "sentence 256/32, hashing, dense k=3, default"."""
-    c, r = params["chunking"], params["retrieval"]
-    return (
-        f"{c['method']} {c['chunk_size']}/{c['chunk_overlap']}, {params['embedding']['provider']}, "
-        f"{r['method']} k={r['top_k']}, {params['generation']['prompt']}"
-    )
-
-
-def history(db: str | Path, experiment_name: str) -> pd.DataFrame:
-    """``report.summarize`` over every trial of every run of an experiment, oldest run first.
-
-    Labels are ``"#N <pipeline>"`` (N: the run's position in the history), so the same pipeline
-    tried twice appears twice.
-    """
-    store = Store(db)
-    runs = store.query(
-        "SELECT run_id FROM runs WHERE experiment = ? ORDER BY started_at", [experiment_name]
-    )
-    frames = []
-    for n, run_id in enumerate(runs.run_id, start=1):
-        scores = store.scores(run_id)
-        if scores.empty:
-            continue
-        trials = store.query("SELECT trial_id, params_json FROM trials WHERE run_id = ?", [run_id])
-        names = {t.trial_id: describe(json.loads(t.params_json)) for t in trials.itertuples()}
-        scores["label"] = [f"#{n} {names[t]}" for t in scores.trial_id]
-        scores["trial_id"] = run_id + "/" + scores.trial_id
-        frames.append(scores)
-    if not frames:
-        return summarize_scores(
-            pd.DataFrame(columns=["trial_id", "label", "metric", "value", "error"])
-        )
-    return summarize_scores(pd.concat(frames, ignore_index=True))
-
-
-def history_chart(
-    db: str | Path, experiment_name: str, path: str | Path | None = None
-) -> Path | None:
-    """Every trial of the experiment's history in one metrics chart; None when nothing is scored.
-
-    Default path: ``<db folder>/<experiment>/history.png`` (beside the report's charts).
-    """
-    from ragbench.plots import metric_chart
-
-    summary = history(db, experiment_name)
-    if summary.empty:
-        return None
-    out = Path(path) if path else Path(db).parent / experiment_name / "history.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fake = bool(
-        Store(db)
-        .query("SELECT bool_or(fake_models) AS f FROM runs WHERE experiment = ?", [experiment_name])
-        .f.iloc[0]
-    )
-    title = f"{experiment_name}: every trial so far" + ("  [FAKE MODELS]" if fake else "")
-    return metric_chart(summary, out, title)
+def progress_text(stage: str, done: int, total: int, elapsed_s: float) -> str:
+    """The progress line: "answer+judge: question 2 of 3 · 4.1 s"."""
+    where = f"{stage}: question {done} of {total}" if total else stage
+    return f"{where} \u00b7 {elapsed_s:.1f} s"
 
 
 @dataclass
@@ -320,31 +286,46 @@ class Session:
     judge: dict[str, Any] | None = None
     fake: bool = False
     metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS
-    runs: list[str] = field(default_factory=list)
-    reports: list[Report] = field(default_factory=list)
+    results: list[TrialResult] = field(default_factory=list)
     error: str | None = None
     show: Callable[[Any], None] | None = None  # how to render; default IPython.display.display
     # False: render into the cell instead of the panel's Output widget. Headless runs (papermill)
     # want that: the executed copy then shows the results, and no output capture is involved.
     use_output: bool = True
+    _where: tuple[str, int, int] = ("starting", 0, 0)
+    _started: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.controls.button.on_click(self.on_click)
 
-    def on_click(self, _button: Any = None) -> Report | None:
-        """Run one trial with the current control values, then re-render table and charts."""
+    @property
+    def runs(self) -> list[str]:
+        """Run ids of the trials this session ran, oldest first."""
+        return [r.run_id for r in self.results]
+
+    def on_click(self, _button: Any = None) -> TrialResult | None:
+        """Run one trial with the current control values, then show it and the history."""
         from ragbench.data import DataError
         from ragbench.models import ModelError
 
+        button = self.controls.button
+        if button.disabled:  # a click that reached the kernel while a trial ran
+            return None
+        button.disabled, button.description, button.icon = True, "Running\u2026", "hourglass"
+        self.error = None
         show = self.show or _display
         out = self.controls.output
         if self.use_output:
             out.clear_output()
-        self.error = None
-        with out if self.use_output else contextlib.nullcontext():
-            print(f"running one trial on {self.n_questions} question(s)...")
+        self._where, self._started = ("starting", 0, 0), time.monotonic()
+        self.controls.bar.layout.visibility = "visible"
+        stop = threading.Event()
+        ticker = threading.Thread(target=self._tick, args=(stop,), daemon=True)
+        ticker.start()
+        try:
             try:
-                run_id, rep = run_trial(
+                result = run_trial(
                     self.controls.values(),
                     self.dataset,
                     self.db,
@@ -354,26 +335,50 @@ class Session:
                     self.judge,
                     self.fake,
                     self.metrics,
+                    on_progress=self.on_progress,
                 )
             except (ConfigError, DataError, ModelError, LookupError, ValueError) as exc:
-                self.error = str(exc)
-                print(f"error: {exc}")
+                self.error = " ".join(str(exc).split())
                 return None
-            self.runs.append(run_id)
-            self.reports.append(rep)
-            print(rep.table)
-            for chart in [c for c in rep.charts if c.name == "metrics.png"]:
-                show(_image(chart))
-            chart = history_chart(self.db, self.experiment_name)
-            if chart is not None:
-                show(_image(chart))
-        return rep
+            self.results.append(result)
+            with out if self.use_output else contextlib.nullcontext():
+                show(result)
+                show(history(self.db, self.experiment_name))
+            return result
+        finally:
+            stop.set()
+            ticker.join(timeout=5)
+            self._finish()
+            button.disabled, button.description, button.icon = False, BUTTON_TEXT, "play"
 
+    def on_progress(self, progress: Any) -> None:
+        """Show a :class:`ragbench.records.Progress` in the progress line and bar."""
+        self._where = (progress.stage, progress.done, progress.total)
+        self._render()
 
-def _image(path: Path) -> Any:
-    from IPython.display import Image
+    def _tick(self, stop: threading.Event) -> None:
+        while not stop.wait(TICK_S):
+            self._render()
 
-    return Image(filename=str(path))
+    def _render(self) -> None:
+        stage, done, total = self._where
+        with self._lock:  # the ticker thread and the run both write the same widgets
+            bar = self.controls.bar
+            bar.max, bar.value = max(total, 1), min(done, max(total, 1))
+            elapsed = time.monotonic() - self._started
+            self.controls.status.value = html.escape(progress_text(stage, done, total, elapsed))
+
+    def _finish(self) -> None:
+        elapsed = time.monotonic() - self._started
+        with self._lock:
+            self.controls.bar.layout.visibility = "hidden"
+            if self.error:
+                self.controls.status.value = (
+                    f'<span style="color:#d1242f">error: {html.escape(self.error)}</span>'
+                )
+            else:
+                n = len(self.results[-1].questions) if self.results else 0
+                self.controls.status.value = f"done: {n} question(s) in {elapsed:.1f} s"
 
 
 def _display(obj: Any) -> None:

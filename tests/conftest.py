@@ -12,6 +12,9 @@ import pytest
 
 from ragbench.config import ExperimentConfig, parse_config
 
+# Fails a test on a warning that ragbench causes, also one raised inside a library it called.
+pytest_plugins = ["warning_guard"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_CONFIG: dict[str, Any] = {

@@ -1,33 +1,40 @@
-"""ragbench.interactive (notebook 03's logic), notebook 03 through papermill, and
-``ragbench notebook run`` (ragbench.notebooks) through the CLI. Fake models throughout."""
+"""ragbench.interactive and ragbench.trial_view (notebook 03's logic), notebook 03 through papermill,
+and ``ragbench notebook run`` (ragbench.notebooks) through the CLI. Fake models throughout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import pandas as pd
 import papermill as pm
 import pytest
 from typer.testing import CliRunner
 
+import ragbench.interactive as interactive
 from ragbench.cli import app
-from ragbench.config import CHUNKERS, EMBEDDING_PROVIDERS, RETRIEVERS, ConfigError
+from ragbench.config import CHUNKERS, EMBEDDING_PROVIDERS, RETRIEVERS, ConfigError, expand
 from ragbench.interactive import (
     DEFAULT_METRICS,
     Session,
     build_controls,
     dataset_config,
     history,
+    progress_text,
     run_trial,
     trial_config,
 )
 from ragbench.prompts import PROMPTS
+from ragbench.records import Progress, Record
 from ragbench.store import Store
+from ragbench.trial_view import QuestionResult, TrialResult
 
 ROOT = Path(__file__).parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
 NB03 = ROOT / "notebooks" / "03-tune-interactively.ipynb"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STDERR = "stderr"
 
 
 def test_controls_offer_every_registered_component() -> None:
@@ -47,10 +54,10 @@ def test_controls_offer_every_registered_component() -> None:
         "prompt",
     }
     assert values["chunker"] in CHUNKERS and values["retriever"] in RETRIEVERS
-    assert controls.box() is not None
+    assert controls.box() is not None and not controls.button.disabled
 
 
-def test_trial_config_is_one_validated_trial() -> None:
+def test_trial_config_is_one_validated_trial_named_by_the_choice() -> None:
     values = {"chunker": "token", "chunk_size": 128, "top_k": 2, "embedding": "local"}
     config = trial_config(values, "demo", n_questions=2, experiment_name="x", fake=True)
     assert config.sweep == {} and config.limit == 2 and config.judge_limit == 2
@@ -58,6 +65,8 @@ def test_trial_config_is_one_validated_trial() -> None:
     assert config.base.embedding.provider == "hashing"  # fake replaces the embedder too
     assert config.base.generation.llm.provider == "fake" and config.base.judge.provider == "fake"
     assert config.metrics == list(DEFAULT_METRICS)
+    (trial,) = expand(config)
+    assert trial.label == "token 128/32, hashing, dense k=2, default"
     with pytest.raises(ConfigError, match="chunker"):
         trial_config({"chunker": "sentense"}, "demo", 2, "x", fake=True)
     with pytest.raises(ConfigError, match="did you mean 'top_k'"):
@@ -73,41 +82,138 @@ def test_dataset_choices(tmp_path: Path) -> None:
         dataset_config("no-such-set")
 
 
-def test_run_trial_adds_runs_to_one_history(tmp_path: Path) -> None:
+def test_run_trial_shows_answers_citations_and_passages(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    run_id, rep = run_trial(
+    result = run_trial(
         build_controls().values(), "demo", db, n_questions=2, experiment_name="tune", fake=True
     )
-    store = Store(db)
-    assert store.query("SELECT count(*) AS n FROM records WHERE run_id = ?", [run_id]).n[0] == 2
-    assert rep.fake_models and (tmp_path / "tune" / "metrics.png").is_file()
+    assert isinstance(result, TrialResult) and result.fake_models
+    assert result.label == "sentence 256/32, hashing, dense k=3, default"
+    assert [q.record.question_id for q in result.questions] == ["q01", "q02"]
+    assert list(result.summary.metric) == list(DEFAULT_METRICS)
+    assert (result.summary.n + result.summary.n_failed == 2).all()
+    first = result.questions[0]
+    assert first.record.response and len(first.record.retrieved_doc_ids) == 3
+    assert set(first.scores) == set(DEFAULT_METRICS)
+    page = result._repr_html_()
+    assert "FAKE MODELS" in page and result.label in page
+    assert first.record.user_input in page and "cited sources" in page
+    assert first.record.retrieved_doc_ids[0] in page and "retrieved passage" in page
+    assert result.run_id not in page  # labels, not ids
+    text = repr(result)
+    assert result.label in text and first.record.question_id in text
 
+
+def test_clicks_add_rows_to_one_wide_history(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
     controls = build_controls()
-    shown: list[object] = []
+    shown: list[Any] = []
     session = Session(controls, "demo", db, 2, "tune", fake=True, show=shown.append)
     controls.button.click()
     controls.top_k.value = 4
     controls.button.click()
     assert session.error is None and len(session.runs) == 2
-    runs = store.query("SELECT run_id, status FROM runs WHERE experiment = 'tune'")
-    assert len(runs) == 3 and set(runs.status) == {"finished"}
-    trials = store.query("SELECT DISTINCT trial_id FROM trials")
-    assert len(trials) == 2  # the first click repeated run_trial's pipeline: same trial id
+    assert not controls.button.disabled and controls.button.description == "Run trial"
+    assert controls.status.value.startswith("done: 2 question(s) in ")
+    assert [type(x).__name__ for x in shown] == ["TrialResult", "History"] * 2
     hist = history(db, "tune")
-    assert hist.label.nunique() == 3 and set(hist.metric) == set(DEFAULT_METRICS)
-    assert any("k=4" in label for label in hist.label)
-    assert (tmp_path / "tune" / "history.png").read_bytes().startswith(PNG_MAGIC)
-    assert len(shown) == 4  # per click: the run's metrics chart and the history chart
+    frame = hist.frame
+    assert list(frame.columns) == ["#", "trial", "questions", *DEFAULT_METRICS]
+    assert list(frame.trial) == [
+        "sentence 256/32, hashing, dense k=3, default",
+        "sentence 256/32, hashing, dense k=4, default",
+    ]
+    assert list(frame["#"]) == [1, 2] and list(frame.questions) == [2, 2]
+    assert all(round(v, 3) == v for v in frame.hit_rate)
+    page = hist._repr_html_()
+    assert "k=4" in page and "FAKE MODELS" in page
+    assert not any(run_id in page or run_id in repr(hist) for run_id in session.runs)
+    runs = Store(db).runs("tune")
+    assert list(runs.status) == ["finished", "finished"]
 
 
-def test_click_with_bad_values_reports_error(tmp_path: Path) -> None:
+def test_empty_history_explains_itself(tmp_path: Path) -> None:
+    for hist in (history(tmp_path / "missing.duckdb", "tune"), _empty_file_history(tmp_path)):
+        assert hist.frame.empty
+        assert repr(hist).startswith("No trials yet in experiment 'tune' of this results file")
+        assert "No trials yet in experiment &#x27;tune&#x27;" in hist._repr_html_()
+        assert "press Run trial" in repr(hist) and "<table" not in hist._repr_html_()
+
+
+def _empty_file_history(tmp_path: Path) -> Any:
+    db = tmp_path / "other.duckdb"
+    run_trial({}, "demo", db, n_questions=1, experiment_name="elsewhere", fake=True)
+    return history(db, "tune")
+
+
+def test_button_disabled_while_running_and_reenabled_after_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controls = build_controls()
+    seen: list[tuple[bool, str]] = []
+
+    def failing_run(*args: Any, on_progress: Any = None, **kwargs: Any) -> TrialResult:
+        seen.append((controls.button.disabled, controls.button.description))
+        on_progress(Progress("retrieval", 1, 3, "a trial", 0.5))
+        seen.append((controls.bar.value, controls.status.value))
+        controls.button.click()  # a second click while running is ignored
+        raise ConfigError("chunk_overlap 300 must be smaller than chunk_size 256")
+
+    monkeypatch.setattr(interactive, "run_trial", failing_run)
+    session = Session(controls, "demo", tmp_path / "r.duckdb", 3, "tune", fake=True)
+    assert session.on_click() is None
+    assert seen[0] == (True, "Running\u2026")
+    assert seen[1][0] == 1 and "retrieval: question 1 of 3" in seen[1][1]
+    assert len(seen) == 2  # the click during the run did not start a second run
+    assert session.error == "chunk_overlap 300 must be smaller than chunk_size 256"
+    assert not controls.button.disabled and controls.button.description == "Run trial"
+    assert "error: chunk_overlap 300" in controls.status.value
+    assert controls.bar.layout.visibility == "hidden"
+
+
+def test_click_with_bad_dataset_reports_one_line(tmp_path: Path) -> None:
     controls = build_controls()
     session = Session(controls, "no-such-set", tmp_path / "r.duckdb", 2, "tune", fake=True)
     assert session.on_click() is None
     assert session.error and "no-such-set" in session.error and not session.runs
+    assert "\n" not in session.error and not controls.button.disabled
 
 
-def test_notebook_03_runs_headless(tmp_path: Path) -> None:
+def test_progress_text() -> None:
+    assert progress_text("answer+judge", 2, 3, 4.05) == "answer+judge: question 2 of 3 \u00b7 4.0 s"
+    assert progress_text("starting", 0, 0, 0.0) == "starting \u00b7 0.0 s"
+
+
+def test_trial_result_escapes_user_text() -> None:
+    record = Record(
+        "run",
+        "t1",
+        "q<1>",
+        "Is <b>this</b> bold?",
+        ["<script>x</script>"],
+        ["doc&1"],
+        response="<img src=x>",
+        cited_doc_ids=["doc&1"],
+    )
+    result = TrialResult(
+        "run",
+        "a <label>",
+        False,
+        ["hit_rate"],
+        pd.DataFrame([{"metric": "hit_rate", "mean": 1.0, "n": 1, "n_failed": 0}]),
+        [QuestionResult(record, {"hit_rate": 1.0}, {})],
+    )
+    page = result._repr_html_()
+    for raw in ("<b>this</b>", "<script>", "<img", "<label>", "doc&1"):
+        assert raw not in page
+    assert "&lt;img src=x&gt;" in page and "doc&amp;1" in page
+
+
+def _outputs(nb: Any) -> list[dict[str, Any]]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def test_notebook_03_runs_headless_without_stderr(tmp_path: Path) -> None:
     db = tmp_path / "nb.duckdb"
     out = tmp_path / "03.ipynb"
     pm.execute_notebook(
@@ -120,12 +226,15 @@ def test_notebook_03_runs_headless(tmp_path: Path) -> None:
         execution_timeout=300,  # a hung cell fails the test instead of blocking the suite
     )
     store = Store(db)
-    runs = store.query("SELECT status, fake_models FROM runs WHERE experiment = 'interactive'")
+    runs = store.runs("interactive")
     assert list(runs.status) == ["finished"] and runs.fake_models.all()
-    assert store.query("SELECT count(*) AS n FROM records").n[0] == 2
-    assert (tmp_path / "interactive" / "history.png").read_bytes().startswith(PNG_MAGIC)
-    assert (tmp_path / "interactive" / "metrics.png").read_bytes().startswith(PNG_MAGIC)
-    assert "FAKE" in out.read_text()
+    assert len(store.records(runs.run_id.iloc[0])) == 2
+    nb = nbformat.read(out, as_version=4)
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.get("name") == STDERR], "stderr in notebook 03"
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "ragbench-trial" in html and "ragbench-history" in html and "FAKE MODELS" in html
+    assert "Warning" not in json.dumps(outputs) and str(tmp_path) not in html
 
 
 def test_notebook_run_command(tmp_path: Path) -> None:
