@@ -1,0 +1,286 @@
+"""Notebooks 01 and 03 as a person sees them: a real JupyterLab on loopback, driven by Playwright
+with Debian's Chromium, every cell run with the test doubles, the tuning button clicked.
+
+Asserts on the rendered page: widget controls are real controls (not their text fallback), the
+result tables are there, the button is disabled while the trial runs and enabled after, and no
+cell shows stderr (tracebacks render as stderr too). Screenshots go to ``results/screenshots/``.
+
+Needs ``chromium`` on PATH (``make test`` installs Debian's package; Playwright's own browser
+download is not used, it needs the network) and the ``playwright`` package (dev extra); without
+either the tests skip and say which is missing. Every wait is bounded, and the server (with its
+kernels) is always shut down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
+SCREENSHOTS = ROOT / "results" / "screenshots"
+STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+SERVER_START_S = 120  # JupyterLab starts in ~5 s idle; 2 shared cores under load need more
+RUN_ALL_S = 240  # notebook 01: 4 trials x 8 questions with the test doubles
+CLICK_S = 180  # one fake trial on 2 questions
+UI_MS = 60_000  # page loads, menus, kernel start
+LAB_SETTINGS = {
+    # No news / update toasts over the notebook, and every cell in the DOM (no virtualisation),
+    # so that the assertions and screenshots see the whole notebook.
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,  # no "Select Kernel" dialog
+    },
+}
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("browser tests need Debian's chromium on PATH (make test installs it)")
+    return path
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.url}/lab/tree/notebooks/{name}?token={self.token}&reset"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _copy_notebook(name: str, dest: Path, parameters: dict[str, Any]) -> None:
+    """A copy of notebooks/NAME whose injected parameters select the test doubles."""
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(ROOT / "notebooks" / name))
+    nbformat.write(parameterize_notebook(nb, parameters), dest / name)
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 with a token, serving a temp root: notebooks/ (parameterised copies
+    of 01 and 03), experiments/smoke.yaml and an empty results/."""
+    _chromium()
+    root = tmp_path_factory.mktemp("lab")
+    for sub in ("notebooks", "experiments", "results", "settings", "runtime", "config"):
+        (root / sub).mkdir()
+    shutil.copy(SMOKE, root / "experiments" / "smoke.yaml")
+    _copy_notebook(
+        "01-run-experiment.ipynb", root / "notebooks", {"experiment": "../experiments/smoke.yaml"}
+    )
+    _copy_notebook(
+        "03-tune-interactively.ipynb", root / "notebooks", {"n_questions": 2, "fake": True}
+    )
+    for rel, settings in LAB_SETTINGS.items():
+        path = root / "settings" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
+    token, port = secrets.token_hex(16), _free_port()
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / "settings"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        # the kernel imports ragbench from this checkout, as the tests do
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
+    log = (root / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while _get(f"{url}/api/status?token={token}") != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = (root / "server.log").read_text()[-2000:]
+                pytest.fail(f"JupyterLab did not start within {SERVER_START_S} s:\n{tail}")
+            time.sleep(0.5)
+        yield Lab(url, token, root)
+    finally:
+        _stop(server, f"{url}/api/shutdown?token={token}")
+        log.close()
+
+
+def _stop(server: subprocess.Popen[bytes], shutdown_url: str) -> None:
+    """Shut the server down through its API (it stops its kernels), then make sure of it."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(shutdown_url, method="POST"), timeout=10)
+    except (urllib.error.URLError, OSError):
+        pass
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)  # the group started for this server only
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = _chromium()
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need the playwright package (dev extra)"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _open(browser: Any, lab: Lab, name: str) -> Any:
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(UI_MS)
+    page.goto(lab.notebook_url(name))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    page.wait_for_function(
+        "() => document.querySelector('#jp-main-statusbar')?.textContent.includes('| Idle')",
+        timeout=UI_MS,
+    )  # the kernel has started and is idle
+    return page
+
+
+def _wait_idle(page: Any, timeout_ms: int) -> None:
+    page.wait_for_selector(
+        '.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=timeout_ms
+    )
+
+
+def _run_all(page: Any, timeout_s: int) -> None:
+    """Run > Run All Cells, then wait until every code cell has an execution count."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=timeout_s * 1000,
+    )
+    _wait_idle(page, timeout_s * 1000)
+
+
+def _no_stderr(page: Any) -> None:
+    shown = page.locator(STDERR).all_inner_texts()
+    assert not shown, "stderr shown in a cell:\n" + "\n---\n".join(t[:500] for t in shown)
+
+
+def _shot(locator: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    locator.screenshot(path=str(path))
+    return path
+
+
+def test_notebook_01_shows_the_comparison(lab: Lab, browser: Any) -> None:
+    page = _open(browser, lab, "01-run-experiment.ipynb")
+    try:
+        _run_all(page, RUN_ALL_S)
+        _no_stderr(page)
+        # tqdm's bars render as live widgets, not as their text fallback
+        assert page.locator(".jp-OutputArea-output .widget-progress").count() >= 1
+        assert page.get_by_text("FAKE MODELS").first.is_visible()
+        comparison = page.locator(".jp-CodeCell").filter(has_text="rep.show()")
+        assert comparison.locator(".jp-OutputArea-output table").count() >= 1
+        assert comparison.locator(".jp-OutputArea-output img").count() >= 1  # charts inline
+        assert str(lab.root) not in comparison.inner_text()
+        _shot(comparison, "01-comparison.png")
+    except Exception:
+        _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
+        raise
+    finally:
+        page.close()
+
+
+def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
+    page = _open(browser, lab, "03-tune-interactively.ipynb")
+    try:
+        _run_all(page, UI_MS // 1000)
+        _no_stderr(page)
+        panel = page.locator(".jp-CodeCell").filter(has_text="controls.box()")
+        for control in ("select", "button", ".widget-slider"):
+            assert panel.locator(f".jupyter-widgets {control}").count() >= 1, control
+        history = page.locator(".jp-CodeCell").filter(has_text="history(db, experiment_name)")
+        assert "No trials yet" in history.inner_text()
+
+        button = panel.get_by_role("button", name="Run trial")
+        # Record what the page shows while the trial runs; the fake trial may take only seconds.
+        button.evaluate(
+            """(b) => {
+                window.__seen = {disabled: false, status: []};
+                const status = b.closest('.widget-vbox').querySelector('.widget-html-content');
+                new MutationObserver(() => {
+                    if (b.disabled) window.__seen.disabled = true;
+                    window.__seen.status.push(status.textContent);
+                }).observe(b.closest('.widget-vbox'),
+                           {attributes: true, childList: true, subtree: true,
+                            characterData: true});
+            }"""
+        )
+        button.click()
+        panel.locator(".ragbench-trial").wait_for(timeout=CLICK_S * 1000)
+        panel.get_by_text("done:").wait_for(timeout=CLICK_S * 1000)
+        seen = page.evaluate("window.__seen")
+        assert seen["disabled"], "the button was never disabled while the trial ran"
+        assert button.is_enabled()
+        assert any(s.endswith(" s") for s in seen["status"]), seen["status"][-5:]
+        result = panel.locator(".ragbench-trial")
+        assert "cited sources" in result.inner_text() and "answer" in result.inner_text()
+        assert result.locator("table").count() >= 1
+        assert panel.locator(".ragbench-history table").count() == 1
+        assert "sentence 256/32, hashing, dense k=3, default" in panel.inner_text()
+        _no_stderr(page)
+        assert "Warning" not in panel.inner_text()
+        _shot(panel, "03-tuning-panel.png")
+    except Exception:
+        _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
+        raise
+    finally:
+        page.close()
