@@ -226,6 +226,10 @@ def make_ragas_embedding(embed: Any) -> Any:
     return RagasEmbedding()
 
 
+# Bump when the way ragbench calls ragas changes (adapter, schema mode, metric settings): judge
+# verdicts cached under an older protocol are then not reused.
+JUDGE_PROTOCOL = 2
+
 # The ragas sample fields each judged metric reads: exactly these are passed to ``ascore`` and
 # hashed into the judge cache key.
 METRIC_INPUTS: dict[str, tuple[str, ...]] = {
@@ -258,7 +262,14 @@ class Score:
 class Judge:
     """Scores answers with RAGAS metrics through one judge LLM, caching by content hash."""
 
-    def __init__(self, cfg: LLMConfig, llm: Any, embed: Any, cache: Any | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LLMConfig,
+        llm: Any,
+        embed: Any,
+        cache: Any | None = None,
+        embed_id: str = "",
+    ) -> None:
         """
         Args:
             cfg: the judge's config (its identity and sampling params are part of the cache key).
@@ -266,11 +277,13 @@ class Judge:
             embed: the LlamaIndex embedding for answer relevancy, answer correctness and
                 semantic similarity.
             cache: anything with ``cache_get(kind, key)`` / ``cache_put(kind, key, value)``.
+            embed_id: the content identity of ``embed`` (``models.embedding_id``), for the cache.
         """
         import ragas
 
         self.cfg = cfg
         self.cache = cache
+        self.embed_id = embed_id
         self.ragas_version = ragas.__version__
         self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens)
         self.embed = make_ragas_embedding(embed)
@@ -318,16 +331,19 @@ class Judge:
         return self._metrics[name]
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
+        """Everything that determines a verdict: the metric and its prompts (ragas version and our
+        adapter's protocol), the judge's content identity, every sampling and context setting,
+        the judge embedding (answer relevancy and correctness read it) and the inputs."""
         return params_hash(
             {
                 "metric": metric,
                 "ragas": self.ragas_version,
+                "protocol": JUDGE_PROTOCOL,
                 "judge": models.llm_id(self.cfg),
-                "sampling": {
-                    "temperature": self.cfg.temperature,
-                    "seed": self.cfg.seed,
-                    "max_tokens": self.cfg.max_tokens,
-                },
+                "embedding": self.embed_id,
+                "settings": self.cfg.model_dump(
+                    include={"temperature", "seed", "max_tokens", "context_window"}
+                ),
                 "inputs": inputs,
             },
             length=32,
@@ -362,8 +378,9 @@ class Judge:
             return Score(None, "no reference answer")
         inputs: dict[str, Any] = {name: given[name] for name in names}
         key = self.cache_key(metric, inputs)
-        if self.cache is not None and (hit := self.cache.cache_get("judge", key)) is not None:
-            return Score(hit["value"], hit["error"], 0.0, hit["details"], cached=True)
+        hit = self.cache.cache_get("judge", key) if self.cache is not None else None
+        if hit is not None and hit.get("error") is None:  # files of older versions cached failures
+            return Score(hit["value"], None, 0.0, hit["details"], cached=True)
         self.llm.trace = []
         self.llm.usage = {"prompt_tokens": 0, "completion_tokens": 0}
         start = time.perf_counter()
@@ -388,9 +405,8 @@ class Judge:
             "judge_completion_tokens": self.llm.usage["completion_tokens"],
         }
         score = Score(value, error, time.perf_counter() - start, details)
-        # Transport failures are not cached: the endpoint may be back next time.
-        transient = error is not None and "Error" in error and "invalid JSON" not in error
-        if self.cache is not None and not transient:
+        # A failure is never cached: the endpoint may be back, or more retries may succeed.
+        if self.cache is not None and error is None:
             self.cache.cache_put(
                 "judge", key, {"value": value, "error": error, "details": score.details}
             )
