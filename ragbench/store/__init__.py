@@ -305,9 +305,7 @@ class Store:
             [run_id],
         )
 
-    def records_frame(
-        self, run_id: str, question_ids: Sequence[str] | None = None
-    ) -> pd.DataFrame:
+    def records_frame(self, run_id: str, question_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Records (Record columns plus the trial's ``label``), by label and question."""
         where, params = "WHERE r.run_id = ?", [run_id]
         if question_ids is not None:
