@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -260,10 +259,7 @@ def run_trial(
     config = trial_config(
         values, dataset_cfg, n_questions, experiment_name, llm, judge, fake, metrics
     )
-    extra: dict[str, Any] = {}
-    if on_progress is not None and "on_progress" in inspect.signature(run).parameters:
-        extra["on_progress"] = on_progress
-    result = run(config, db=db, progress=False, **extra)
+    result = run(config, db=db, progress=False, on_progress=on_progress)
     return trial_result(db, result.run_id)
 
 
@@ -298,6 +294,9 @@ class Session:
 
     def __post_init__(self) -> None:
         self.controls.button.on_click(self.on_click)
+        if self.fake:  # the hashing embedder replaces whatever is chosen: say so
+            self.controls.embedding.disabled = True
+            self.controls.embedding.description = "embedding (fake: hashing)"
 
     @property
     def runs(self) -> list[str]:

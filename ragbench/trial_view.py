@@ -91,10 +91,12 @@ class TrialResult:
     summary: pd.DataFrame  # metric, mean, n, n_failed
     questions: list[QuestionResult] = field(default_factory=list)
     seconds: float | None = None
+    problems: list[str] = field(default_factory=list)  # why the run could not score what it should
 
     def _repr_html_(self) -> str:
         took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
         parts = [_banner(FAKE_NOTE)] if self.fake_models else []
+        parts += [_banner(f"problem: {p}") for p in self.problems]
         parts.append(
             f"<div><b>{_esc(self.label)}</b> \u00b7 {len(self.questions)} question(s){took}</div>"
         )
@@ -151,8 +153,7 @@ class TrialResult:
 
     def __repr__(self) -> str:
         lines = [f"trial {self.label} ({len(self.questions)} question(s))"]
-        if self.fake_models:
-            lines.insert(0, FAKE_NOTE)
+        lines[:0] = [FAKE_NOTE] * self.fake_models + [f"problem: {p}" for p in self.problems]
         lines += [
             f"  {r.metric}: {_number(r.mean)} (n={r.n}"
             + (f", failed={r.n_failed})" if r.n_failed else ")")
@@ -185,6 +186,7 @@ def trial_result(db: str | Path, run_id: str) -> TrialResult:
     """
     store = Store(db, read_only=True)
     info = store.run_info(run_id)
+    run_stats = store.run_stats(run_id)
     trials = store.trials(run_id)
     labels = dict(zip(trials.trial_id, trials.label, strict=True))
     scores = store.scores(run_id)
@@ -223,7 +225,8 @@ def trial_result(db: str | Path, run_id: str) -> TrialResult:
         metrics=metrics,
         summary=summary,
         questions=questions,
-        seconds=store.run_stats(run_id).get("seconds"),
+        seconds=run_stats.get("seconds"),
+        problems=[str(p) for p in run_stats.get("problems") or []],
     )
 
 

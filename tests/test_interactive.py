@@ -109,7 +109,11 @@ def test_clicks_add_rows_to_one_wide_history(tmp_path: Path) -> None:
     controls = build_controls()
     shown: list[Any] = []
     session = Session(controls, "demo", db, 2, "tune", fake=True, show=shown.append)
+    statuses: list[str] = []
+    controls.status.observe(lambda change: statuses.append(change["new"]), names="value")
     controls.button.click()
+    assert any(s.startswith("retrieval: question 1 of 2 \u00b7 ") for s in statuses), statuses
+    assert any(s.startswith("answer+judge: question 2 of 2 \u00b7 ") for s in statuses)
     controls.top_k.value = 4
     controls.button.click()
     assert session.error is None and len(session.runs) == 2
