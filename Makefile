@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cu
 DB ?= results/ragbench.duckdb
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: install models demo notebook test lint clean-results
+.PHONY: install models demo notebook chromium test example-notebook lint clean-results
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,9 +44,25 @@ demo: models
 notebook: models
 	$(BIN)/ragbench notebook run $(EXPERIMENT) --db $(DB)
 
-test: models
+# Debian's Chromium for the browser tests (tests/test_browser.py drives it with Playwright; the
+# browser Playwright would download is not reachable offline). Installed only when missing and only
+# as root (CI); elsewhere install it yourself (`sudo apt-get install chromium`) or those tests skip.
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+				--no-install-recommends chromium fonts-liberation fonts-dejavu-core; \
+		else echo "chromium missing and not root: the browser tests will skip"; fi; }
+
+test: models chromium
 	$(BIN)/ruff check ragbench tests benchmarks
 	$(BIN)/pytest
+
+# Re-execute the nbval example after a change to what users see, then review the diff of its
+# outputs like code (tests/test_nbval.py fails until the committed outputs match).
+example-notebook: install
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.kernel_name=python3 notebooks/examples/smoke-example.ipynb
 
 lint: install
 	$(BIN)/ruff check ragbench tests benchmarks
