@@ -12,6 +12,7 @@ from scipy import stats as sps
 from ragbench.stats import (
     MIN_N,
     RANKING_COLUMNS,
+    SCIPY_MAX_N,
     SUMMARY_COLUMNS,
     best_trial,
     constant_interval,
@@ -177,6 +178,17 @@ def test_equal_size_differences_are_an_exact_sign_test_at_any_n() -> None:
     expected = sps.binomtest(30, 40, 0.5).pvalue
     assert sign_flip_p_value(diffs) == pytest.approx(expected)
     assert sign_flip_p_value([0.2] * 17) == pytest.approx(2 / 2**17)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.1])
+def test_direct_sign_flips_agree_with_scipy(shift: float) -> None:
+    diffs = np.random.default_rng(5).normal(shift, 0.5, size=SCIPY_MAX_N + 50)
+    ours = sign_flip_p_value(diffs)
+    ref = sps.permutation_test(
+        (diffs,), np.mean, permutation_type="samples", n_resamples=9999, rng=1
+    ).pvalue
+    assert abs(ours - ref) < 0.02, (ours, ref)  # Monte Carlo error of 9,999 flips is ~0.005
+    assert sign_flip_p_value(diffs) == ours  # seeded
 
 
 def test_small_sample_with_large_difference_is_not_significant() -> None:

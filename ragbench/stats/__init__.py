@@ -44,6 +44,7 @@ from ragbench.stats.intervals import (
 )
 from ragbench.stats.paired import (
     PERMUTATION_RESAMPLES,
+    SCIPY_MAX_N,
     PairedResult,
     holm,
     paired_comparison,
@@ -90,6 +91,7 @@ __all__ = [
     "MIN_N",
     "PERMUTATION_RESAMPLES",
     "RANKING_COLUMNS",
+    "SCIPY_MAX_N",
     "SUMMARY_COLUMNS",
     "VERDICTS",
     "Interval",
