@@ -18,6 +18,7 @@ from ragbench.stats import (
     constant_interval,
     holm,
     mean_ci,
+    order_trials,
     paired_comparison,
     rank_all,
     rank_trials,
@@ -316,6 +317,11 @@ def test_best_trial_rule() -> None:
     assert best_trial(scores, "no_such_metric") is None
     assert best_trial(long_scores({"x": {"q1": None}}), "faithfulness") is None
     assert rank_trials(tie, "faithfulness").trial_id.iloc[0] == best_trial(tie, "faithfulness")
+    order = order_trials(scores, "faithfulness")
+    assert order.trial_id.tolist() == ["c", "b", "z", "a"]  # the ranking's order, no resampling
+    assert order["mean"].tolist() == pytest.approx([1.0, 0.7, 0.7, 0.15])
+    assert order.n.tolist() == [1, 2, 2, 2]
+    assert order.trial_id.tolist() == rank_trials(scores, "faithfulness").trial_id.tolist()
 
 
 def test_rank_clear_winner(clear_winner: tuple[dict[str, float], dict[str, float]]) -> None:

@@ -15,7 +15,7 @@ Contract:
   each ``"worse"`` verdict has ``p_adjusted < alpha`` under the correction for all of them.
 - ``best_trial(scores, metric)`` is THE best-trial rule: the highest mean among trials with at least
   one valid score; ties go to the smaller label, then the smaller trial_id. Staged search, the gate,
-  ``diff`` and the report all call it.
+  ``diff`` and the report all call it (``order_trials``: the same order for every trial, cheap).
 - ``MIN_N``: a comparison on fewer shared questions is marked ``"too_few"`` and not tested.
 
 Layout: ``intervals.py`` (one mean's interval), ``paired.py`` (two trials: test, interval, Holm),
@@ -101,6 +101,7 @@ __all__ = [
     "constant_interval",
     "holm",
     "mean_ci",
+    "order_trials",
     "paired_comparison",
     "rank_all",
     "rank_trials",
@@ -195,15 +196,26 @@ def best_trial(scores: pd.DataFrame, metric: str) -> str | None:
     Ties on the mean go to the smaller label, then the smaller trial_id. None when no trial has
     a valid score of ``metric``.
     """
+    order = order_trials(scores, metric)
+    return None if order.empty else str(order["trial_id"].iloc[0])
+
+
+def order_trials(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Trials with >= 1 valid score of ``metric`` in best-trial order: trial_id, label, mean, n.
+
+    The cheap form of the rule (no resampling) for staged search, which needs the order only.
+    """
     df = _prepare(scores, need_question=False)
     part = df.loc[(df["metric"] == metric) & df["value"].notna()]
-    if part.empty:
-        return None
-    keys = [
-        _order_key(_mean(group["value"]), len(group), label, trial_id)
+    rows = [
+        (_order_key(_mean(group["value"]), len(group), label, trial_id), len(group))
         for (trial_id, label), group in part.groupby(["trial_id", "label"], sort=False)
     ]
-    return min(keys)[3]
+    rows.sort()
+    return pd.DataFrame(
+        [(key[3], key[2], -key[1], n) for key, n in rows],
+        columns=["trial_id", "label", "mean", "n"],
+    )
 
 
 def _mean(values: pd.Series) -> float:
