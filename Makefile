@@ -62,7 +62,8 @@ test: models chromium
 # outputs like code (tests/test_nbval.py fails until the committed outputs match).
 example-notebook: install
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.kernel_name=python3 notebooks/examples/smoke-example.ipynb
+		--ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False \
+		notebooks/examples/smoke-example.ipynb
 
 lint: install
 	$(BIN)/ruff check ragbench tests benchmarks

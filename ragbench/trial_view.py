@@ -90,15 +90,13 @@ class TrialResult:
     metrics: list[str]
     summary: pd.DataFrame  # metric, mean, n, n_failed
     questions: list[QuestionResult] = field(default_factory=list)
-    seconds: float | None = None
     problems: list[str] = field(default_factory=list)  # why the run could not score what it should
 
     def _repr_html_(self) -> str:
-        took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
         parts = [_banner(FAKE_NOTE)] if self.fake_models else []
         parts += [_banner(f"problem: {p}") for p in self.problems]
         parts.append(
-            f"<div><b>{_esc(self.label)}</b> \u00b7 {len(self.questions)} question(s){took}</div>"
+            f"<div><b>{_esc(self.label)}</b> \u00b7 {len(self.questions)} question(s)</div>"
         )
         rows = [
             [_esc(r.metric), _number(r.mean), str(r.n), str(r.n_failed) if r.n_failed else ""]
@@ -225,7 +223,6 @@ def trial_result(db: str | Path, run_id: str) -> TrialResult:
         metrics=metrics,
         summary=summary,
         questions=questions,
-        seconds=run_stats.get("seconds"),
         problems=[str(p) for p in run_stats.get("problems") or []],
     )
 

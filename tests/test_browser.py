@@ -176,7 +176,7 @@ def browser() -> Iterator[Any]:
 
 
 def _open(browser: Any, lab: Lab, name: str) -> Any:
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.set_default_timeout(UI_MS)
     page.goto(lab.notebook_url(name))
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
@@ -212,10 +212,18 @@ def _no_stderr(page: Any) -> None:
     assert not shown, "stderr shown in a cell:\n" + "\n---\n".join(t[:500] for t in shown)
 
 
-def _shot(locator: Any, name: str) -> Path:
+def _shot(page: Any, name: str, locator: Any = None) -> Path:
+    """The page, or the top of one element (as much of it as the window shows), as a PNG."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    locator.screenshot(path=str(path))
+    if locator is None:
+        page.screenshot(path=str(path))
+        return path
+    locator.evaluate("el => el.scrollIntoView({block: 'start'})")
+    box = locator.bounding_box()
+    bottom = page.viewport_size["height"] - 30  # above the status bar
+    clip = {**box, "height": min(box["height"], bottom - box["y"])}
+    page.screenshot(path=str(path), clip=clip)
     return path
 
 
@@ -225,13 +233,13 @@ def test_notebook_01_shows_the_comparison(lab: Lab, browser: Any) -> None:
         _run_all(page, RUN_ALL_S)
         _no_stderr(page)
         # tqdm's bars render as live widgets, not as their text fallback
-        assert page.locator(".jp-OutputArea-output .widget-progress").count() >= 1
+        assert page.locator(".jp-OutputArea-output .widget-hprogress").count() >= 1
         assert page.get_by_text("FAKE MODELS").first.is_visible()
         comparison = page.locator(".jp-CodeCell").filter(has_text="rep.show()")
         assert comparison.locator(".jp-OutputArea-output table").count() >= 1
         assert comparison.locator(".jp-OutputArea-output img").count() >= 1  # charts inline
         assert str(lab.root) not in comparison.inner_text()
-        _shot(comparison, "01-comparison.png")
+        _shot(page, "01-comparison.png", comparison)
     except Exception:
         _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
         raise
@@ -278,7 +286,8 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         assert "sentence 256/32, hashing, dense k=3, default" in panel.inner_text()
         _no_stderr(page)
         assert "Warning" not in panel.inner_text()
-        _shot(panel, "03-tuning-panel.png")
+        result.locator("details").first.evaluate("d => { d.open = true; }")  # show passages
+        _shot(page, "03-tuning-panel.png", panel)
     except Exception:
         _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
         raise
