@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +70,10 @@ FAKE_EMBEDDING = {"provider": "hashing"}
 DEFAULT_METRICS = ("hit_rate", "mrr", "faithfulness", "answer_relevancy")
 BUTTON_TEXT = "Run trial"
 TICK_S = 1.0  # the elapsed time moves even while one slow answer is being generated
+# A second click of a double click can reach the kernel before the browser learnt that the button
+# is disabled; the kernel then handles it right after the first trial. No person asks for another
+# trial this soon after a result appears, so such a click is dropped.
+QUEUED_CLICK_S = 0.5
 
 
 @dataclass
@@ -290,6 +295,7 @@ class Session:
     use_output: bool = True
     _where: tuple[str, int, int] = ("starting", 0, 0)
     _started: float = 0.0
+    _finished: float = -math.inf
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -309,8 +315,8 @@ class Session:
         from ragbench.models import ModelError
 
         button = self.controls.button
-        if button.disabled:  # a click that reached the kernel while a trial ran
-            return None
+        if button.disabled or time.monotonic() - self._finished < QUEUED_CLICK_S:
+            return None  # a click made while a trial ran
         button.disabled, button.description, button.icon = True, "Running\u2026", "hourglass"
         self.error = None
         show = self.show or _display
@@ -349,6 +355,7 @@ class Session:
             ticker.join(timeout=5)
             self._finish()
             button.disabled, button.description, button.icon = False, BUTTON_TEXT, "play"
+            self._finished = time.monotonic()
 
     def on_progress(self, progress: Any) -> None:
         """Show a :class:`ragbench.records.Progress` in the progress line and bar."""

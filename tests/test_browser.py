@@ -272,7 +272,7 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
                             characterData: true});
             }"""
         )
-        button.click()
+        button.dblclick()  # a double click must run one trial, not two
         panel.locator(".ragbench-trial").wait_for(timeout=CLICK_S * 1000)
         panel.get_by_text("done:").wait_for(timeout=CLICK_S * 1000)
         seen = page.evaluate("window.__seen")
@@ -283,6 +283,8 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         assert "cited sources" in result.inner_text() and "answer" in result.inner_text()
         assert result.locator("table").count() >= 1
         assert panel.locator(".ragbench-history table").count() == 1
+        time.sleep(2)  # a queued second click would have started its run by now
+        assert button.is_enabled() and panel.locator(".ragbench-history tbody tr").count() == 1
         assert "sentence 256/32, hashing, dense k=3, default" in panel.inner_text()
         _no_stderr(page)
         assert "Warning" not in panel.inner_text()
