@@ -199,17 +199,6 @@ class Store:
         row[5], row[7] = self._text(score.error), self._text(score.details)
         return row
 
-    # Until experiment.py moves onto Record/ScoreRow (same commit series): dict-based writes.
-    def add_result(self, record: dict[str, Any], scores: Sequence[dict[str, Any]]) -> None:
-        full = {c: record.get(c) for c in RECORD_COLUMNS}
-        self.write([Record(**full)], [ScoreRow(**s) for s in scores])
-
-    def add_scores(self, scores: Sequence[dict[str, Any]]) -> None:
-        self.write((), [ScoreRow(**s) for s in scores])
-
-    def done_questions(self, run_id: str) -> set[tuple[str, str]]:
-        return self.resume_state(run_id)[0]
-
     def batch(self, max_items: int = 200, max_seconds: float = 1.0) -> BatchWriter:
         """A buffered writer: see :class:`BatchWriter`."""
         return BatchWriter(self, max_items, max_seconds)
@@ -316,9 +305,7 @@ class Store:
             [run_id],
         )
 
-    def records_frame(
-        self, run_id: str, question_ids: Sequence[str] | None = None
-    ) -> pd.DataFrame:
+    def records_frame(self, run_id: str, question_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Records (Record columns plus the trial's ``label``), by label and question."""
         where, params = "WHERE r.run_id = ?", [run_id]
         if question_ids is not None:
