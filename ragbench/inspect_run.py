@@ -104,7 +104,10 @@ def _frames(
     metrics = [
         m for m in dict.fromkeys([*configured, *sorted(scores.metric)]) if m in set(scores.metric)
     ]
-    by_key = {(str(r.trial_id), str(r.question_id), r.metric): r for r in scores.itertuples()}
+    by_key = {
+        (str(r.trial_id), str(r.question_id), r.metric): (r.value, r.error, r.details)
+        for r in scores.itertuples()
+    }
     out: dict[str, list[dict[str, Any]]] = {q: [] for q in question_ids}
     for rec in records.to_dict("records"):
         qid, tid = str(rec["question_id"]), str(rec["trial_id"])
@@ -124,12 +127,10 @@ def _frames(
             "latency_s": rec["latency_s"],
         }
         for metric in metrics:
-            score = by_key.get((tid, qid, metric))
-            error = None if score is None else score.error
-            missing = score is None or pd.isna(score.value)
-            row[metric] = float("nan") if missing else float(score.value)
+            value, error, details = by_key.get((tid, qid, metric), (None, None, None))
+            row[metric] = float("nan") if value is None or pd.isna(value) else float(value)
             row[f"{metric}_error"] = None if error is None or pd.isna(error) else str(error)
-            row[f"{metric}_reasons"] = [] if score is None else _reasons(score.details)
+            row[f"{metric}_reasons"] = _reasons(details)
         out[qid].append(row)
     return {q: pd.DataFrame(rows) for q, rows in out.items()}
 

@@ -187,6 +187,9 @@ class Report:
             facts.append(f"{n_failed} failed scores (not averaged)")
         parts = [display.banner(text, level) for text, level in self.banners()]
         parts.append(display.heading(self.experiment, DOT.join(facts)))
+        notes = self.notes()  # problems first, where nobody can miss them
+        notes.sort(key=lambda note: note[2] != "error")
+        parts += [display.items(t, lines, level=level) for t, lines, level in notes[:1]]
         if self.summary.empty:
             parts.append("<p>(no scores)</p>")
         else:
@@ -199,7 +202,7 @@ class Report:
             parts.append(display.score_table(self.summary, self.verdicts, trials, pruned))
             parts.append(display.items("Significance", self.sentences()))
             parts.append(f'<div style="{display.MUTED}">{display.esc(self.method_note())}</div>')
-        parts += [display.items(title, notes, level=level) for title, notes, level in self.notes()]
+        parts += [display.items(t, lines, level=level) for t, lines, level in notes[1:]]
         if charts:
             parts.append(display.chart_sections(self.figure_groups()))
         return f'<div style="{display.FONT}">{"".join(parts)}</div>'

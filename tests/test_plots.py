@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from ragbench import figures, plots
 from ragbench.plots import (
@@ -131,22 +132,28 @@ def texts(fig: Figure) -> list[matplotlib.text.Text]:
     ]
 
 
+def within(inner: Bbox, outer: Bbox) -> bool:
+    return (
+        outer.x0 - 1 <= inner.x0
+        and inner.x1 <= outer.x1 + 1
+        and outer.y0 - 1 <= inner.y0
+        and inner.y1 <= outer.y1 + 1
+    )
+
+
 def assert_readable(fig: Figure) -> None:
-    """Not shrunk by the notebook, every text >= 10 pt and wholly inside the figure (no clipping)."""
+    """Not shrunk by the notebook, every text >= 10 pt and wholly inside the figure (no clipping);
+    a value written next to a point stays inside its own panel (no overlap with the next one)."""
     assert fig.get_figwidth() * fig.dpi <= figures.MAX_WIDTH_IN * figures.DISPLAY_DPI
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    box = fig.bbox
     for text in texts(fig):
         assert text.get_fontsize() >= figures.MIN_FONT_PT, (text.get_text(), text.get_fontsize())
         extent = text.get_window_extent(renderer)
-        inside = (
-            box.x0 - 1 <= extent.x0
-            and extent.x1 <= box.x1 + 1
-            and box.y0 - 1 <= extent.y0
-            and extent.y1 <= box.y1 + 1
-        )
-        assert inside, f"text clipped by the figure edge: {text.get_text()!r}"
+        assert within(extent, fig.bbox), f"text clipped by the figure edge: {text.get_text()!r}"
+        if isinstance(text, matplotlib.text.Annotation):
+            panel = text.axes.get_window_extent(renderer)
+            assert within(extent, panel), f"text runs out of its panel: {text.get_text()!r}"
 
 
 # --- pure functions --------------------------------------------------------------------------------

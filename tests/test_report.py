@@ -263,6 +263,24 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
     assert "<img src=x" not in html and "run status: failed" in html
 
 
+def test_run_problems_shown_above_the_table(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    store = Store(db)
+    store.start_run("r1", "p", {"metrics": ["faithfulness"]}, {}, None, False, "demo")
+    trial = SimpleNamespace(
+        trial_id="t", label="base", pipeline=SimpleNamespace(model_dump=dict), overrides={}
+    )
+    store.add_trials("r1", [trial])
+    store.write((), [ScoreRow("r1", "t", "q1", "faithfulness", None, "judge returned no JSON")])
+    problem = "every judged score failed (1 of 1): judge returned no JSON"
+    store.finish_run("r1", "finished", problem, stats={"problems": [problem]})
+    rep = load(db)
+    html = rep._repr_html_()
+    assert rep.problems == [problem] and f"Problems:\n  {problem}" in rep.table
+    assert html.index(problem) < html.index("<table")
+    assert "1 failed" in visible(html)
+
+
 # --- files, read-only input, unwritable output -------------------------------------------------------
 
 
