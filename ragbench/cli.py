@@ -81,7 +81,7 @@ def report(
         _fail(f"results file not found: {db}")
     try:
         rep = make_report(experiment, db, run_id=run_id)
-    except (LookupError, KeyError) as exc:
+    except (LookupError, KeyError, ValueError) as exc:  # ValueError: StoreError, unusable file
         _fail(str(exc).strip("'\""))
     typer.echo(rep.table)
     typer.echo(f"charts: {', '.join(str(c) for c in rep.charts)}")

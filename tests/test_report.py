@@ -408,6 +408,15 @@ def test_cli_report_prints_table_and_problems(tmp_path: Path) -> None:
     assert "FAKE" not in result.stdout
 
 
+def test_cli_report_on_a_corrupt_file_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    db.write_bytes(b"\0" * 8 + b"DUCK" + b"\xff" * 4000)  # right magic, garbage after it
+    result = CliRunner().invoke(app, ["report", "exp", "--db", str(db)])
+    assert result.exit_code != 0
+    assert str(db) in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     """A real (fake-model) run: report, HTML and figures come out of what run() stored."""
     from ragbench.experiment import run
