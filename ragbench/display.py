@@ -58,6 +58,13 @@ def number(value: Any, digits: int = 3) -> str:
     return "\u2013" if math.isnan(x) else f"{x:.{digits}f}"
 
 
+def ci_text(low: float, high: float) -> str:
+    """An interval at 2 decimals, rounded outwards so that it still contains the 3-decimal mean
+    shown beside it (0.309 in [0.30, 0.32], not in [0.31, 0.31])."""
+    # the 1e-9 keeps 0.29 * 100 = 28.999999999999996 from flooring to 0.28
+    return f"[{math.floor(low * 100 + 1e-9) / 100:.2f}, {math.ceil(high * 100 - 1e-9) / 100:.2f}]"
+
+
 def banner(text: str, level: str = "warning") -> str:
     """A full-width coloured box: ``fake`` and ``error`` in red, ``warning`` in amber."""
     tint = {"fake": "rgba(209,36,47,0.16)", "error": "rgba(209,36,47,0.16)"}.get(
@@ -106,7 +113,7 @@ def _cell(row: pd.Series | None, verdict: str | None, why_missing: str) -> str:
         head += f"&nbsp;{mark}"
     interval = f"n={int(row['n'])}"
     if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]):
-        interval = f"[{number(row['ci_low'], 2)}, {number(row['ci_high'], 2)}] {interval}"
+        interval = f"{ci_text(row['ci_low'], row['ci_high'])} {interval}"
     lines = [head, f'<span style="{MUTED}">{interval}</span>']
     failed = int(row.get("n_failed", 0) or 0)
     if failed:
@@ -167,7 +174,7 @@ def score_table(
 def _text_cell(r: pd.Series, verdict: str | None) -> str:
     text = f"{r['mean']:.3f}{TEXT_MARK.get(verdict or '', '')}" if r["n"] else "-"
     if r["n"] and pd.notna(r["ci_low"]) and pd.notna(r["ci_high"]):
-        text += f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        text += f" {ci_text(r['ci_low'], r['ci_high'])}"
     text += f" n={int(r['n'])}"
     return text + (f" failed={int(r['n_failed'])}" if r["n_failed"] else "")
 

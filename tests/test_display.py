@@ -33,6 +33,12 @@ def test_esc_and_number() -> None:
     assert display.number(float("nan")) == display.DASH == display.number(None)
 
 
+def test_intervals_round_outwards() -> None:
+    assert display.ci_text(0.3087, 0.3093) == "[0.30, 0.31]"
+    assert display.ci_text(0.29, 0.7) == "[0.29, 0.70]"  # exact values stay put
+    assert display.ci_text(0.0, 1.0) == "[0.00, 1.00]"
+
+
 def test_score_table_marks_tints_and_missing_cells() -> None:
     verdicts = {"m": {"a": "best", "b": "too_few"}}
     trials = [("a", "k=1"), ("b", "k=<2>"), ("c", "k=3")]
