@@ -50,7 +50,7 @@ from ragbench.provenance import (
     versions,
 )
 from ragbench.records import Progress, Record, ScoreRow
-from ragbench.stats import rank_trials
+from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
@@ -232,7 +232,7 @@ class _Runner:
     def select_stage3(self, trials: list[Trial]) -> list[Trial]:
         """Keep the best ``top_n`` trials by a retrieval metric, plus pinned ones.
 
-        The order is ``stats.rank_trials``' (the one best-trial rule the gate and the report use).
+        The order is ``stats.order_trials``' (the one best-trial rule the gate and the report use).
         Each decision and its reason are stored on the trial row for the report.
         """
         staged = self.config.staged
@@ -245,7 +245,7 @@ class _Runner:
             self.stage1_scores, columns=["trial_id", "question_id", "metric", "value"]
         )
         frame = frame[frame.trial_id.isin(labels)].assign(label=frame.trial_id.map(labels))
-        ranking = rank_trials(frame, staged.rank_by)
+        ranking = order_trials(frame, staged.rank_by)
         order = [str(t) for t in ranking.trial_id]
         means = dict(zip(order, ranking["mean"], strict=True))
         order += [t.trial_id for t in trials if t.trial_id not in order]  # never scored: last
