@@ -50,6 +50,7 @@ from ragbench.provenance import (
     versions,
 )
 from ragbench.records import Progress, Record, ScoreRow
+from ragbench.redact import redact_text, secrets_for
 from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
 
@@ -505,11 +506,7 @@ def run(
     return RunResult(run_id, Path(db), config.name, trials, stats, problems)
 
 
-def _redactor(config: ExperimentConfig) -> Callable[[str], str] | None:
+def _redactor(config: ExperimentConfig) -> Callable[[str], str]:
     """Replace every secret the config names (API keys, URL passwords) in text written anywhere."""
-    try:
-        from ragbench.redact import redact, secrets_for
-    except ImportError:  # pragma: no cover - the module lands with the secrets work
-        return None
     secrets = secrets_for(config)
-    return lambda text: redact(text, secrets)
+    return lambda text: redact_text(text, secrets)

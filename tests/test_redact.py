@@ -213,7 +213,6 @@ def _strings_in_duckdb(db: Path) -> str:
         con.close()
 
 
-@pytest.mark.xfail(strict=True, reason="store hook pending")
 def test_no_secret_reaches_any_artefact(
     tmp_path: Path, echo_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
