@@ -65,7 +65,7 @@ FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
-DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql")
+DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql", "labelled")
 RETRIEVAL_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
 JUDGED_METRICS = (
     "faithfulness",
@@ -289,6 +289,7 @@ class DatasetConfig(Strict):
     path: str | None = None  # folder; relative paths resolve against the experiment file
     sql: SqlConfig | None = None  # loader 'sql' only: where the documents come from
     questions: str | None = None  # loader 'sql': native questions.jsonl, relative to `path`
+    split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
 
     @field_validator("loader")
     @classmethod
