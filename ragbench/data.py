@@ -60,6 +60,12 @@ class Question:
     gold_doc_ids: list[str] = field(default_factory=list)  # empty: the corpus cannot answer it
     gold_spans: list[str] = field(default_factory=list)
     user_groups: list[str] | None = None  # the asker's groups; None = no access-control info
+    # A ready-made record (judge checks, answers logged elsewhere): judged as given, not retrieved
+    # or generated. human_label: a person's verdict (True = attributable), for judge agreement.
+    retrieved_contexts: list[str] | None = None
+    retrieved_doc_ids: list[str] | None = None
+    response: str | None = None
+    human_label: bool | None = None
 
 
 @dataclass
@@ -687,7 +693,14 @@ def _load_sql(cfg: DatasetConfig) -> Dataset:
     return Dataset(name, docs, _qa_rows(questions_path), skipped)
 
 
+def _load_labelled(cfg: DatasetConfig) -> Dataset:
+    from ragbench.labelled import labelled_dataset  # labelled builds on this module's contract
+
+    return labelled_dataset(cfg.path or "", split=cfg.split)
+
+
 LOADERS: dict[str, Callable[[DatasetConfig], Dataset]] = {
+    "labelled": _load_labelled,
     "demo": _load_demo,
     "qa-folder": _load_generic,
     "pg-essays": _load_pg_essays,
