@@ -177,12 +177,11 @@ def run(
     _say(rep.table)
     _say("\n" + _stats_line(result))
     _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
-    if not getattr(result, "ok", True):
-        problems = list(getattr(result, "problems", []))
-        for problem in problems:
+    if not result.ok:
+        for problem in result.problems:
             _say(f"problem: {problem}", err=True)
         _fail(
-            f"run {result.run_id} finished with {len(problems) or 'unnamed'} problem(s); "
+            f"run {result.run_id} finished with {len(result.problems)} problem(s); "
             "its scores are not to be trusted",
             code=EXIT_FAILED,
         )

@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from ragbench.redact import redact
 from ragbench.validation import (
     ConfigError,
     Int,
@@ -457,10 +458,15 @@ def expand(config: ExperimentConfig) -> list[Trial]:
 
 def trial_label(overrides: dict[str, Any]) -> str:
     """Swept values by their shortest unambiguous key: "chunk_size=128, top_k=2", but
-    "chunking.method=token, retrieval.method=dense" when two axes share a last name."""
+    "chunking.method=token, retrieval.method=dense" when two axes share a last name.
+
+    A URL password in a swept value shows as ``***``: labels end up in tables, CSVs and chart
+    images, where no later redaction can reach them.
+    """
     tails = [k.rsplit(".", 1)[-1] for k in overrides]
     names = [k if tails.count(t) > 1 else t for k, t in zip(overrides, tails, strict=True)]
-    return ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True)) or "base"
+    label = ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True))
+    return redact(label) or "base"
 
 
 def parse_config(data: Any, source: str = "<config>", root: Path | None = None) -> ExperimentConfig:

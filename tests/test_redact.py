@@ -213,7 +213,6 @@ def _strings_in_duckdb(db: Path) -> str:
         con.close()
 
 
-@pytest.mark.xfail(strict=True, reason="store hook pending")
 def test_no_secret_reaches_any_artefact(
     tmp_path: Path, echo_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,7 +266,7 @@ def test_no_secret_reaches_any_artefact(
         f"Basic {base64.b64encode(f'reader:{PASSWORD}'.encode()).decode()}" == s for s in seen
     )
     stored = _strings_in_duckdb(db)
-    assert "Incorrect API key provided" in stored  # the error was recorded, not dropped
+    assert "Incorrect API key provided: ***" in stored  # recorded and redacted, not dropped
 
     artefacts = {
         "duckdb columns": stored,
