@@ -231,24 +231,62 @@ def gate(
             help="minimum mean of a metric, e.g. faithfulness=0.6 (repeatable)",
         ),
     ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID",
+            help="fail on a significant regression against this run (paired test, Holm)",
+        ),
+    ] = None,
+    min_effect: Annotated[
+        float, typer.Option(help="with --baseline: smallest drop of a mean that fails")
+    ] = 0.02,
     trial: Annotated[
-        str, typer.Option(help="trial id, or 'best': highest mean of the first --min metric")
+        str,
+        typer.Option(help="trial id, or 'best': highest mean of the first --min (or run) metric"),
     ] = "best",
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Fail (exit 1) when a trial of the latest run scores below a minimum; for CI merge checks."""
-    from ragbench.gate import GateError, check_gate, parse_minimums
-    from ragbench.store import Store
+    """Fail (exit 1) below a minimum, or on a significant regression vs --baseline; for CI."""
+    from ragbench.gate import GateError, check_gate, check_regression, parse_minimums
+    from ragbench.store import Store, StoreError
 
-    if not db.is_file():
-        _fail(f"results file not found: {db}")
+    if not minimum and baseline is None:
+        _fail("give at least one minimum (e.g. --min faithfulness=0.6) or --baseline RUN_ID")
     try:
-        result = check_gate(Store(db), experiment, parse_minimums(minimum or []), trial=trial)
-    except GateError as exc:
+        store = Store(db, read_only=True)
+        results = []
+        if minimum:
+            results.append(check_gate(store, experiment, parse_minimums(minimum), trial=trial))
+        if baseline is not None:
+            results.append(
+                check_regression(store, experiment, baseline, trial=trial, min_effect=min_effect)
+            )
+    except (GateError, StoreError) as exc:
         _fail(str(exc))
-    typer.echo(result.table())
-    if not result.passed:
+    typer.echo("\n\n".join(r.table() for r in results))
+    if not all(r.passed for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def diff(
+    run_a: Annotated[str, typer.Argument(help="reference run id (e.g. the baseline)")],
+    run_b: Annotated[str, typer.Argument(help="run id compared with it")],
+    db: DbOption = DEFAULT_DB,
+    metric: Annotated[str | None, typer.Option(help="compare this metric only")] = None,
+    trial: Annotated[str, typer.Option(help="trial id of RUN_B, or 'best'")] = "best",
+    rows: Annotated[int, typer.Option(help="questions shown per metric and direction")] = 10,
+) -> None:
+    """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
+    from ragbench.diff import DiffError, diff_runs
+    from ragbench.store import StoreError
+
+    try:
+        result = diff_runs(db, run_a, run_b, metric=metric, trial=trial, max_rows=rows)
+    except (DiffError, StoreError) as exc:
+        _fail(str(exc))
+    typer.echo(result.text())
 
 
 @app.command("judge-check")

@@ -50,7 +50,7 @@ from ragbench.provenance import (
     versions,
 )
 from ragbench.records import Progress, Record, ScoreRow
-from ragbench.stats import rank_trials
+from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
@@ -218,7 +218,12 @@ class _Runner:
         )
         rows = [self._row(record, m, v) for m, v in values.items()]
         self.stage1_scores += [
-            {"trial_id": r.trial_id, "question_id": r.question_id, "metric": r.metric, "value": r.value}
+            {
+                "trial_id": r.trial_id,
+                "question_id": r.question_id,
+                "metric": r.metric,
+                "value": r.value,
+            }
             for r in rows
         ]
         return record, rows
@@ -227,7 +232,7 @@ class _Runner:
     def select_stage3(self, trials: list[Trial]) -> list[Trial]:
         """Keep the best ``top_n`` trials by a retrieval metric, plus pinned ones.
 
-        The order is ``stats.rank_trials``' (the one best-trial rule the gate and the report use).
+        The order is ``stats.order_trials``' (the one best-trial rule the gate and the report use).
         Each decision and its reason are stored on the trial row for the report.
         """
         staged = self.config.staged
@@ -236,9 +241,11 @@ class _Runner:
         import pandas as pd
 
         labels = {t.trial_id: t.label for t in trials}
-        frame = pd.DataFrame(self.stage1_scores, columns=["trial_id", "question_id", "metric", "value"])
+        frame = pd.DataFrame(
+            self.stage1_scores, columns=["trial_id", "question_id", "metric", "value"]
+        )
         frame = frame[frame.trial_id.isin(labels)].assign(label=frame.trial_id.map(labels))
-        ranking = rank_trials(frame, staged.rank_by)
+        ranking = order_trials(frame, staged.rank_by)
         order = [str(t) for t in ranking.trial_id]
         means = dict(zip(order, ranking["mean"], strict=True))
         order += [t.trial_id for t in trials if t.trial_id not in order]  # never scored: last
@@ -289,7 +296,9 @@ class _Runner:
         self.stats["judge_calls"] = judge.calls
 
     def _generation_key(self, llm_cfg: LLMConfig, prompt: str) -> str:
-        settings = llm_cfg.model_dump(include={"temperature", "seed", "max_tokens", "context_window"})
+        settings = llm_cfg.model_dump(
+            include={"temperature", "seed", "max_tokens", "context_window"}
+        )
         return params_hash(
             {"llm": models.llm_id(llm_cfg), "prompt": prompt, "settings": settings}, length=32
         )
@@ -329,7 +338,11 @@ class _Runner:
         rows = []
         for metric in metrics:
             score = judge.score(
-                metric, record.user_input, record.response, contexts, reference=record.reference or ""
+                metric,
+                record.user_input,
+                record.response,
+                contexts,
+                reference=record.reference or "",
             )
             self.stats["judged"] += 1
             self.stats["judge_cache_hits"] += score.cached
@@ -349,7 +362,9 @@ class _Runner:
     def _judge_embedding(self, judge_cfg: LLMConfig) -> models.EmbeddingConfig:
         # Answer relevancy compares questions in one fixed embedding space for every trial, so a
         # sweep over embedding models does not change the ruler. Fakes keep fake runs fast.
-        return models.EmbeddingConfig(provider="hashing" if judge_cfg.provider == "fake" else "local")
+        return models.EmbeddingConfig(
+            provider="hashing" if judge_cfg.provider == "fake" else "local"
+        )
 
     def _row(
         self,
@@ -377,7 +392,11 @@ class _Runner:
 
 
 def _check_resume(
-    store: Store, run_id: str, config: ExperimentConfig, conf: dict[str, Any], hashes: tuple[str, str]
+    store: Store,
+    run_id: str,
+    config: ExperimentConfig,
+    conf: dict[str, Any],
+    hashes: tuple[str, str],
 ) -> None:
     """Refuse to resume a run whose experiment, resolved config or data changed."""
     import json
@@ -454,7 +473,14 @@ def run(
         for t in trials
     )
     store.start_run(
-        run_id, config.name, conf, versions(llms, embeddings), git_sha(), fake, dataset.name, *hashes
+        run_id,
+        config.name,
+        conf,
+        versions(llms, embeddings),
+        git_sha(),
+        fake,
+        dataset.name,
+        *hashes,
     )
     store.add_trials(run_id, trials)
     runner = _Runner(config, dataset, store, run_id, bool(resume), progress, on_progress)

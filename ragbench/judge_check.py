@@ -22,7 +22,6 @@ Positive class everywhere = "attributable" (human) / "faithful" (judge).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import random

@@ -16,8 +16,9 @@ Contract:
 - On the distinct-document ranking the values equal what ir-measures (trec_eval's conventions)
   computes for ``Success@k``, ``RR@k``, ``R@k`` and ``nDCG@k``; tests/test_metrics.py checks this
   on seeded random runs to 1e-9.
-- Bad input (``k`` < 1, gains that are not positive finite numbers or name a document that is not
-  gold) raises ValueError with a one-line message; nothing returns NaN.
+- Bad input (``k`` < 1, a gold document's gain that is not a positive finite number, a non-zero
+  gain for a document that is not gold) raises ValueError with a one-line message; nothing
+  returns NaN.
 """
 
 from __future__ import annotations
@@ -109,12 +110,19 @@ def recall(retrieved_doc_ids: Sequence[str], gold_doc_ids: Sequence[str], *, k: 
 def _gain_table(gold_doc_ids: Sequence[str], gains: Mapping[str, float] | None) -> dict[str, float]:
     gold = dict.fromkeys(gold_doc_ids, 1.0)
     for doc_id, gain in (gains or {}).items():
-        if doc_id not in gold:
-            raise ValueError(f"gains name document {doc_id!r}, which is not a gold document")
         if isinstance(gain, bool) or not isinstance(gain, numbers.Real):
             raise ValueError(f"gain of {doc_id!r} must be a number, got {gain!r}")
+        if doc_id not in gold:
+            # trec qrels list judged non-relevant documents with 0: the same as not listing them.
+            if gain != 0:
+                raise ValueError(
+                    f"gains give document {doc_id!r} gain {gain!r}, but it is not a gold document"
+                )
+            continue
         if not (math.isfinite(gain) and gain > 0):
-            raise ValueError(f"gain of {doc_id!r} must be a positive finite number, got {gain!r}")
+            raise ValueError(
+                f"gain of gold document {doc_id!r} must be a positive finite number, got {gain!r}"
+            )
         gold[doc_id] = float(gain)
     return gold
 
@@ -141,8 +149,9 @@ def ndcg(
         retrieved_doc_ids: the doc id of each retrieved chunk, best first.
         gold_doc_ids: the relevant documents; must not be empty.
         k: the cutoff, the trial's ``top_k``.
-        gains: graded relevance, doc id -> gain > 0, for gold documents only; a gold document
-            it leaves out has gain 1.0. None means binary gains (every gold document 1.0).
+        gains: graded relevance, doc id -> gain: > 0 for a gold document (one it leaves out has
+            gain 1.0); a document that is not gold may appear only with gain 0 (trec qrels list
+            judged non-relevant documents so). None means binary gains (every gold document 1.0).
     """
     table = _gain_table(gold_doc_ids, gains)
     if not table:

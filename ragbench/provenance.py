@@ -57,9 +57,18 @@ def package_versions() -> dict[str, str | None]:
     return info
 
 
+# Bump when a stored metric's definition changes, so runs scored under different definitions are
+# never compared unknowingly. 2: retrieval metrics rank distinct documents, cut at top_k.
+METRICS_VERSION = 2
+
+
 def versions(llms: set[str], embeddings: set[str]) -> dict[str, Any]:
-    """Package versions plus the content identities of the models used."""
-    return package_versions() | {"llms": sorted(llms), "embeddings": sorted(embeddings)}
+    """Package versions, the metric definitions' version and the models' content identities."""
+    return package_versions() | {
+        "metrics_version": METRICS_VERSION,
+        "llms": sorted(llms),
+        "embeddings": sorted(embeddings),
+    }
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -80,7 +80,9 @@ class ScoreRow:
                 f"must be set (value={self.value!r}, error={self.error!r})"
             )
         if self.value is not None and not math.isfinite(self.value):
-            raise ValueError(f"score {self.metric} of {self.question_id}: {self.value} is not finite")
+            raise ValueError(
+                f"score {self.metric} of {self.question_id}: {self.value} is not finite"
+            )
 
 
 SCORE_COLUMNS = tuple(f.name for f in fields(ScoreRow))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DictCache, write_qa_folder
 
 from ragbench import models
 from ragbench.config import EmbeddingConfig, LLMConfig, parse_config
@@ -16,7 +17,6 @@ from ragbench.evaluate import Judge, Score
 from ragbench.experiment import run
 from ragbench.identity import folder_sha256
 from ragbench.store import Store
-from conftest import DictCache, write_qa_folder
 
 
 @pytest.fixture(autouse=True)

@@ -91,15 +91,16 @@ def test_timeout_is_recorded_not_raised() -> None:
     assert cache.puts == 0  # transport failures are not cached: the endpoint may come back
 
 
-def test_invalid_json_failure_is_cached() -> None:
+def test_invalid_json_failure_is_not_cached() -> None:
+    """Raising max_retries (or a fixed judge) must get a new attempt, not the old failure."""
     llm = GarbageLLM()
     cache = DictCache()
     judge = make_judge(llm, max_retries=1, cache=cache)
     first = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
     calls = llm.calls
     second = judge.score("faithfulness", QUESTION, ANSWER, CONTEXTS)
-    assert second.cached and second.value is None and second.error == first.error
-    assert llm.calls == calls
+    assert not second.cached and second.value is None and second.error == first.error
+    assert llm.calls == 2 * calls and cache.puts == 0
 
 
 # --- judge cache and fake judging ----------------------------------------------------------------

@@ -136,6 +136,10 @@ def test_ndcg_graded_gains() -> None:
     assert ndcg(["a", "b"], ["a", "b"], k=2, gains={"a": 0.5}) < 1.0
     # the graded ideal is cut at k too
     assert ndcg(["a"], ["a", "b", "c"], k=1, gains=gains) == 1.0
+    # trec-style qrels: a judged non-relevant document (gain 0) is the same as an unjudged one
+    assert ndcg(["x", "a"], ["a", "b", "c"], k=3, gains=gains | {"x": 0}) == ndcg(
+        ["x", "a"], ["a", "b", "c"], k=3, gains=gains
+    )
 
 
 def test_short_list_is_scored_against_the_full_ideal() -> None:
@@ -175,6 +179,7 @@ def test_mrr_ranks_documents_not_chunks() -> None:
         (lambda: ndcg(["a"], ["a"], k=True), "k must be a positive integer"),  # type: ignore[arg-type]
         (lambda: retrieval_scores(["a"], [], ["mrr"], k=-1), "k must be a positive integer"),
         (lambda: ndcg(["a"], ["a"], k=1, gains={"b": 2.0}), "not a gold document"),
+        (lambda: ndcg(["a"], ["a"], k=1, gains={"b": -1.0}), "not a gold document"),
         (lambda: ndcg(["a"], ["a"], k=1, gains={"a": 0.0}), "positive finite"),
         (lambda: ndcg(["a"], ["a"], k=1, gains={"a": math.nan}), "positive finite"),
         (lambda: ndcg(["a"], ["a"], k=1, gains={"a": "2"}), "must be a number"),  # type: ignore[dict-item]
@@ -203,7 +208,9 @@ class Case:
 def qrels_of(cases: list[Case]) -> dict[str, dict[str, int]]:
     """trec qrels: each gold document with its gain (1 when binary), retrieved others judged 0."""
     return {
-        c.qid: {d: 0 for d in c.retrieved} | {d: int((c.gains or {}).get(d, 1)) for d in c.gold}
+        c.qid: {d: 0 for d in c.retrieved}
+        | {d: int(g) for d, g in (c.gains or {}).items()}
+        | {d: int((c.gains or {}).get(d, 1)) for d in c.gold}
         for c in cases
     }
 
@@ -269,6 +276,7 @@ def random_cases(scenario: str, n: int, seed: int) -> list[Case]:
         gains = None
         if scenario == "graded":
             gains = {d: float(rng.randint(1, 4)) for d in gold if rng.random() < 0.8}
+            gains |= {d: 0.0 for d in rng.sample(others, 2)}  # judged non-relevant, as in qrels
         cases.append(Case(f"{scenario}-{i}", retrieved, gold, gains, k))
     return cases
 

@@ -41,7 +41,7 @@ def test_run_writes_expected_rows(first: RunResult) -> None:
     assert bool(info["fake_models"]) is True
     assert info["dataset"] == "demo"
     assert json.loads(info["config_json"])["name"] == "fake-demo"
-    assert json.loads(info["versions_json"])["llms"] == ["fake-llm"]
+    assert json.loads(info["versions_json"])["llms"] == ["fake-llm:v1"]
 
     trials = store.query("SELECT * FROM trials WHERE run_id = ?", rid)
     assert len(trials) == 4

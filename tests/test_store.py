@@ -76,7 +76,7 @@ def test_round_trip(store: Store) -> None:
                 seconds=1.5,
                 details=json.dumps({"trace": []}),
             )
-        ]
+        ],
     )
     store.finish_run(RUN, "finished", stats={"judged": 1})
 
@@ -255,7 +255,7 @@ def _all_text(path: Path) -> bytes:
     ("make", "expected"),
     [
         (lambda p: p.mkdir(), "is a folder"),
-        (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+        (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
         (lambda p: p.write_text("name,value\n1,2\n"), "not a DuckDB database"),
         (lambda p: p.write_bytes(b"%PDF-1.7\n" + b"x" * 4000), "not a DuckDB database"),
     ],
