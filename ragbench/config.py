@@ -134,10 +134,11 @@ class EmbeddingConfig(Strict):
 
     @model_validator(mode="after")
     def _needs(self) -> EmbeddingConfig:
-        if self.provider == "sentence-transformers" and not self.model:
-            raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
-        if self.provider == "sentence-transformers" and not Path(self.model).is_dir():
-            raise ValueError(f"embedding model folder not found: {self.model}")
+        if self.provider == "sentence-transformers":
+            if not self.model:
+                raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
+            if not Path(self.model).is_dir():
+                raise ValueError(f"embedding model folder not found: {self.model}")
         if self.provider == "openai" and not (self.base_url and self.model):
             raise ValueError("provider 'openai' needs 'base_url' and 'model'")
         return self
@@ -217,7 +218,7 @@ class RetrievalConfig(Strict):
             "rerank": ("reranker", RERANKERS),
             "query_transform": ("query transform", QUERY_TRANSFORMS),
             "vector_store": ("vector store", VECTOR_STORES),
-        }[info.field_name]
+        }[str(info.field_name)]
         return check_name(kind, v, table)
 
     @field_validator("hybrid_weights")

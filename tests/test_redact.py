@@ -40,7 +40,7 @@ def config(**overrides: Any) -> Any:
 
 
 def test_redact_replaces_given_secrets_in_nested_values() -> None:
-    value = {
+    value: dict[str, Any] = {
         "error": f"401: bad key {KEY}",
         "list": [KEY, ("tuple", KEY)],
         KEY: 3,
