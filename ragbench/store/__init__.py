@@ -167,7 +167,7 @@ class Store:
                     [
                         run_id,
                         t.trial_id,
-                        t.label,
+                        self.redact(t.label),
                         self.redact(_dumps(t.pipeline.model_dump())),
                         self.redact(_dumps(t.overrides)),
                     ]
