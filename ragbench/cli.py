@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -59,12 +60,25 @@ class _Group(TyperGroup):
     """Runs every command so that it ends in exit 0 or one ``error: ...`` line, never a
     traceback: click's usage errors (``--limit 0``, an unknown option) included."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def call() -> Any:
+            return super(_Group, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
         if not standalone_mode:  # embedded in another click program: its rules apply
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return call()
         _secrets.clear()
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = call()
         except typer.TyperException as exc:  # typer's (vendored click's) usage errors
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ragbench`: the help text
                 exc.show()  # type: ignore[attr-defined]
@@ -177,12 +191,11 @@ def run(
     _say(rep.table)
     _say("\n" + _stats_line(result))
     _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
-    if not getattr(result, "ok", True):
-        problems = list(getattr(result, "problems", []))
-        for problem in problems:
+    if not result.ok:
+        for problem in result.problems:
             _say(f"problem: {problem}", err=True)
         _fail(
-            f"run {result.run_id} finished with {len(problems) or 'unnamed'} problem(s); "
+            f"run {result.run_id} finished with {len(result.problems)} problem(s); "
             "its scores are not to be trusted",
             code=EXIT_FAILED,
         )

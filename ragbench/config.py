@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from ragbench.redact import redact
 from ragbench.validation import (
     ConfigError,
     Int,
@@ -133,10 +134,11 @@ class EmbeddingConfig(Strict):
 
     @model_validator(mode="after")
     def _needs(self) -> EmbeddingConfig:
-        if self.provider == "sentence-transformers" and not self.model:
-            raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
-        if self.provider == "sentence-transformers" and not Path(self.model).is_dir():
-            raise ValueError(f"embedding model folder not found: {self.model}")
+        if self.provider == "sentence-transformers":
+            if not self.model:
+                raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
+            if not Path(self.model).is_dir():
+                raise ValueError(f"embedding model folder not found: {self.model}")
         if self.provider == "openai" and not (self.base_url and self.model):
             raise ValueError("provider 'openai' needs 'base_url' and 'model'")
         return self
@@ -216,7 +218,7 @@ class RetrievalConfig(Strict):
             "rerank": ("reranker", RERANKERS),
             "query_transform": ("query transform", QUERY_TRANSFORMS),
             "vector_store": ("vector store", VECTOR_STORES),
-        }[info.field_name]
+        }[str(info.field_name)]
         return check_name(kind, v, table)
 
     @field_validator("hybrid_weights")
@@ -458,10 +460,15 @@ def expand(config: ExperimentConfig) -> list[Trial]:
 
 def trial_label(overrides: dict[str, Any]) -> str:
     """Swept values by their shortest unambiguous key: "chunk_size=128, top_k=2", but
-    "chunking.method=token, retrieval.method=dense" when two axes share a last name."""
+    "chunking.method=token, retrieval.method=dense" when two axes share a last name.
+
+    A URL password in a swept value shows as ``***``: labels end up in tables, CSVs and chart
+    images, where no later redaction can reach them.
+    """
     tails = [k.rsplit(".", 1)[-1] for k in overrides]
     names = [k if tails.count(t) > 1 else t for k, t in zip(overrides, tails, strict=True)]
-    return ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True)) or "base"
+    label = ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True))
+    return redact(label) or "base"
 
 
 def parse_config(data: Any, source: str = "<config>", root: Path | None = None) -> ExperimentConfig:

@@ -88,8 +88,11 @@ def _check_resume(
     conf: dict[str, Any],
     hashes: tuple[str, str],
 ) -> None:
-    """Refuse to resume a run whose experiment, resolved config or data changed."""
-    info = store.run_info(run_id)
+    """Refuse to resume a run that does not exist or whose experiment, config or data changed."""
+    try:
+        info = store.run_info(run_id)
+    except KeyError:
+        raise ValueError(f"cannot resume: no run {run_id} in {store.path}") from None
     if info["experiment"] != config.name:
         raise ValueError(f"run {run_id} belongs to experiment '{info['experiment']}'")
     old_conf = json.loads(info["config_json"])
@@ -154,9 +157,9 @@ def run(
     _check_staged(config, dataset)
     conf = config.model_dump(mode="json")
     hashes = (config_hash(conf), data_hash(dataset.corpus_hash, dataset.questions))
+    if resume:  # checked on a read-only view first: a wrong id must not create a results file
+        _check_resume(Store(db, read_only=True), resume, config, conf, hashes)
     store = Store(db, redact=_redactor(config))
-    if resume:
-        _check_resume(store, resume, config, conf, hashes)
     run_id = resume or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     llms = {models.llm_id(c) for t in trials for c in (t.pipeline.generation.llm, t.pipeline.judge)}
     embeddings = {models.embedding_id(t.pipeline.embedding) for t in trials}

@@ -15,7 +15,9 @@ Contract:
   config named them, so an unconfigured credential in an error message is caught too.
 
 Everything written (DuckDB rows, ``config_json``/``versions_json``, reports, CSVs, notebooks, CLI
-messages) passes through ``redact`` first; in the package this module depends on ``config`` only.
+messages) passes through ``redact`` first. The package imports this module from ``config`` (trial
+labels are redacted where they are made, since charts draw them into images), so it imports
+``config`` only inside ``secrets_for``.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from ragbench.config import ConfigError, ExperimentConfig, PipelineConfig, expand
+if TYPE_CHECKING:  # config imports this module (trial labels are redacted at the source)
+    from ragbench.config import ExperimentConfig, PipelineConfig
 
 REDACTED = "***"
 MIN_SECRET_LEN = 8  # real keys and passwords are longer; shorter values are placeholders
@@ -93,6 +96,8 @@ def secrets_for(config: ExperimentConfig, environ: dict[str, str] | None = None)
         Distinct secret strings of at least :data:`MIN_SECRET_LEN` characters, longest first (so a
         secret that contains another is replaced whole).
     """
+    from ragbench.config import ConfigError, expand
+
     env = os.environ if environ is None else environ
     pipelines = [config.base]
     try:

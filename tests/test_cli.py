@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from ragbench import experiment
 from ragbench.cli import app
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
 
 
-def invoke(*args: str) -> Result:
+def invoke(*args: str | Path) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
@@ -116,9 +115,7 @@ def test_report_with_a_folder_as_results_file(tmp_path: Path) -> None:
 def test_report_on_a_broken_results_file_is_one_line(tmp_path: Path, content: bytes) -> None:
     db = tmp_path / "broken.duckdb"
     db.write_bytes(content)
-    result = invoke("report", "smoke", "--db", db)
-    assert result.exit_code != 0
-    assert_one_error_line(result, result.exit_code)
+    assert_one_error_line(invoke("report", "smoke", "--db", db), 2, str(db))
 
 
 # --- runs that finish badly ----------------------------------------------------------------------
@@ -131,13 +128,13 @@ def test_run_that_is_not_ok_exits_1_and_prints_its_problems(
 
     def not_ok(*args: Any, **kwargs: Any) -> Any:
         result = real(*args, **kwargs)
-        result.ok = False
         result.problems = ["every judged score failed (2 of 2)", "no gold documents"]
         return result
 
     monkeypatch.setattr(experiment, "run", not_ok)
     result = invoke("run", smoke, "--db", tmp_path / "r.duckdb", "--limit", "2", "--no-progress")
     line = assert_one_error_line(result, 1, "2 problem(s)")
+    assert "every judged score failed" not in result.stdout  # problems go to stderr
     assert "problem: every judged score failed (2 of 2)" in result.stderr
     assert "problem: no gold documents" in result.stderr
     run_id = line.split("run ")[1].split()[0]

@@ -668,3 +668,17 @@ def test_experiment_path_that_is_a_folder(tmp_path: Path) -> None:
 
 def test_experiment_name_length_is_bounded() -> None:
     assert "name" in config_error({"name": "x" * 101})
+
+
+def test_trial_labels_never_show_url_passwords() -> None:
+    llm = {"provider": "openai", "model": "m", "base_url": "http://h:1/v1"}
+    config = parse_config(
+        {
+            "name": "x",
+            "base": {"generation": {"llm": llm}},
+            "sweep": {"generation.llm.base_url": ["http://h:1/v1", "http://u:pw-secret@h:1/v1"]},
+        }
+    )
+    trials = expand(config)
+    assert [t.label for t in trials] == ["base_url=http://h:1/v1", "base_url=http://u:***@h:1/v1"]
+    assert trials[1].pipeline.generation.llm.base_url == "http://u:pw-secret@h:1/v1"  # still used

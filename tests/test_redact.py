@@ -40,7 +40,7 @@ def config(**overrides: Any) -> Any:
 
 
 def test_redact_replaces_given_secrets_in_nested_values() -> None:
-    value = {
+    value: dict[str, Any] = {
         "error": f"401: bad key {KEY}",
         "list": [KEY, ("tuple", KEY)],
         KEY: 3,
@@ -266,7 +266,7 @@ def test_no_secret_reaches_any_artefact(
         f"Basic {base64.b64encode(f'reader:{PASSWORD}'.encode()).decode()}" == s for s in seen
     )
     stored = _strings_in_duckdb(db)
-    assert "Incorrect API key provided" in stored  # the error was recorded, not dropped
+    assert "Incorrect API key provided: ***" in stored  # recorded and redacted, not dropped
 
     artefacts = {
         "duckdb columns": stored,
