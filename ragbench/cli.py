@@ -191,6 +191,13 @@ def run(
     _say(rep.table)
     _say("\n" + _stats_line(result))
     _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
+    unwritten = rep.problems[len(result.problems) :]  # the report's own: files it could not write
+    if unwritten:
+        _fail(
+            f"run {result.run_id} is saved in {db}, but its report failed: {unwritten[0]}; once "
+            f"fixed, `ragbench report {config.name} --db {db} --run {result.run_id}` writes it",
+            code=EXIT_FAILED,
+        )
     if not result.ok:
         for problem in result.problems:
             _say(f"problem: {problem}", err=True)
