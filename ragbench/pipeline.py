@@ -195,7 +195,9 @@ QUERY_TRANSFORMS: dict[str, Callable[[BaseRetriever, RetrievalConfig, int, Any],
 def _cross_encoder(cfg: RetrievalConfig, llm: Any) -> BaseNodePostprocessor:
     from llama_index.core.postprocessor import SentenceTransformerRerank
 
-    return SentenceTransformerRerank(model=cfg.rerank_model, top_n=cfg.top_k, device="cpu")
+    # The config requires rerank_model (an existing folder) for this reranker.
+    model = str(cfg.rerank_model)
+    return SentenceTransformerRerank(model=model, top_n=cfg.top_k, device="cpu")
 
 
 RERANKERS: dict[str, Callable[[RetrievalConfig, Any], BaseNodePostprocessor | None]] = {
@@ -266,7 +268,9 @@ def make_retriever(
     base = RETRIEVERS[r.method](view, r, k, llm)
     base = QUERY_TRANSFORMS[r.query_transform](base, r, k, llm)
     if docstore is not None:  # hierarchical chunks: leaves were searched, merge into parents
-        base = AutoMergingRetriever(base, StorageContext.from_defaults(docstore=docstore))
+        # Typed for a VectorIndexRetriever, but it only calls retrieve(): any retriever works.
+        storage = StorageContext.from_defaults(docstore=docstore)
+        base = AutoMergingRetriever(base, storage)  # type: ignore[arg-type]
     window = "window" if cfg.chunking.method == "sentence_window" else None
     return RagRetriever(base, r.top_k, window_key=window, reranker=reranker)
 

@@ -8,7 +8,8 @@ for bad input in any other way except ``UnicodeDecodeError``, which the corpus l
 "not UTF-8". :func:`unicode_problem` finds text that cannot be written as UTF-8 (a lone surrogate
 from a JSON ``"\\ud800"`` escape), which the corpus loader also reports per record.
 
-Why hand-written rather than ``llama-index-readers-file``: see the note above ``READERS``.
+The readers sit directly on the maintained parsers (pypdf, python-docx, python-pptx, openpyxl,
+BeautifulSoup, csv/json); why not on ``llama-index-readers-file``: see the note above ``READERS``.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def group_list(value: Any) -> list[str]:
 
 def _row_part(suffix: str, row: dict[str, Any], extra: dict[str, Any]) -> Part:
     """One table row or flat record: "column: value" lines as text, the columns as metadata."""
-    meta = {k: cell_text(v) for k, v in row.items() if k not in (*RESERVED_KEYS, "allowed_groups")}
+    meta: dict[str, Any] = {
+        k: cell_text(v) for k, v in row.items() if k not in (*RESERVED_KEYS, "allowed_groups")
+    }
     if cell_text(row.get("allowed_groups")).strip():  # an empty cell means public, not "nobody"
         meta["allowed_groups"] = group_list(row["allowed_groups"])
     lines = [
@@ -251,6 +254,12 @@ def _read_jsonl(path: Path) -> list[Part]:
     return parts
 
 
+# Why not llama-index-readers-file (0.7.0, tried on this corpus's fixtures, offline): its DocxReader
+# needs docx2txt, which nothing else installs; PandasCSVReader gives rows without column names or
+# metadata (no `<path>#row<n>` ids, no allowed_groups column); HTMLTagReader keeps one tag's text
+# (the demo's HTML has no <section>: nothing read); PDFReader retries an encrypted file before
+# failing with a RetryError that says nothing of a password. Its PDF and slide readers would only
+# wrap pypdf and python-pptx, which these readers call directly, so the dependency was dropped.
 READERS: dict[str, Callable[[Path], list[Part]]] = {
     ".txt": _read_text,
     ".md": _read_text,

@@ -367,6 +367,18 @@ def test_undecodable_file_name_is_skipped(tmp_path: Path) -> None:
     assert skipped == [("bad-\ufffd.md", "file name is not valid UTF-8")]
 
 
+def test_files_over_the_size_limit_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragbench.corpus
+
+    monkeypatch.setattr(ragbench.corpus, "MAX_FILE_BYTES", 2_000_000)
+    write_corpus(tmp_path, {"small.txt": "Small.", "big.txt": "word " * 700_000})
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["small.txt"]
+    assert skipped == [("big.txt", "too large (4 MB > 2 MB): split it")]
+
+
 # --- permissions --------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ zeros (an all-punctuation chunk or question with the hashing embedder; scikit-le
 never gets a NaN score, never ranks first, and both stores return the same ranking.
 
 ``MemoryVectorStore`` is LlamaIndex's ``SimpleVectorStore`` with that ranking (the parent's NaN
-scores sort unpredictably in its heap).
+scores sort unpredictably in its heap) that also keeps the nodes, as the DuckDB store does.
 
 ``DuckDBVectorStore(path, table)`` is a ``BasePydanticVectorStore`` (``stores_text``:
 nodes come back whole from the table, no docstore needed). One row per node: ``node_id``,
@@ -28,11 +28,11 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores import SimpleVectorStore
@@ -69,24 +69,27 @@ def cosine_scores(matrix: np.ndarray, query: Sequence[float]) -> np.ndarray:
     return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
-def _query_mode(query: VectorStoreQuery, store: str) -> bool:
-    """True for MMR; checks what both stores support (no metadata filters, two modes)."""
+def _query_mode(query: VectorStoreQuery, store: str) -> tuple[list[float], bool]:
+    """The query embedding and whether MMR is asked for; checks what both stores support (no
+    metadata filters, two modes)."""
     if query.filters is not None:
         raise NotImplementedError(f"{store} does not support metadata filters")
     if query.query_embedding is None:
         raise ValueError(f"{store} needs a query embedding")
     if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
         raise NotImplementedError(f"{store}: query mode {query.mode} unsupported")
-    return query.mode == VectorStoreQueryMode.MMR
+    return query.query_embedding, query.mode == VectorStoreQueryMode.MMR
 
 
 def _mmr(
-    query: VectorStoreQuery, vectors: list[list[float]], threshold: float | None
+    query: VectorStoreQuery, vectors: list[np.ndarray], threshold: float | None
 ) -> tuple[list[int], list[float]]:
     """Positions and MMR scores (LlamaIndex's algorithm, with the zero-safe cosine)."""
+    # Arrays, not the lists LlamaIndex's hints name: the similarity function takes either, and
+    # arrays spare a conversion in each of its many calls.
     scores, chosen = get_top_k_mmr_embeddings(
-        query.query_embedding,
-        vectors,
+        cast(Any, np.asarray(query.query_embedding, dtype=np.float64)),
+        cast(Any, vectors),
         similarity_fn=cosine,
         similarity_top_k=query.similarity_top_k,
         embedding_ids=list(range(len(vectors))),
@@ -96,35 +99,86 @@ def _mmr(
 
 
 class MemoryVectorStore(SimpleVectorStore):
-    """LlamaIndex's in-memory store, ranked like :class:`DuckDBVectorStore` (module docstring)."""
+    """LlamaIndex's in-memory store, ranked like :class:`DuckDBVectorStore` (module docstring).
+
+    It keeps the nodes too (``stores_text``, like the DuckDB store): otherwise VectorStoreIndex
+    files every node in its docstore one call at a time, re-serialising the source document's
+    growing node list each time, which is quadratic in the chunks of one document (minutes for a
+    5 MB file).
+    """
+
+    stores_text: bool = True
+    _nodes: dict[str, BaseNode] = PrivateAttr(default_factory=dict)
+    # (ids, matrix) of every stored vector, built on the first query after a change.
+    _matrix: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
 
     @classmethod
     def class_name(cls) -> str:
         return "MemoryVectorStore"
 
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Store nodes (each must carry its embedding); the node is kept without it."""
+        self._matrix = None
+        for node in nodes:
+            self._nodes[node.node_id] = node.model_copy(update={"embedding": None})
+        return super().add(list(nodes), **kwargs)
+
+    def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list[BaseNode]:
+        if filters is not None:
+            raise NotImplementedError("MemoryVectorStore does not support metadata filters")
+        ids = list(self._nodes) if node_ids is None else [i for i in node_ids if i in self._nodes]
+        return [self._nodes[i].model_copy() for i in ids]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        super().delete(ref_doc_id, **delete_kwargs)
+        self._forget_deleted()
+
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: Any = None, **delete_kwargs: Any
+    ) -> None:
+        super().delete_nodes(node_ids, filters, **delete_kwargs)
+        self._forget_deleted()
+
+    def clear(self) -> None:
+        super().clear()
+        self._forget_deleted()
+
+    def _forget_deleted(self) -> None:
+        self._matrix = None
+        self._nodes = {i: n for i, n in self._nodes.items() if i in self.data.embedding_dict}
+
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes most cosine-similar to the query embedding (or MMR)."""
-        mmr = _query_mode(query, "MemoryVectorStore")
+        embedding, mmr = _query_mode(query, "MemoryVectorStore")
+        if self._matrix is None:
+            every = list(self.data.embedding_dict)
+            vectors = [self.data.embedding_dict[i] for i in every]
+            self._matrix = (every, np.asarray(vectors, dtype=np.float64).reshape(len(every), -1))
+        every, matrix = self._matrix
         # As in DuckDBVectorStore._where: an empty id list means no filter.
         wanted = set(query.node_ids or ()) or None
         docs = set(query.doc_ids or ()) or None
         refs = self.data.text_id_to_ref_doc_id
-        ids = [
-            i
-            for i in self.data.embedding_dict
+        rows = [
+            k
+            for k, i in enumerate(every)
             if (wanted is None or i in wanted) and (docs is None or refs.get(i) in docs)
         ]
-        vectors = [self.data.embedding_dict[i] for i in ids]
-        if not ids:
-            return VectorStoreQueryResult(similarities=[], ids=[])
+        if not rows:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        ids, matrix = [every[k] for k in rows], matrix[rows]
         if mmr:
-            chosen, scores = _mmr(query, vectors, kwargs.get("mmr_threshold", query.mmr_threshold))
+            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+            chosen, scores = _mmr(query, list(matrix), threshold)
         else:
-            all_scores = cosine_scores(np.asarray(vectors, dtype=np.float64), query.query_embedding)
+            all_scores = cosine_scores(matrix, embedding)
             # Stable sort on the negated score: ties keep insertion order, as DuckDB's seq does.
             chosen = list(np.argsort(-all_scores, kind="stable")[: query.similarity_top_k])
             scores = [float(all_scores[i]) for i in chosen]
-        return VectorStoreQueryResult(similarities=scores, ids=[ids[i] for i in chosen])
+        found = [ids[i] for i in chosen]
+        # Copies: callers may edit what they get (sentence windows replace the text).
+        nodes = [self._nodes[i].model_copy() for i in found]
+        return VectorStoreQueryResult(nodes=nodes, similarities=scores, ids=found)
 
 
 class DuckDBVectorStore(BasePydanticVectorStore):
@@ -139,7 +193,8 @@ class DuckDBVectorStore(BasePydanticVectorStore):
     def __init__(self, path: str | Path, table: str = "nodes", lock_timeout_s: float = 120.0):
         if not _TABLE_NAME.match(table):
             raise ValueError(f"table name {table!r}: use letters, digits and underscores")
-        super().__init__(path=str(path), table=table, lock_timeout_s=lock_timeout_s)
+        # The fields are declared above; mypy reads the parent's __init__ signature instead.
+        super().__init__(path=str(path), table=table, lock_timeout_s=lock_timeout_s)  # type: ignore[call-arg]
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute(
@@ -234,7 +289,7 @@ class DuckDBVectorStore(BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes most cosine-similar to the query embedding (or MMR)."""
-        mmr = _query_mode(query, "DuckDBVectorStore")
+        embedding, mmr = _query_mode(query, "DuckDBVectorStore")
         where, params = self._where(query.node_ids, query.doc_ids)
         # MMR weighs every candidate against the ones already chosen, so it needs all vectors.
         extra, limit = (", embedding", "") if mmr else ("", f"LIMIT {int(query.similarity_top_k)}")
@@ -242,14 +297,14 @@ class DuckDBVectorStore(BasePydanticVectorStore):
             f"SELECT node_id, node, text, {_COSINE} AS score"
             f'{extra} FROM "{self.table}" {where} ORDER BY score DESC, seq {limit}'
         )
-        q = query.query_embedding
-        q_norm = float(np.linalg.norm(np.asarray(q, dtype=np.float64)))
+        norm = float(np.linalg.norm(np.asarray(embedding, dtype=np.float64)))
         with self._connect() as con:
-            rows = con.execute(sql, [q_norm, q, *params]).fetchall()
+            rows = con.execute(sql, [norm, embedding, *params]).fetchall()
         if mmr:
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             # Scores are MMR scores, as LlamaIndex's SimpleVectorStore returns them.
-            chosen, scores = _mmr(query, [list(r[4]) for r in rows], threshold)
+            vectors = [np.asarray(r[4], dtype=np.float64) for r in rows]
+            chosen, scores = _mmr(query, vectors, threshold)
             rows = [rows[i] for i in chosen]
         else:
             scores = [float(r[3]) for r in rows]
