@@ -1,11 +1,6 @@
-"""Scores: cheap retrieval metrics for every question, RAGAS LLM-judged metrics for answered ones.
+"""Judging: RAGAS LLM-judged metrics for answered questions (retrieval metrics: metrics.py).
 
 Contract:
-- ``retrieval_scores(retrieved_doc_ids, gold_doc_ids, metrics, contexts, gold_spans)`` ->
-  {metric: value} for hit_rate, mrr, recall, ndcg and span_coverage; no LLM, always computed.
-  A question with no gold document (the corpus cannot answer it) gets no retrieval score: the
-  metric does not apply, which is different from failing. span_coverage applies only to
-  questions with gold spans.
 - ``Judge.score(metric, user_input, response, contexts, reference=...)`` -> :class:`Score`. Each
   metric gets exactly the inputs it reads (``METRIC_INPUTS``); a metric that needs a reference
   answer records the failure "no reference answer" when there is none. Judging never raises:
@@ -32,97 +27,6 @@ from ragbench import models
 from ragbench.config import JUDGED_METRICS, LLMConfig, params_hash
 
 T = TypeVar("T")
-
-
-# --- retrieval metrics (no LLM) ---------------------------------------------------------------------
-
-
-def hit_rate(retrieved: list[str], gold: list[str]) -> float:
-    """1.0 if any gold document is among the retrieved ones, else 0.0."""
-    return 1.0 if set(retrieved) & set(gold) else 0.0
-
-
-def mrr(retrieved: list[str], gold: list[str]) -> float:
-    """Reciprocal rank of the first retrieved chunk that comes from a gold document (0 if none)."""
-    for rank, doc_id in enumerate(retrieved, start=1):
-        if doc_id in gold:
-            return 1.0 / rank
-    return 0.0
-
-
-def recall(retrieved: list[str], gold: list[str]) -> float:
-    """Fraction of the distinct gold documents that at least one retrieved chunk comes from."""
-    wanted = set(gold)
-    return len(wanted & set(retrieved)) / len(wanted)
-
-
-def ndcg(retrieved: list[str], gold: list[str], k: int | None = None) -> float:
-    """nDCG@k with binary relevance over distinct retrieved documents.
-
-    Chunks are collapsed to their documents first (first occurrence keeps its rank), so a
-    document retrieved twice earns credit once. DCG = sum of 1/log2(rank + 1) over the ranks that
-    hold a gold document; the ideal ranks min(|gold|, k) gold documents first. ``k`` defaults to
-    the number of retrieved chunks (the trial's top_k).
-    """
-    k = len(retrieved) if k is None else k
-    wanted = set(gold)
-    ranked = list(dict.fromkeys(retrieved))[:k]
-    dcg = sum(1.0 / math.log2(rank + 1) for rank, d in enumerate(ranked, start=1) if d in wanted)
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), k) + 1))
-    return dcg / ideal if ideal else 0.0
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
-SPAN_PREFIX_CHARS = 60  # a long span cut by a chunk boundary still has its opening in one chunk
-
-
-def span_coverage(contexts: list[str], gold_spans: list[str]) -> float:
-    """1.0 if any retrieved chunk contains any gold span, else 0.0.
-
-    Text is compared whitespace-collapsed and case-insensitively (chunkers re-flow whitespace).
-    A span longer than a chunk's overlap can be cut by a chunk boundary, so a chunk that contains
-    the span's first ``SPAN_PREFIX_CHARS`` characters also counts.
-    """
-    texts = [_collapse(c) for c in contexts]
-    for span in gold_spans:
-        needle = _collapse(span)
-        if not needle:
-            continue
-        probes = {needle, needle[:SPAN_PREFIX_CHARS]}
-        if any(p in t for t in texts for p in probes):
-            return 1.0
-    return 0.0
-
-
-# Metrics of the retrieved doc ids against the gold doc ids; span_coverage reads texts instead.
-RETRIEVAL: dict[str, Any] = {"hit_rate": hit_rate, "mrr": mrr, "recall": recall, "ndcg": ndcg}
-
-
-def retrieval_scores(
-    retrieved: list[str],
-    gold: list[str],
-    metrics: list[str],
-    contexts: list[str] | None = None,
-    gold_spans: list[str] | None = None,
-) -> dict[str, float]:
-    """Retrieval metrics that apply to this question.
-
-    Args:
-        retrieved: the doc id of each retrieved chunk, in rank order.
-        gold: the question's gold doc ids; none means the metrics do not apply (empty result).
-        metrics: the experiment's metric names; others are ignored.
-        contexts: the retrieved chunks' texts, for ``span_coverage``.
-        gold_spans: verbatim evidence; ``span_coverage`` applies only when there is some.
-    """
-    if not gold:
-        return {}
-    scores = {name: fn(retrieved, gold) for name, fn in RETRIEVAL.items() if name in metrics}
-    if "span_coverage" in metrics and gold_spans:
-        scores["span_coverage"] = span_coverage(contexts or [], gold_spans)
-    return scores
 
 
 # --- LLM judging through ragas ----------------------------------------------------------------------
@@ -226,6 +130,10 @@ def make_ragas_embedding(embed: Any) -> Any:
     return RagasEmbedding()
 
 
+# Bump when the way ragbench calls ragas changes (adapter, schema mode, metric settings): judge
+# verdicts cached under an older protocol are then not reused.
+JUDGE_PROTOCOL = 2
+
 # The ragas sample fields each judged metric reads: exactly these are passed to ``ascore`` and
 # hashed into the judge cache key.
 METRIC_INPUTS: dict[str, tuple[str, ...]] = {
@@ -258,7 +166,14 @@ class Score:
 class Judge:
     """Scores answers with RAGAS metrics through one judge LLM, caching by content hash."""
 
-    def __init__(self, cfg: LLMConfig, llm: Any, embed: Any, cache: Any | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LLMConfig,
+        llm: Any,
+        embed: Any,
+        cache: Any | None = None,
+        embed_id: str = "",
+    ) -> None:
         """
         Args:
             cfg: the judge's config (its identity and sampling params are part of the cache key).
@@ -266,11 +181,13 @@ class Judge:
             embed: the LlamaIndex embedding for answer relevancy, answer correctness and
                 semantic similarity.
             cache: anything with ``cache_get(kind, key)`` / ``cache_put(kind, key, value)``.
+            embed_id: the content identity of ``embed`` (``models.embedding_id``), for the cache.
         """
         import ragas
 
         self.cfg = cfg
         self.cache = cache
+        self.embed_id = embed_id
         self.ragas_version = ragas.__version__
         self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens)
         self.embed = make_ragas_embedding(embed)
@@ -318,16 +235,19 @@ class Judge:
         return self._metrics[name]
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
+        """Everything that determines a verdict: the metric and its prompts (ragas version and our
+        adapter's protocol), the judge's content identity, every sampling and context setting,
+        the judge embedding (answer relevancy and correctness read it) and the inputs."""
         return params_hash(
             {
                 "metric": metric,
                 "ragas": self.ragas_version,
+                "protocol": JUDGE_PROTOCOL,
                 "judge": models.llm_id(self.cfg),
-                "sampling": {
-                    "temperature": self.cfg.temperature,
-                    "seed": self.cfg.seed,
-                    "max_tokens": self.cfg.max_tokens,
-                },
+                "embedding": self.embed_id,
+                "settings": self.cfg.model_dump(
+                    include={"temperature", "seed", "max_tokens", "context_window"}
+                ),
                 "inputs": inputs,
             },
             length=32,
@@ -362,8 +282,9 @@ class Judge:
             return Score(None, "no reference answer")
         inputs: dict[str, Any] = {name: given[name] for name in names}
         key = self.cache_key(metric, inputs)
-        if self.cache is not None and (hit := self.cache.cache_get("judge", key)) is not None:
-            return Score(hit["value"], hit["error"], 0.0, hit["details"], cached=True)
+        hit = self.cache.cache_get("judge", key) if self.cache is not None else None
+        if hit is not None and hit.get("error") is None:  # files of older versions cached failures
+            return Score(hit["value"], None, 0.0, hit["details"], cached=True)
         self.llm.trace = []
         self.llm.usage = {"prompt_tokens": 0, "completion_tokens": 0}
         start = time.perf_counter()
@@ -388,9 +309,8 @@ class Judge:
             "judge_completion_tokens": self.llm.usage["completion_tokens"],
         }
         score = Score(value, error, time.perf_counter() - start, details)
-        # Transport failures are not cached: the endpoint may be back next time.
-        transient = error is not None and "Error" in error and "invalid JSON" not in error
-        if self.cache is not None and not transient:
+        # A failure is never cached: the endpoint may be back, or more retries may succeed.
+        if self.cache is not None and error is None:
             self.cache.cache_put(
                 "judge", key, {"value": value, "error": error, "details": score.details}
             )

@@ -1,10 +1,18 @@
-"""Quality gate: block a merge when a trial of the latest run scores below given minimums.
+"""Quality gate for CI: minimum scores, and no significant regression against a baseline run.
 
-Contract: ``check_gate(store, experiment, {"faithfulness": 0.6}, trial="best")`` takes the latest
-run of the experiment (``Store.latest_run``), picks a trial (``"best"``: the highest mean of the
-first metric; otherwise a trial id) and compares each metric's mean (failed scores excluded) with its
-minimum. A metric passes when its mean is >= the minimum; a metric with no successful score fails.
-Bad input (unknown experiment, metric or trial, malformed minimum) raises ``GateError``.
+Contract:
+- ``check_gate(store, experiment, {"faithfulness": 0.6}, trial="best")`` takes the latest run of
+  the experiment (``Store.latest_run``), picks a trial (``"best"``: ``stats.best_trial`` on the
+  first metric given; otherwise a trial id) and compares each metric's mean (``stats.summarize``,
+  failed scores excluded) with its minimum. A metric passes when its mean is >= the minimum; a
+  metric with no successful score fails.
+- ``check_regression(store, experiment, baseline_run, min_effect=0.02)`` compares the latest run's
+  trial (``"best"`` on the run's first metric, or a trial id) with the baseline run's same trial_id
+  (its best when absent) per metric over the questions both scored, via ``diff.diff_runs``: a
+  paired sign-flip test per metric, Holm across metrics. A metric FAILS only when it regressed
+  significantly (``p_adjusted < alpha``) AND the mean drop is at least ``min_effect``; noise and
+  small significant drops pass. Too few shared questions pass with a note: the gate cannot see.
+- Bad input (unknown experiment, run, metric or trial, malformed minimum) raises ``GateError``.
 """
 
 from __future__ import annotations
@@ -15,7 +23,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ragbench import stats
+from ragbench.diff import DiffError, RunDiff, diff_runs
 from ragbench.store import Store
+
+#: Default smallest drop of a mean that fails the gate: 0.02 on [0, 1] scores, i.e. two points
+#: of hit rate; smaller significant drops on large question sets are not worth blocking a merge.
+MIN_EFFECT = 0.02
 
 
 class GateError(ValueError):
@@ -66,14 +80,6 @@ class GateResult:
             ]
             for r in self.rows
         ]
-        widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-        def fmt(line: list[str]) -> str:
-            return "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-
         lines = [
             f"gate: experiment {self.experiment}  run {self.run_id}",
             f"trial {self.trial_id}  ({self.label})",
@@ -82,7 +88,7 @@ class GateResult:
             lines.append(
                 "WARNING: this run used FAKE models (test doubles); its scores mean nothing."
             )
-        lines += ["", fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body), ""]
+        lines += ["", *_align(header, body), ""]
         if self.passed:
             lines.append(f"PASS: all {len(self.rows)} minimum(s) met")
         else:
@@ -97,6 +103,94 @@ class GateResult:
             )
             lines.append(f"FAIL: {len(self.failures)} of {len(self.rows)} below minimum ({why})")
         return "\n".join(lines)
+
+
+@dataclass
+class RegressionResult:
+    """The latest run against a baseline: ``diff`` holds the tests, the rest is the decision."""
+
+    experiment: str
+    diff: RunDiff
+    min_effect: float
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        """Metrics that regressed significantly by at least ``min_effect`` (these fail)."""
+        t = self.diff.tests
+        return t[(t["verdict"] == "regressed") & (-t["delta"] >= self.min_effect)]
+
+    @property
+    def passed(self) -> bool:
+        return self.regressions.empty
+
+    def table(self) -> str:
+        """Runs and trials, one line per metric with its decision, then PASS/FAIL."""
+        d = self.diff
+        lines = [
+            f"gate: experiment {self.experiment}  latest run {d.run_b} vs baseline {d.run_a}",
+            *d.header(("baseline", "latest")),
+            "",
+        ]
+        failing = set(self.regressions["metric"])
+        header = ["metric", "n", "baseline", "latest", "delta [CI]", "p (Holm)", "result"]
+        body = []
+        for r in d.tests.itertuples():
+            result = (
+                "FAIL" if r.metric in failing else _pass_reason(r.verdict, r.delta, self.min_effect)
+            )
+            body.append(
+                [
+                    r.metric,
+                    str(r.n),
+                    _f(r.mean_a),
+                    _f(r.mean_b),
+                    f"{_f(r.delta, '+.3f')} [{_f(r.delta_ci_low, '+.3f')}, "
+                    f"{_f(r.delta_ci_high, '+.3f')}]",
+                    _f(r.p_adjusted, ".3g"),
+                    result,
+                ]
+            )
+        lines += [*_align(header, body), ""]
+        too_few = d.tests[d.tests["verdict"].isin(("too_few", "not_compared"))]
+        if not too_few.empty:
+            lines.append(
+                f"note: {', '.join(too_few.metric)}: fewer than {stats.MIN_N} shared questions, "
+                "so no regression can be shown there"
+            )
+        if self.passed:
+            lines.append(
+                f"PASS: no metric regressed significantly (Holm, alpha={d.alpha}) "
+                f"by {self.min_effect} or more"
+            )
+        else:
+            why = ", ".join(f"{r.metric} {r.delta:+.3f}" for r in self.regressions.itertuples())
+            lines.append(
+                f"FAIL: {len(self.regressions)} metric(s) regressed significantly (Holm, "
+                f"alpha={d.alpha}) by at least {self.min_effect}: {why}"
+            )
+        return "\n".join(lines)
+
+
+def _pass_reason(verdict: str, delta: float, min_effect: float) -> str:
+    if verdict == "regressed":
+        return f"PASS (drop < {min_effect})"
+    return {"too_few": "PASS (too few)", "not_compared": "PASS (none shared)"}.get(verdict, "PASS")
+
+
+def _f(x: float, spec: str = ".3f") -> str:
+    return "-" if pd.isna(x) else format(x, spec)
+
+
+def _align(header: list[str], body: list[list[str]]) -> list[str]:
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+
+    return [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)]
 
 
 def parse_minimums(items: list[str]) -> dict[str, float]:
@@ -119,6 +213,13 @@ def parse_minimums(items: list[str]) -> dict[str, float]:
     return minimums
 
 
+def _latest(store: Store, experiment: str) -> str:
+    run_id = store.latest_run(experiment)
+    if run_id is None:
+        raise GateError(f"no run of experiment '{experiment}' in {store.path}")
+    return run_id
+
+
 def check_gate(
     store: Store, experiment: str, minimums: dict[str, float], trial: str = "best"
 ) -> GateResult:
@@ -128,15 +229,12 @@ def check_gate(
         GateError: no minimums, no run of the experiment, a metric the run did not measure, or an
             unknown trial id (the message lists the valid ones).
     """
-    from ragbench.report import summarize  # report may import plotting: import at call time
-
     if not minimums:
         raise GateError("give at least one minimum, e.g. --min faithfulness=0.6")
-    run_id = store.latest_run(experiment)
-    if run_id is None:
-        raise GateError(f"no run of experiment '{experiment}' in {store.path}")
+    run_id = _latest(store, experiment)
     info = store.run_info(run_id)
-    summary = summarize(store, run_id)
+    scores = store.scores(run_id)
+    summary = stats.summarize(scores)
     configured = json.loads(info["config_json"]).get("metrics", [])
     measured = list(dict.fromkeys([*configured, *summary.metric]))
     unknown = [m for m in minimums if m not in measured]
@@ -145,14 +243,13 @@ def check_gate(
             f"run {run_id} has no metric {', '.join(unknown)}; "
             f"its metrics: {', '.join(measured) or 'none'}"
         )
-    trials = store.query(
-        "SELECT trial_id, label FROM trials WHERE run_id = ? ORDER BY label", [run_id]
-    )
+    trials = store.trials(run_id)
     if trials.empty:
         raise GateError(f"run {run_id} has no trials")
     labels = dict(zip(trials.trial_id, trials.label, strict=True))
     if trial == "best":
-        trial_id = _best_trial(summary, list(labels), next(iter(minimums)))
+        # a run whose first metric has no valid score at all: fall back on the first label
+        trial_id = stats.best_trial(scores, next(iter(minimums))) or next(iter(labels))
     elif trial in labels:
         trial_id = trial
     else:
@@ -173,12 +270,35 @@ def check_gate(
     )
 
 
-def _best_trial(summary: pd.DataFrame, trial_ids: list[str], metric: str) -> str:
-    """The trial with the highest mean ``metric``; ties and unscored trials go by label order."""
-    means = summary[summary.metric == metric].set_index("trial_id")["mean"]
-    scored = [
-        (float(means[t]), -k, t)
-        for k, t in enumerate(trial_ids)
-        if t in means.index and pd.notna(means[t])
-    ]
-    return max(scored)[2] if scored else trial_ids[0]
+def check_regression(
+    store: Store,
+    experiment: str,
+    baseline: str,
+    trial: str = "best",
+    min_effect: float = MIN_EFFECT,
+    alpha: float = 0.05,
+) -> RegressionResult:
+    """Compare the experiment's latest run with a baseline run (see module docstring).
+
+    Args:
+        store: The results store holding both runs.
+        experiment: Its latest run is the candidate.
+        baseline: The baseline run id.
+        trial: The latest run's trial id, or ``"best"`` (on the run's first metric).
+        min_effect: Smallest significant drop of a mean that fails the gate.
+        alpha: Family-wise error rate across the metrics (Holm).
+
+    Raises:
+        GateError: no run of the experiment, unknown baseline or trial, the baseline is the
+            latest run itself, a bad ``min_effect``, or no metric in common.
+    """
+    if not math.isfinite(min_effect) or min_effect < 0:
+        raise GateError(f"--min-effect {min_effect}: must be a number >= 0")
+    latest = _latest(store, experiment)
+    if baseline == latest:
+        raise GateError(f"--baseline {baseline} is the latest run of '{experiment}' itself")
+    try:
+        diff = diff_runs(store, baseline, latest, trial=trial, alpha=alpha)
+    except DiffError as exc:
+        raise GateError(str(exc)) from None
+    return RegressionResult(experiment, diff, min_effect)

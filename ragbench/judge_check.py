@@ -22,7 +22,6 @@ Positive class everywhere = "attributable" (human) / "faithful" (judge).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import random
@@ -360,7 +359,7 @@ class _JudgeTrial:
 
 
 def _versions(judge_cfg: JudgeConfig) -> dict[str, Any]:
-    from ragbench.experiment import package_versions
+    from ragbench.provenance import package_versions
 
     info: dict[str, Any] = dict(package_versions())
     info["llms"] = [models.llm_id(judge_cfg)]
@@ -399,7 +398,8 @@ def judge_check(
     from tqdm.auto import tqdm
 
     from ragbench.evaluate import Judge, judge_details
-    from ragbench.experiment import git_sha
+    from ragbench.provenance import git_sha
+    from ragbench.records import Record, ScoreRow
     from ragbench.store import Store
 
     if not items:
@@ -432,29 +432,32 @@ def judge_check(
         judge = Judge(judge_cfg, models.make_llm(judge_cfg), models.HashingEmbedding(), cache=store)
         for item in tqdm(items, desc="judge-check", disable=not progress, unit="item"):
             score = judge.score("faithfulness", USER_INPUT, item.answer, [item.context])
-            record = {
-                "run_id": run_id,
-                "trial_id": trial.trial_id,
-                "question_id": item.item_id,
-                "user_input": USER_INPUT,
-                "retrieved_contexts": [item.context],
-                "retrieved_doc_ids": [],
-                "response": item.answer,
-                "reference": "attributable" if item.label else "not attributable",
-            }
-            base = {"run_id": run_id, "trial_id": trial.trial_id, "question_id": item.item_id}
-            store.add_result(
-                record,
+            record = Record(
+                run_id=run_id,
+                trial_id=trial.trial_id,
+                question_id=item.item_id,
+                user_input=USER_INPUT,
+                retrieved_contexts=[item.context],
+                retrieved_doc_ids=[],
+                response=item.answer,
+                reference="attributable" if item.label else "not attributable",
+            )
+            store.write(
+                [record],
                 [
-                    base
-                    | {
-                        "metric": "faithfulness",
-                        "value": score.value,
-                        "error": score.error,
-                        "seconds": score.seconds,
-                        "details": judge_details(score),
-                    },
-                    base | {"metric": "human_label", "value": 1.0 if item.label else 0.0},
+                    ScoreRow(
+                        run_id,
+                        trial.trial_id,
+                        item.item_id,
+                        "faithfulness",
+                        score.value,
+                        score.error,
+                        score.seconds,
+                        judge_details(score),
+                    ),
+                    ScoreRow(
+                        run_id, trial.trial_id, item.item_id, "human_label", float(item.label)
+                    ),
                 ],
             )
             rows.append(
@@ -511,7 +514,7 @@ def judge_check(
             "n_cached",
         )
     }
-    store.finish_run(run_id, "finished", json.dumps(summary, default=str))
+    store.finish_run(run_id, "finished", stats=summary)
     return result
 
 

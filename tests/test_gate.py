@@ -1,4 +1,4 @@
-"""`ragbench gate`: exit 0 when every minimum is met, 1 when one is not, 2 for bad input."""
+"""`ragbench gate`: minimums and --baseline regressions; exit 0 pass, 1 fail, 2 bad input."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_pairs import known_pairs
 from typer.testing import CliRunner
 
 from ragbench.cli import app
 from ragbench.experiment import run
-from ragbench.gate import GateError, check_gate, parse_minimums
-from ragbench.report import summarize
+from ragbench.gate import GateError, check_gate, check_regression, parse_minimums
+from ragbench.records import ScoreRow
+from ragbench.stats import summarize
 from ragbench.store import Store
 
 SMOKE = Path(__file__).parent / "data" / "smoke.yaml"
@@ -28,7 +30,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "db": db,
         "store": store,
         "run_id": result.run_id,
-        "summary": summarize(store, result.run_id),
+        "summary": summarize(store.scores(result.run_id)),
     }
 
 
@@ -94,11 +96,16 @@ def test_zero_successful_scores_is_a_fail(smoke: dict[str, Any], tmp_path: Path)
     db = tmp_path / "failed.duckdb"
     shutil.copy(smoke["db"], db)
     store = Store(db)
-    with store.connect() as con:
-        con.execute(
-            "UPDATE scores SET value = NULL, error = 'judge failed after 3 attempts' "
-            "WHERE metric = 'faithfulness'"
-        )
+    scores = store.scores(smoke["run_id"])
+    faith = scores[scores.metric == "faithfulness"]
+    store.write(
+        scores=[
+            ScoreRow(
+                r.run_id, r.trial_id, r.question_id, r.metric, None, "judge failed after 3 attempts"
+            )
+            for r in faith.itertuples()
+        ]
+    )
     res = gate(db, "--min", "faithfulness=0", "--min", "hit_rate=0")
     assert res.exit_code == 1, res.output
     line = result_line(res.output, "faithfulness")
@@ -116,6 +123,8 @@ def test_zero_successful_scores_is_a_fail(smoke: dict[str, Any], tmp_path: Path)
         (["--min", "hit_rate=80"], "between 0 and 1"),
         (["--min", "hit_rate=0.5", "--min", "hit_rate=0.6"], "given twice"),
         ([], "at least one minimum"),
+        (["--baseline", "nope"], "no run nope"),
+        (["--baseline", "RUN", "--min-effect", "-0.1"], "--min-effect -0.1: must be"),
         (["--min", "bleu=0.5"], "its metrics: hit_rate, mrr, faithfulness, answer_relevancy"),
         (["--min", "mrr=0.5", "--trial", "nope"], "valid: best, "),
     ],
@@ -143,3 +152,66 @@ def test_parse_minimums() -> None:
     }
     with pytest.raises(GateError):
         parse_minimums(["=0.5"])
+
+
+# --- gate --baseline: fail only on a significant regression of at least the minimum effect ------
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    return known_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+def baseline_gate(db: Path, experiment: str, *args: str) -> Any:
+    return CliRunner().invoke(app, ["gate", experiment, "--db", str(db), *args])
+
+
+def test_known_regression_fails(pairs: tuple[Path, dict[str, str]]) -> None:
+    db, runs = pairs
+    res = baseline_gate(db, "regressed", "--baseline", runs["base"])
+    assert res.exit_code == 1, res.output
+    assert result_line(res.output, "faithfulness").endswith("FAIL")
+    assert result_line(res.output, "hit_rate").endswith("PASS")
+    assert "FAIL: 1 metric(s) regressed significantly" in res.output
+    result = check_regression(Store(db, read_only=True), "regressed", runs["base"])
+    assert not result.passed and result.regressions.metric.tolist() == ["faithfulness"]
+    row = result.regressions.iloc[0]
+    assert row.p_adjusted < 0.05 and -row.delta >= 0.02
+
+
+def test_noise_only_passes(pairs: tuple[Path, dict[str, str]]) -> None:
+    db, runs = pairs
+    res = baseline_gate(db, "noisy", "--baseline", runs["base"])
+    assert res.exit_code == 0, res.output
+    assert "PASS: no metric regressed significantly" in res.output
+    assert "FAIL" not in res.output
+
+
+def test_significant_but_small_drop_passes_unless_min_effect_is_lowered(
+    pairs: tuple[Path, dict[str, str]],
+) -> None:
+    db, runs = pairs
+    res = baseline_gate(db, "small", "--baseline", runs["base"])
+    assert res.exit_code == 0, res.output
+    assert result_line(res.output, "faithfulness").endswith("PASS (drop < 0.02)")
+    res = baseline_gate(db, "small", "--baseline", runs["base"], "--min-effect", "0.005")
+    assert res.exit_code == 1, res.output
+    assert result_line(res.output, "faithfulness").endswith("FAIL")
+
+
+def test_baseline_and_minimums_together(pairs: tuple[Path, dict[str, str]]) -> None:
+    db, runs = pairs
+    res = baseline_gate(db, "noisy", "--baseline", runs["base"], "--min", "hit_rate=0.99")
+    assert res.exit_code == 1, res.output  # no regression, but below the minimum
+    assert "FAIL: 1 of 1 below minimum" in res.output and "PASS: no metric regressed" in res.output
+
+
+def test_baseline_usage_errors(pairs: tuple[Path, dict[str, str]]) -> None:
+    db, runs = pairs
+    res = baseline_gate(db, "pair", "--baseline", runs["base"])
+    assert res.exit_code == 2 and "is the latest run of 'pair' itself" in res.output
+    res = baseline_gate(db, "regressed", "--baseline", runs["base"], "--trial", "nope")
+    assert res.exit_code == 2 and "run run-regressed has no trial 'nope'" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    with pytest.raises(GateError, match="no run of experiment"):
+        check_regression(Store(db, read_only=True), "absent", runs["base"])

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from ragbench.cli import app
 from ragbench.config import ExperimentConfig, parse_config
-from ragbench.experiment import RunResult, judged_subset, run
+from ragbench.experiment import RunResult, run
 from ragbench.report import report, summarize
+from ragbench.stages import judged_subset
 from ragbench.store import Store
 
 TABLES = ("runs", "trials", "records", "scores", "cache")
@@ -41,7 +42,7 @@ def test_run_writes_expected_rows(first: RunResult) -> None:
     assert bool(info["fake_models"]) is True
     assert info["dataset"] == "demo"
     assert json.loads(info["config_json"])["name"] == "fake-demo"
-    assert json.loads(info["versions_json"])["llms"] == ["fake-llm"]
+    assert json.loads(info["versions_json"])["llms"] == ["fake-llm:v1"]
 
     trials = store.query("SELECT * FROM trials WHERE run_id = ?", rid)
     assert len(trials) == 4

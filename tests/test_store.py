@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from ragbench.config import expand, parse_config
-from ragbench.store import Store
+from ragbench.records import Record, ScoreRow
+from ragbench.store import Store, StoreError
 
 RUN = "run-1"
 
@@ -21,7 +22,7 @@ def trials() -> list[Any]:
     return expand(parse_config({"name": "x", "sweep": {"retrieval.top_k": [2, 3]}}))
 
 
-def record(trial_id: str, question_id: str, **extra: Any) -> dict[str, Any]:
+def record(trial_id: str, question_id: str, **extra: Any) -> Record:
     row = {
         "run_id": RUN,
         "trial_id": trial_id,
@@ -33,19 +34,13 @@ def record(trial_id: str, question_id: str, **extra: Any) -> dict[str, Any]:
         "retrieval_s": 0.01,
         "latency_s": 0.01,
     }
-    return row | extra
+    return Record(**(row | extra))
 
 
 def score(
     trial_id: str, question_id: str, metric: str, value: float | None, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "run_id": RUN,
-        "trial_id": trial_id,
-        "question_id": question_id,
-        "metric": metric,
-        "value": value,
-    } | extra
+) -> ScoreRow:
+    return ScoreRow(RUN, trial_id, question_id, metric, value, **extra)
 
 
 @pytest.fixture
@@ -65,12 +60,13 @@ def test_store_creates_file_and_tables(tmp_db: Path) -> None:
 
 def test_round_trip(store: Store) -> None:
     t1, t2 = trials()
-    store.add_result(
-        record(t1.trial_id, "q1"),
+    store.write(
+        [record(t1.trial_id, "q1")],
         [score(t1.trial_id, "q1", "hit_rate", 1.0), score(t1.trial_id, "q1", "mrr", 0.5)],
     )
-    store.add_result(record(t2.trial_id, "q1"), [score(t2.trial_id, "q1", "hit_rate", 0.0)])
-    store.add_scores(
+    store.write([record(t2.trial_id, "q1")], [score(t2.trial_id, "q1", "hit_rate", 0.0)])
+    store.write(
+        (),
         [
             score(
                 t1.trial_id,
@@ -80,20 +76,26 @@ def test_round_trip(store: Store) -> None:
                 seconds=1.5,
                 details=json.dumps({"trace": []}),
             )
-        ]
+        ],
     )
-    store.finish_run(RUN, "finished")
+    store.finish_run(RUN, "finished", stats={"judged": 1})
 
     info = store.run_info(RUN)
+    assert store.run_stats(RUN) == {"judged": 1}
     assert info["status"] == "finished"
     assert bool(info["fake_models"]) is True
     assert info["finished_at"] is not None
     assert json.loads(info["config_json"]) == {"name": "exp"}
     assert store.latest_run("exp") == RUN
     assert store.latest_run("other") is None
-    assert store.done_questions(RUN) == {(t1.trial_id, "q1"), (t2.trial_id, "q1")}
+    has_record, scored = store.resume_state(RUN)
+    assert has_record == {(t1.trial_id, "q1"), (t2.trial_id, "q1")}
+    assert (t1.trial_id, "q1", "faithfulness") in scored and len(scored) == 4
+    assert [r.key for r in store.records(RUN)] == [(t1.trial_id, "q1"), (t2.trial_id, "q1")]
+    assert store.records(RUN)[0] == record(t1.trial_id, "q1")  # a Record round-trips exactly
+    assert list(store.runs("exp").run_id) == [RUN]
 
-    trial_rows = store.query("SELECT * FROM trials WHERE run_id = ? ORDER BY label", [RUN])
+    trial_rows = store.trials(RUN)
     assert list(trial_rows.label) == ["top_k=2", "top_k=3"]
     assert json.loads(trial_rows.params_json[0])["retrieval"]["top_k"] == 2
     assert json.loads(trial_rows.overrides_json[1]) == {"retrieval.top_k": 3}
@@ -109,8 +111,8 @@ def test_round_trip(store: Store) -> None:
 def test_upserts_are_idempotent(store: Store) -> None:
     t1 = trials()[0]
     for value in (0.0, 1.0):
-        store.add_result(
-            record(t1.trial_id, "q1", response=f"answer {value}"),
+        store.write(
+            [record(t1.trial_id, "q1", response=f"answer {value}")],
             [score(t1.trial_id, "q1", "hit_rate", value)],
         )
     store.add_trials(RUN, trials())
@@ -125,8 +127,8 @@ def test_upserts_are_idempotent(store: Store) -> None:
 
 def test_failed_metric_row_has_null_value_and_error(store: Store) -> None:
     t1 = trials()[0]
-    store.add_scores(
-        [score(t1.trial_id, "q1", "faithfulness", None, error="judge failed after 3 attempts")]
+    store.write(
+        (), [score(t1.trial_id, "q1", "faithfulness", None, error="judge failed after 3 attempts")]
     )
     row = store.query("SELECT value, error, value IS NULL AS is_null FROM scores").iloc[0]
     assert bool(row.is_null)
@@ -137,15 +139,16 @@ def test_failed_metric_row_has_null_value_and_error(store: Store) -> None:
 def test_list_columns_survive_round_trip(store: Store) -> None:
     t1 = trials()[0]
     contexts = ["first chunk, with a comma", "second 'quoted' chunk", "ünïcode [1]"]
-    store.add_result(
-        record(
-            t1.trial_id,
-            "q9",
-            retrieved_contexts=contexts,
-            retrieved_doc_ids=["a.md", "a.md", "z.txt"],
-            cited_doc_ids=[],
-        ),
-        [],
+    store.write(
+        [
+            record(
+                t1.trial_id,
+                "q9",
+                retrieved_contexts=contexts,
+                retrieved_doc_ids=["a.md", "a.md", "z.txt"],
+                cited_doc_ids=[],
+            )
+        ],
     )
     row = store.query("SELECT * FROM records WHERE question_id = 'q9'").iloc[0]
     assert list(row.retrieved_contexts) == contexts
@@ -184,10 +187,143 @@ def test_cache_get_put(tmp_db: Path) -> None:
 
 def test_failed_transaction_rolls_back(store: Store) -> None:
     t1 = trials()[0]
-    bad_score = {"run_id": RUN, "trial_id": t1.trial_id, "question_id": "q1", "metric": None}
+    bad_score = ScoreRow(RUN, t1.trial_id, "q1", None, 1.0)  # type: ignore[arg-type]
     with pytest.raises(duckdb.ConstraintException):  # metric NOT NULL
-        store.add_result(record(t1.trial_id, "q1"), [bad_score])
-    assert store.done_questions(RUN) == set()  # the record was not committed either
+        store.write([record(t1.trial_id, "q1")], [bad_score])
+    assert store.resume_state(RUN) == (set(), set())  # the record was not committed either
+
+
+def test_score_row_contract() -> None:
+    with pytest.raises(ValueError, match="exactly one of value and error"):
+        ScoreRow(RUN, "t", "q", "mrr", None)
+    with pytest.raises(ValueError, match="exactly one of value and error"):
+        ScoreRow(RUN, "t", "q", "mrr", 0.5, error="both")
+    with pytest.raises(ValueError, match="not finite"):
+        ScoreRow(RUN, "t", "q", "mrr", float("nan"))
+
+
+def test_batch_writer_commits_per_batch_and_on_exit(store: Store) -> None:
+    t1 = trials()[0]
+    with store.batch(max_items=3, max_seconds=3600) as batch:
+        for i in range(7):
+            batch.add([record(t1.trial_id, f"q{i}")], [score(t1.trial_id, f"q{i}", "mrr", 1.0)])
+            committed = len(store.resume_state(RUN)[0])
+            assert committed == (i + 1) // 3 * 3  # nothing is written before a batch is full
+    assert batch.transactions == 3  # 3 + 3 + the remaining 1 on exit
+    assert len(store.resume_state(RUN)[0]) == 7
+
+
+def test_batch_writer_keeps_completed_work_when_the_caller_fails(store: Store) -> None:
+    t1 = trials()[0]
+    with pytest.raises(RuntimeError), store.batch(max_items=100, max_seconds=3600) as batch:
+        batch.add([record(t1.trial_id, "q1")], [score(t1.trial_id, "q1", "mrr", 1.0)])
+        raise RuntimeError("crash after one question")
+    assert store.resume_state(RUN)[0] == {(t1.trial_id, "q1")}
+
+
+def test_redact_applies_to_every_written_string(tmp_db: Path) -> None:
+    secret = "sk-test-SECRET"
+    store = Store(tmp_db, redact=lambda text: text.replace(secret, "***"))
+    store.start_run(RUN, "exp", {"key": secret}, {"url": secret}, None, False, "demo")
+    store.add_trials(RUN, trials())
+    t1 = trials()[0]
+    store.write(
+        [record(t1.trial_id, "q1", response=f"echo {secret}")],
+        [score(t1.trial_id, "q1", "faithfulness", None, error=f"401: bad key {secret}")],
+    )
+    store.cache_put("generation", "k", {"response": secret})
+    store.finish_run(RUN, "failed", f"boom {secret}", stats={"x": secret})
+    assert secret.encode() not in _all_text(tmp_db)
+    assert "***" in store.run_info(RUN)["message"]
+
+
+def _all_text(path: Path) -> bytes:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        out = []
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            out.append(con.execute(f"SELECT * FROM {table}").df().to_csv())
+        return "".join(out).encode()
+    finally:
+        con.close()
+
+
+# --- unusable files: one clear line each, never a DuckDB traceback ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(), "is a folder"),
+        (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
+        (lambda p: p.write_text("name,value\n1,2\n"), "not a DuckDB database"),
+        (lambda p: p.write_bytes(b"%PDF-1.7\n" + b"x" * 4000), "not a DuckDB database"),
+    ],
+    ids=["folder", "zero-bytes", "csv", "pdf"],
+)
+def test_unusable_results_file_is_one_clear_error(tmp_path: Path, make: Any, expected: str) -> None:
+    path = tmp_path / "results.duckdb"
+    make(path)
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match=expected) as info:
+            Store(path, read_only=read_only)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_truncated_results_file_is_one_clear_error(tmp_path: Path, store: Store) -> None:
+    store.finish_run(RUN, "finished")
+    data = store.path.read_bytes()
+    broken = tmp_path / "truncated.duckdb"
+    broken.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StoreError, match="corrupt or truncated|not a DuckDB"):
+        Store(broken, read_only=True).runs()
+
+
+def test_read_only_file_can_be_read_not_written(store: Store) -> None:
+    store.finish_run(RUN, "finished")
+    store.path.chmod(0o444)
+    try:
+        reader = Store(store.path, read_only=True)
+        assert reader.latest_run("exp") == RUN
+        assert reader.scores(RUN).empty
+    finally:
+        store.path.chmod(0o644)
+
+
+def test_missing_file_read_only_says_not_found(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not found"):
+        Store(tmp_path / "nope.duckdb", read_only=True)
+
+
+V1_SCHEMA = """
+CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, experiment VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, git_sha VARCHAR,
+  config_json VARCHAR NOT NULL, versions_json VARCHAR NOT NULL, fake_models BOOLEAN NOT NULL,
+  dataset VARCHAR, message VARCHAR);
+CREATE TABLE trials (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+  params_json VARCHAR NOT NULL, overrides_json VARCHAR NOT NULL, stage INTEGER, stage_note VARCHAR,
+  PRIMARY KEY (run_id, trial_id));
+CREATE TABLE scores (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL,
+  question_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, error VARCHAR,
+  seconds DOUBLE, details VARCHAR, PRIMARY KEY (run_id, trial_id, question_id, metric));
+INSERT INTO runs VALUES ('old', 'exp', now(), now(), 'finished', NULL, '{}', '{}', false, 'demo',
+  '{"judged": 3}');
+INSERT INTO trials VALUES ('old', 't1', 'top_k=2', '{}', '{}', NULL, NULL);
+INSERT INTO scores VALUES ('old', 't1', 'q1', 'mrr', 0.5, NULL, NULL, NULL);
+"""
+
+
+def test_version_1_files_are_migrated_and_keep_their_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(V1_SCHEMA)
+    con.close()
+    reader = Store(path, read_only=True)  # reading an old file needs no migration
+    assert reader.latest_run("exp") == "old" and reader.run_stats("old") == {"judged": 3}
+    store = Store(path)
+    assert store.run_stats("old") == {"judged": 3}  # kept in message by version 1
+    assert list(store.scores("old").value) == [0.5]
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "2"
 
 
 def test_resumed_run_keeps_its_start_time_and_config(tmp_path) -> None:

@@ -1,22 +1,31 @@
-"""DuckDB results store: the one module that owns the schema.
+"""DuckDB results store: the one package that owns every SQL statement.
 
 Contract:
-- Tables ``runs``, ``trials``, ``records``, ``scores`` (long format: one row per question per
-  metric; a failed metric is a row with ``value`` NULL and ``error`` saying why) and ``cache``
-  (content-hash keyed results of expensive calls, shared by every run in the file).
-- Every write is an upsert on the table's natural key, so repeating a write is harmless.
+- Tables ``runs``, ``trials``, ``records`` (one :class:`~ragbench.records.Record` per row),
+  ``scores`` (long format, one :class:`~ragbench.records.ScoreRow` per row; a failure has
+  ``value`` NULL and ``error`` saying why), ``embeddings`` and ``cache`` (content-hash keyed results
+  of expensive calls, shared by every run in the file). The schema and its migrations live in
+  ``schema.py``; files written by older versions are migrated on open, never rewritten.
+- Writes are upserts on each table's natural key, so repeating one is harmless. A run's records
+  and scores are written in batches (:meth:`Store.batch`): one transaction per batch of questions
+  or per second of work, whichever comes first, so a crash loses at most one batch.
 - DuckDB allows one writing process per file, so the store never holds the file open: each call
-  opens it, writes one transaction and closes it, retrying with back-off while another process holds
-  the lock. Several runs can therefore share one file; each waits milliseconds, not a whole run.
+  opens it for one transaction and retries while another process holds the lock. Several runs can
+  share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
+  read-only file); every unusable file becomes a one-line :class:`StoreError`.
+- Typed reads (``scores``, ``trials``, ``records``, ``latencies``, ``run_info``, ``run_stats``,
+  ``runs``, ``latest_run``) are the only way other modules see the database.
+- An optional ``redact`` function is applied to every string written (config, errors, answers,
+  statistics), so no configured secret reaches the file.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,119 +33,76 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY,
-    experiment VARCHAR NOT NULL,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP,
-    status VARCHAR NOT NULL,          -- running | finished | failed
-    git_sha VARCHAR,
-    config_json VARCHAR NOT NULL,
-    versions_json VARCHAR NOT NULL,   -- package versions and model identifiers/hashes
-    fake_models BOOLEAN NOT NULL,     -- true when any trial used a test double
-    dataset VARCHAR,
-    message VARCHAR                   -- why a run failed
-);
-CREATE TABLE IF NOT EXISTS trials (
-    run_id VARCHAR NOT NULL,
-    trial_id VARCHAR NOT NULL,
-    label VARCHAR NOT NULL,           -- the swept values, e.g. "chunk_size=128, top_k=2"
-    params_json VARCHAR NOT NULL,     -- full resolved pipeline config
-    overrides_json VARCHAR NOT NULL,  -- only the swept keys
-    stage INTEGER,                    -- staged search: 1 = pruned after retrieval, 2 = went on
-    stage_note VARCHAR,               -- why it was kept or pruned
-    PRIMARY KEY (run_id, trial_id)
-);
-CREATE TABLE IF NOT EXISTS records (
-    run_id VARCHAR NOT NULL,
-    trial_id VARCHAR NOT NULL,
-    question_id VARCHAR NOT NULL,
-    user_input VARCHAR NOT NULL,
-    retrieved_contexts VARCHAR[] NOT NULL,
-    retrieved_doc_ids VARCHAR[] NOT NULL,
-    response VARCHAR,                 -- NULL when the question was not answered (judge_limit)
-    cited_doc_ids VARCHAR[],
-    reference VARCHAR,
-    latency_s DOUBLE,                 -- retrieval + generation
-    retrieval_s DOUBLE,
-    generation_s DOUBLE,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    PRIMARY KEY (run_id, trial_id, question_id)
-);
-CREATE TABLE IF NOT EXISTS scores (
-    run_id VARCHAR NOT NULL,
-    trial_id VARCHAR NOT NULL,
-    question_id VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    value DOUBLE,                     -- NULL exactly when error is set
-    error VARCHAR,
-    seconds DOUBLE,
-    details VARCHAR,                  -- judge reasons etc., JSON
-    PRIMARY KEY (run_id, trial_id, question_id, metric)
-);
-CREATE TABLE IF NOT EXISTS embeddings (
-    model_id VARCHAR NOT NULL,        -- models.embedding_id: which model made the vector
-    text_hash VARCHAR NOT NULL,       -- sha256 of the exact text embedded
-    vector FLOAT[] NOT NULL,
-    PRIMARY KEY (model_id, text_hash)
-);
-CREATE TABLE IF NOT EXISTS cache (
-    kind VARCHAR NOT NULL,            -- generation | judge
-    key VARCHAR NOT NULL,             -- content hash of everything that determines the result
-    value_json VARCHAR NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-"""
+from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, ScoreRow
+from ragbench.store.connection import StoreError, connect
+from ragbench.store.schema import MIGRATIONS, SCHEMA
+
+__all__ = ["BatchWriter", "Store", "StoreError", "connect"]
+
+Redact = Callable[[str], str]
+
+# DataFrame columns of all-None values have no type DuckDB can infer: cast each to its column's.
+_TYPES = {
+    "retrieved_contexts": "VARCHAR[]",
+    "retrieved_doc_ids": "VARCHAR[]",
+    "cited_doc_ids": "VARCHAR[]",
+    "retrieval_s": "DOUBLE",
+    "generation_s": "DOUBLE",
+    "latency_s": "DOUBLE",
+    "prompt_tokens": "INTEGER",
+    "completion_tokens": "INTEGER",
+    "value": "DOUBLE",
+    "seconds": "DOUBLE",
+}
+_RECORD_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in RECORD_COLUMNS]
+_SCORE_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in SCORE_COLUMNS]
 
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@contextmanager
-def connect(path: str | Path, lock_timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open a DuckDB file for one transaction, retrying with back-off while another process
-    holds its lock; commits on success, rolls back on any error, always closes the file."""
-    deadline = time.monotonic() + lock_timeout_s
-    delay = 0.02
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 1.0)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        yield con
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
 
 
 class Store:
     """Results in one DuckDB file, opened per transaction (see module docstring)."""
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        lock_timeout_s: float = 120.0,
+        read_only: bool = False,
+        redact: Redact | None = None,
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self.redact: Redact = redact or (lambda text: text)
+        if read_only:
+            with self.connect():  # fail now, with the file named, if it cannot be read
+                pass
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of results file {self.path}: {exc.strerror}"
+            ) from None
         with self.connect() as con:
             con.execute(SCHEMA)
+            for statement in MIGRATIONS:
+                con.execute(statement)
 
     def connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A short-lived connection inside a transaction; retries while another process writes."""
-        return connect(self.path, self.lock_timeout_s)
+        return connect(self.path, self.lock_timeout_s, read_only=self.read_only)
 
-    # --- writes -----------------------------------------------------------------------------------
+    def _text(self, value: str | None) -> str | None:
+        return None if value is None else self.redact(value)
+
+    # --- runs and trials ----------------------------------------------------------------------------
 
     def start_run(
         self,
@@ -147,29 +113,50 @@ class Store:
         git_sha: str | None,
         fake_models: bool,
         dataset: str,
+        config_hash: str | None = None,
+        data_hash: str | None = None,
     ) -> None:
         """Record a new run, or mark a resumed one running again (keeping its start and config)."""
         with self.connect() as con:
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, ?, ?, NULL) "
-                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
+                "INSERT INTO runs (run_id, experiment, started_at, status, git_sha, config_json, "
+                "versions_json, fake_models, dataset, config_hash, data_hash) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, "
+                "message = NULL",
                 [
                     run_id,
                     experiment,
                     now(),
                     git_sha,
-                    json.dumps(config),
-                    json.dumps(versions),
+                    self.redact(_dumps(config)),
+                    self.redact(_dumps(versions)),
                     fake_models,
                     dataset,
+                    config_hash,
+                    data_hash,
                 ],
             )
 
-    def finish_run(self, run_id: str, status: str, message: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        message: str | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        """Close a run: its status, why it failed (``message``) and its work statistics."""
         with self.connect() as con:
             con.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, message = ? WHERE run_id = ?",
-                [now(), status, message, run_id],
+                "UPDATE runs SET finished_at = ?, status = ?, message = ?, "
+                "stats_json = coalesce(?, stats_json) WHERE run_id = ?",
+                [
+                    now(),
+                    status,
+                    self._text(message),
+                    None if stats is None else self.redact(_dumps(stats)),
+                    run_id,
+                ],
             )
 
     def add_trials(self, run_id: str, trials: Sequence[Any]) -> None:
@@ -180,9 +167,9 @@ class Store:
                     [
                         run_id,
                         t.trial_id,
-                        t.label,
-                        json.dumps(t.pipeline.model_dump()),
-                        json.dumps(t.overrides, default=str),
+                        self.redact(t.label),
+                        self.redact(_dumps(t.pipeline.model_dump())),
+                        self.redact(_dumps(t.overrides)),
                     ]
                     for t in trials
                 ],
@@ -196,43 +183,53 @@ class Store:
                 [[stage, note, run_id, tid] for tid, (stage, note) in stages.items()],
             )
 
-    def add_result(self, record: dict[str, Any], scores: Sequence[dict[str, Any]]) -> None:
-        """One question's record and its scores, in one transaction (all or nothing)."""
-        with self.connect() as con:
-            cols = list(record)
-            con.execute(
-                f"INSERT OR REPLACE INTO records ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' for _ in cols)})",
-                [record[c] for c in cols],
-            )
-            self._insert_scores(con, scores)
+    # --- records and scores -------------------------------------------------------------------------
 
-    def add_scores(self, scores: Sequence[dict[str, Any]]) -> None:
-        with self.connect() as con:
-            self._insert_scores(con, scores)
+    def write(self, records: Sequence[Record] = (), scores: Sequence[ScoreRow] = ()) -> None:
+        """Records and score rows in one transaction (all or nothing).
 
-    @staticmethod
-    def _insert_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[dict[str, Any]]) -> None:
-        if not scores:
+        Rows go in as one DataFrame per table (DuckDB scans it in bulk): ``executemany`` costs
+        ~15 ms a row, which would dominate a retrieval-only sweep.
+        """
+        if not records and not scores:
             return
-        con.executemany(
-            "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    s["run_id"],
-                    s["trial_id"],
-                    s["question_id"],
-                    s["metric"],
-                    s.get("value"),
-                    s.get("error"),
-                    s.get("seconds"),
-                    s.get("details"),
-                ]
-                for s in scores
-            ],
-        )
+        with self.connect() as con:
+            if records:
+                frame = pd.DataFrame(
+                    [self._record_row(r) for r in records], columns=list(RECORD_COLUMNS)
+                )
+                con.register("new_records", frame)
+                con.execute(
+                    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) "
+                    f"SELECT {', '.join(_RECORD_CASTS)} FROM new_records"
+                )
+            if scores:
+                frame = pd.DataFrame(
+                    [self._score_row(s) for s in scores], columns=list(SCORE_COLUMNS)
+                )
+                con.register("new_scores", frame)
+                con.execute(
+                    f"INSERT OR REPLACE INTO scores ({', '.join(SCORE_COLUMNS)}) "
+                    f"SELECT {', '.join(_SCORE_CASTS)} FROM new_scores"
+                )
 
-    # --- cache ------------------------------------------------------------------------------------
+    def _record_row(self, record: Record) -> list[Any]:
+        row = record.as_dict()
+        for name in ("user_input", "response", "reference"):
+            row[name] = self._text(row[name])
+        row["retrieved_contexts"] = [self.redact(c) for c in row["retrieved_contexts"]]
+        return [row[c] for c in RECORD_COLUMNS]
+
+    def _score_row(self, score: ScoreRow) -> list[Any]:
+        row = list(astuple(score))
+        row[5], row[7] = self._text(score.error), self._text(score.details)
+        return row
+
+    def batch(self, max_items: int = 200, max_seconds: float = 1.0) -> BatchWriter:
+        """A buffered writer: see :class:`BatchWriter`."""
+        return BatchWriter(self, max_items, max_seconds)
+
+    # --- cache --------------------------------------------------------------------------------------
 
     def cache_get(self, kind: str, key: str) -> Any | None:
         with self.connect() as con:
@@ -245,7 +242,7 @@ class Store:
         with self.connect() as con:
             con.execute(
                 "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-                [kind, key, json.dumps(value), now()],
+                [kind, key, self.redact(_dumps(value)), now()],
             )
 
     def embeddings_get(self, model_id: str, hashes: set[str]) -> dict[str, list[float]]:
@@ -275,11 +272,21 @@ class Store:
                 "CAST(vector AS FLOAT[]) FROM fresh"
             )
 
-    # --- reads ------------------------------------------------------------------------------------
+    # --- typed reads --------------------------------------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run one read statement (store-internal; other modules use the typed reads below)."""
         with self.connect() as con:
             return con.execute(sql, list(params)).df()
+
+    def runs(self, experiment: str | None = None) -> pd.DataFrame:
+        """Runs, oldest first: run_id, experiment, started_at, finished_at, status, fake_models."""
+        where, params = ("WHERE experiment = ?", [experiment]) if experiment else ("", [])
+        return self.query(
+            "SELECT run_id, experiment, started_at, finished_at, status, fake_models FROM runs "
+            f"{where} ORDER BY started_at, run_id",
+            params,
+        )
 
     def latest_run(self, experiment: str) -> str | None:
         """The newest run of an experiment that finished (or, failing that, any run)."""
@@ -290,10 +297,30 @@ class Store:
         )
         return None if df.empty else str(df.run_id.iloc[0])
 
-    def done_questions(self, run_id: str) -> set[tuple[str, str]]:
-        """(trial_id, question_id) pairs whose record is committed (used by resume)."""
-        df = self.query("SELECT trial_id, question_id FROM records WHERE run_id = ?", [run_id])
-        return set(zip(df.trial_id, df.question_id, strict=True))
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if df.empty:
+            raise KeyError(f"no run {run_id} in {self.path}")
+        return df.iloc[0].to_dict()
+
+    def run_stats(self, run_id: str) -> dict[str, Any]:
+        """Work statistics of a run ({} while it runs). Version-1 files kept them in ``message``."""
+        info = self.run_info(run_id)
+        for text in (info.get("stats_json"), info.get("message")):
+            if isinstance(text, str) and text.startswith("{"):
+                try:
+                    return dict(json.loads(text))
+                except ValueError:
+                    continue
+        return {}
+
+    def trials(self, run_id: str) -> pd.DataFrame:
+        """trial_id, label, params_json, overrides_json, stage, stage_note; by label."""
+        return self.query(
+            "SELECT trial_id, label, params_json, overrides_json, stage, stage_note FROM trials "
+            "WHERE run_id = ? ORDER BY label, trial_id",
+            [run_id],
+        )
 
     def scores(self, run_id: str) -> pd.DataFrame:
         """Long scores joined with trial labels: one row per (trial, question, metric)."""
@@ -304,8 +331,84 @@ class Store:
             [run_id],
         )
 
-    def run_info(self, run_id: str) -> dict[str, Any]:
-        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if df.empty:
-            raise KeyError(f"no run {run_id} in {self.path}")
-        return df.iloc[0].to_dict()
+    def records_frame(self, run_id: str, question_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Records (Record columns plus the trial's ``label``), by label and question."""
+        where, params = "WHERE r.run_id = ?", [run_id]
+        if question_ids is not None:
+            if not question_ids:
+                return pd.DataFrame(columns=[*RECORD_COLUMNS, "label"])
+            where += f" AND r.question_id IN ({', '.join('?' for _ in question_ids)})"
+            params += list(question_ids)
+        return self.query(
+            f"SELECT r.*, t.label FROM records r JOIN trials t USING (run_id, trial_id) {where} "
+            "ORDER BY t.label, r.question_id",
+            params,
+        )
+
+    def records(self, run_id: str, question_ids: Sequence[str] | None = None) -> list[Record]:
+        """The run's records as :class:`Record` objects (what ``--resume`` continues from)."""
+        frame = self.records_frame(run_id, question_ids)
+        return [Record.from_dict(_nulls(row)) for row in frame.to_dict("records")]
+
+    def latencies(self, run_id: str) -> pd.DataFrame:
+        """Per record: trial_id, label, answered, latency_s, retrieval_s, generation_s."""
+        return self.query(
+            "SELECT r.trial_id, t.label, r.response IS NOT NULL AS answered, r.latency_s, "
+            "r.retrieval_s, r.generation_s FROM records r JOIN trials t USING (run_id, trial_id) "
+            "WHERE r.run_id = ? ORDER BY t.label, r.question_id",
+            [run_id],
+        )
+
+    def resume_state(self, run_id: str) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+        """What a resumed run may skip: (trial, question) pairs with a record, and the
+        (trial, question, metric) scores that succeeded. Error rows are not done: they are retried."""
+        records = self.query("SELECT trial_id, question_id FROM records WHERE run_id = ?", [run_id])
+        scored = self.query(
+            "SELECT trial_id, question_id, metric FROM scores WHERE run_id = ? AND error IS NULL",
+            [run_id],
+        )
+        return (
+            set(zip(records.trial_id, records.question_id, strict=True)),
+            set(zip(scored.trial_id, scored.question_id, scored.metric, strict=True)),
+        )
+
+
+def _nulls(row: dict[str, Any]) -> dict[str, Any]:
+    """pandas gives NaN for SQL NULL in float columns; the record contract uses None."""
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+
+
+class BatchWriter:
+    """Buffers records and score rows; writes one transaction per ``max_items`` questions or per
+    ``max_seconds`` of work, whichever comes first, and the rest on exit (also after an error, so
+    work completed before a crash is kept). A ``kill -9`` loses at most one unwritten batch."""
+
+    def __init__(self, store: Store, max_items: int, max_seconds: float) -> None:
+        self.store = store
+        self.max_items = max_items
+        self.max_seconds = max_seconds
+        self.records: list[Record] = []
+        self.scores: list[ScoreRow] = []
+        self.items = 0
+        self.since = time.monotonic()
+        self.transactions = 0
+
+    def add(self, records: Sequence[Record] = (), scores: Sequence[ScoreRow] = ()) -> None:
+        self.records.extend(records)
+        self.scores.extend(scores)
+        self.items += 1
+        if self.items >= self.max_items or time.monotonic() - self.since >= self.max_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.records or self.scores:
+            self.store.write(self.records, self.scores)
+            self.transactions += 1
+        self.records, self.scores, self.items = [], [], 0
+        self.since = time.monotonic()
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

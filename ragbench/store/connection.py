@@ -1,0 +1,110 @@
+"""Opening a DuckDB file safely: one transaction per connection, lock retries, clear errors.
+
+Contract: ``connect(path, read_only=False)`` yields a connection inside a transaction that commits
+on success and rolls back on any error, and always closes the file. While another process holds
+the file's lock it retries with jittered back-off (DuckDB allows one writing process per file).
+Every way a results file can be unusable (a folder, zero bytes, another file type, a corrupt or
+truncated database, a read-only file system) becomes a :class:`StoreError` whose one-line message
+names the file and says what to do, instead of a DuckDB traceback.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+#: The first bytes of every DuckDB database file after the 8-byte checksum.
+DUCKDB_MAGIC = b"DUCK"
+
+
+class StoreError(ValueError):
+    """A results file that cannot be used as asked; the message is shown to the user as is."""
+
+
+def check_file(path: Path, read_only: bool) -> None:
+    """Fail early, with a useful message, on a path that cannot be a DuckDB database."""
+    if path.is_dir():
+        raise StoreError(f"results file {path} is a folder; pass a file path with --db")
+    if not path.exists():
+        if read_only:
+            raise StoreError(f"results file not found: {path}")
+        return
+    size = path.stat().st_size
+    if size == 0:
+        raise StoreError(
+            f"results file {path} is empty (0 bytes), not a DuckDB database; "
+            "delete it or pass another --db"
+        )
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if len(head) < 12 or head[8:12] != DUCKDB_MAGIC:
+        raise StoreError(
+            f"results file {path} is not a DuckDB database (wrong file type); "
+            "pass the .duckdb file written by ragbench run"
+        )
+
+
+def _explain(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    lowered = text.lower()
+    if "read-only" in lowered or "read only" in lowered or "permission denied" in lowered:
+        return StoreError(
+            f"results file {path} cannot be written ({text}); "
+            "reading works (report, gate, notebooks): for a run pass a writable --db"
+        )
+    if read_only and "no such file" in lowered:
+        return StoreError(f"results file not found: {path}")
+    return StoreError(
+        f"results file {path} cannot be opened: it looks corrupt or truncated ({text}); "
+        "restore it from a copy or pass another --db"
+    )
+
+
+def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+                continue
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"results file {path} stayed locked by another process for "
+                    f"{lock_timeout_s:.0f}s; wait for it or pass another --db"
+                ) from None
+            raise _explain(path, exc, read_only) from None
+        except duckdb.Error as exc:
+            raise _explain(path, exc, read_only) from None
+
+
+@contextmanager
+def connect(
+    path: str | Path, lock_timeout_s: float = 120.0, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction on ``path`` (see the module docstring)."""
+    path = Path(path)
+    check_file(path, read_only)
+    con = _open(path, read_only, lock_timeout_s)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        yield con
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.IOException | duckdb.PermissionException):
+            raise _explain(path, exc, read_only) from None
+        raise
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
