@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +61,6 @@ class Dataset:
             # surrogatepass: loaders reject such text, but a hash must never be where it surfaces.
             digest.update(f"{doc.id_}\0{doc.text}\0".encode("utf-8", "surrogatepass"))
         return digest.hexdigest()[:16]
-
-    @property
-    def questions_hash(self) -> str:
-        """Content hash of the question set as loaded (every field, in order)."""
-        rows = json.dumps([asdict(q) for q in self.questions], sort_keys=True, ensure_ascii=True)
-        return hashlib.sha256(rows.encode()).hexdigest()[:16]
 
     def summary(self) -> str:
         """One line: documents by file type, questions, and each skipped input with its reason."""
