@@ -65,7 +65,7 @@ FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
-DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql")
+DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql", "labelled")
 RETRIEVAL_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
 JUDGED_METRICS = (
     "faithfulness",
@@ -293,6 +293,7 @@ class DatasetConfig(Strict):
     questions: str | None = None
     # A gold doc id naming no corpus document would silently score 0: stop by default.
     unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
+    split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
 
     @field_validator("loader")
     @classmethod

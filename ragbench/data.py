@@ -195,7 +195,14 @@ def _load_sql(cfg: DatasetConfig) -> Dataset:
     return Dataset(name, docs, questions, skipped, warnings)
 
 
+def _load_labelled(cfg: DatasetConfig) -> Dataset:
+    from ragbench.labelled import labelled_dataset  # labelled builds on this module's contract
+
+    return labelled_dataset(cfg.path or "", split=cfg.split)
+
+
 LOADERS: dict[str, Callable[[DatasetConfig], Dataset]] = {
+    "labelled": _load_labelled,
     "demo": _load_demo,
     "qa-folder": _load_generic,
     "pg-essays": _load_pg_essays,

@@ -122,6 +122,7 @@ def run(
     resume: str | None = None,
     progress: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
+    dataset: Dataset | None = None,
 ) -> RunResult:
     """Run an experiment end to end and log every per-question score in DuckDB.
 
@@ -133,6 +134,8 @@ def run(
             when the resolved config or the data changed since the run started.
         progress: show progress bars.
         on_progress: called with a :class:`Progress` after every question of every stage.
+        dataset: a dataset already in memory (judge checks build theirs from labelled items);
+            the config's ``dataset`` block then only documents it, and ``limit`` does not apply.
 
     Returns:
         The run id, the db path, the trials, work statistics and any problems (``ok``).
@@ -141,7 +144,8 @@ def run(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     trials = expand(config)
-    dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
+    if dataset is None:
+        dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
     if dataset.skipped and progress:
         print(f"skipped {len(dataset.skipped)} unreadable input(s):")
         for path, reason in dataset.skipped:

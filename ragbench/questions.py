@@ -51,9 +51,25 @@ class Question:
     gold_spans: list[str] = field(default_factory=list)
     user_groups: list[str] | None = None  # the asker's groups; None = no access-control info
     gold_relevance: dict[str, int] | None = None  # graded gains; None = binary (gold_doc_ids)
+    # A ready-made record (judge checks, answers logged elsewhere): judged as given, not retrieved
+    # or generated. human_label: a person's verdict (True = attributable), for judge agreement.
+    # Built by ragbench.labelled, not read from question files (not in FIELDS).
+    retrieved_contexts: list[str] | None = None
+    retrieved_doc_ids: list[str] | None = None
+    response: str | None = None
+    human_label: bool | None = None
 
 
-FIELDS = tuple(Question.__dataclass_fields__)
+# The keys a question file may hold (the native schema in the module docstring).
+FIELDS = (
+    "question_id",
+    "user_input",
+    "reference",
+    "gold_doc_ids",
+    "gold_spans",
+    "user_groups",
+    "gold_relevance",
+)
 
 
 class _Bad(ValueError):
@@ -275,5 +291,5 @@ def write_questions(path: Path, questions: list[Question]) -> None:
     """
     with path.open("w", encoding="utf-8") as out:
         for q in questions:
-            row = {k: v for k, v in q.__dict__.items() if v is not None}
+            row = {k: getattr(q, k) for k in FIELDS if getattr(q, k) is not None}
             out.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -29,6 +29,10 @@ from ragbench.records import Progress, Record, ScoreRow
 from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
 
+#: The score row that holds a person's verdict (1.0 = attributable) beside the judge's, in judge
+#: checks and any question set that carries ``human_label``.
+HUMAN_LABEL = "human_label"
+
 
 def judged_subset(question_ids: list[str], limit: int | None, seed: int) -> list[str]:
     """The questions that get answers and LLM-judged metrics: a seeded sample, the same for every
@@ -123,17 +127,23 @@ class Stages:
             self.stats["transactions"] += batch.transactions
 
     def _retrieve_one(self, trial: Trial, q: Question) -> tuple[Record, list[ScoreRow]]:
-        pipeline = self.builder.build(trial.pipeline)  # cached per pipeline config
-        start = time.perf_counter()
-        chunks = pipeline.retrieve(q.user_input, q.user_groups)
-        seconds = time.perf_counter() - start
+        if q.retrieved_contexts is not None:
+            # A ready-made record (a judge check, or answers logged elsewhere): nothing to search.
+            contexts, doc_ids, seconds = q.retrieved_contexts, q.retrieved_doc_ids or [], None
+        else:
+            pipeline = self.builder.build(trial.pipeline)  # cached per pipeline config
+            start = time.perf_counter()
+            chunks = pipeline.retrieve(q.user_input, q.user_groups)
+            seconds = time.perf_counter() - start
+            contexts = [c.node.get_content() for c in chunks]
+            doc_ids = [doc_id_of(c) for c in chunks]
         record = Record(
             run_id=self.run_id,
             trial_id=trial.trial_id,
             question_id=q.question_id,
             user_input=q.user_input,
-            retrieved_contexts=[c.node.get_content() for c in chunks],
-            retrieved_doc_ids=[doc_id_of(c) for c in chunks],
+            retrieved_contexts=list(contexts),
+            retrieved_doc_ids=list(doc_ids),
             reference=q.reference,
             retrieval_s=seconds,
             latency_s=seconds,
@@ -148,6 +158,8 @@ class Stages:
             gains=getattr(q, "gold_relevance", None),
         )
         rows = [self._row(record, m, v) for m, v in values.items()]
+        if q.human_label is not None:  # a person's verdict, kept beside the judge's for agreement
+            rows.append(self._row(record, HUMAN_LABEL, float(q.human_label)))
         self.stage1_scores += [
             {
                 "trial_id": r.trial_id,
@@ -232,32 +244,41 @@ class Stages:
             {"llm": models.llm_id(llm_cfg), "prompt": prompt, "settings": settings}, length=32
         )
 
+    def _answer(self, trial: Trial, record: Record) -> dict[str, Any]:
+        """The record's answer: ready-made, from the generation cache, or generated (may raise)."""
+        given = self.questions[record.question_id].response
+        if given is not None:  # a ready-made answer is judged as it is
+            return {"response": given, "cited": [], "seconds": 0.0, "usage": {}}
+        pipeline = self.builder.build(trial.pipeline)
+        prompt = pipeline.prompt_for(
+            record.user_input, record.retrieved_contexts, record.retrieved_doc_ids
+        )
+        key = self._generation_key(trial.pipeline.generation.llm, prompt)
+        cached = self.store.cache_get("generation", key)
+        if cached is not None:
+            self.stats["generation_cache_hits"] += 1
+            return dict(cached)
+        out = pipeline.answer(prompt, record.retrieved_doc_ids)
+        answer = {
+            "response": out.response,
+            "cited": out.cited_doc_ids,
+            "seconds": out.seconds,
+            "usage": out.usage,
+        }
+        self.store.cache_put("generation", key, answer)
+        self.stats["generated"] += 1
+        return answer
+
     def _answer_one(
         self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
     ) -> None:
-        pipeline = self.builder.build(trial.pipeline)
-        contexts, doc_ids = record.retrieved_contexts, record.retrieved_doc_ids
-        prompt = pipeline.prompt_for(record.user_input, contexts, doc_ids)
-        key = self._generation_key(trial.pipeline.generation.llm, prompt)
-        answer = self.store.cache_get("generation", key)
-        if answer is not None:
-            self.stats["generation_cache_hits"] += 1
-        else:
-            try:
-                out = pipeline.answer(prompt, doc_ids)
-            except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
-                reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-                batch.add(scores=[self._row(record, m, None, error=reason) for m in metrics])
-                self.stats["judge_failures"] += len(metrics)
-                return
-            answer = {
-                "response": out.response,
-                "cited": out.cited_doc_ids,
-                "seconds": out.seconds,
-                "usage": out.usage,
-            }
-            self.store.cache_put("generation", key, answer)
-            self.stats["generated"] += 1
+        try:
+            answer = self._answer(trial, record)
+        except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
+            reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
+            batch.add(scores=[self._row(record, m, None, error=reason) for m in metrics])
+            self.stats["judge_failures"] += len(metrics)
+            return
         record.response = answer["response"]
         record.cited_doc_ids = answer["cited"]
         record.generation_s = answer["seconds"]
@@ -270,7 +291,7 @@ class Stages:
                 metric,
                 record.user_input,
                 record.response,
-                contexts,
+                record.retrieved_contexts,
                 reference=record.reference or "",
             )
             self.stats["judged"] += 1
