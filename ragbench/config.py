@@ -290,7 +290,11 @@ class DatasetConfig(Strict):
     loader: str = "demo"  # the built-in fictional library network, 15 docs, 25 questions
     path: str | None = None  # folder; relative paths resolve against the experiment file
     sql: SqlConfig | None = None  # loader 'sql' only: where the documents come from
-    questions: str | None = None  # loader 'sql': native questions.jsonl, relative to `path`
+    # qa-folder (default questions.jsonl) and sql (required): a native .jsonl/.json question file
+    # relative to `path`, or hf:OWNER/NAME[:split] read from the Hugging Face hub
+    questions: str | None = None
+    # A gold doc id naming no corpus document would silently score 0: stop by default.
+    unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
     split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
 
     @field_validator("loader")
@@ -298,12 +302,21 @@ class DatasetConfig(Strict):
     def _loader(cls, v: str) -> str:
         return check_name("dataset loader", v, DATASET_LOADERS)
 
+    @field_validator("unknown_gold_ids")
+    @classmethod
+    def _unknown_gold_ids(cls, v: str) -> str:
+        return check_name("unknown_gold_ids mode", v, ("error", "warn"))
+
     @model_validator(mode="after")
     def _sql(self) -> DatasetConfig:
         if self.loader == "sql" and (self.sql is None or not self.questions):
             raise ValueError("loader 'sql' needs a 'sql' block and 'questions'")
-        if self.loader != "sql" and (self.sql is not None or self.questions):
-            raise ValueError(f"'sql' and 'questions' belong to loader 'sql', not '{self.loader}'")
+        if self.loader != "sql" and self.sql is not None:
+            raise ValueError(f"'sql' belongs to loader 'sql', not '{self.loader}'")
+        if self.questions and self.loader not in ("sql", "qa-folder"):
+            raise ValueError(
+                f"'questions' belongs to loaders 'qa-folder' and 'sql', not '{self.loader}'"
+            )
         return self
 
 
