@@ -149,10 +149,13 @@ def run(
     trials = expand(config)
     if dataset is None:
         dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
-    if dataset.skipped and progress:
-        print(f"skipped {len(dataset.skipped)} unreadable input(s):")
-        for path, reason in dataset.skipped:
-            print(f"  {path}: {reason}")
+    if progress:  # said at load time, not only inside the stored statistics
+        if dataset.skipped:
+            print(f"skipped {len(dataset.skipped)} unreadable input(s):")
+            for path, reason in dataset.skipped:
+                print(f"  {path}: {reason}")
+        for warning in dataset.warnings:
+            print(f"warning: {warning}")
     judge_config(trials)
     _check_staged(config, dataset)
     conf = config.model_dump(mode="json")
@@ -193,6 +196,7 @@ def run(
             "seconds": time.perf_counter() - runner.start,
             "dataset": dataset.summary(),
             "skipped_files": [list(s) for s in dataset.skipped],
+            "warnings": list(dataset.warnings),
             "problems": problems,
         }
     )
