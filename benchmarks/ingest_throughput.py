@@ -17,8 +17,9 @@ from pathlib import Path
 
 from ragbench.config import ChunkingConfig, DatasetConfig, EmbeddingConfig, PipelineConfig
 from ragbench.data import load_dataset
+from ragbench.index import chunk_documents
 from ragbench.models import local_embedding_path
-from ragbench.pipeline import Builder, chunk_documents
+from ragbench.pipeline import Builder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -26,12 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragbench.config import parse_config
-from ragbench.data import DatasetConfig, load_dataset
+from ragbench.config import DatasetConfig, parse_config
+from ragbench.data import load_dataset
 from ragbench.evaluate import Judge
 from ragbench.experiment import run
+from ragbench.index import chunk_documents
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
-from ragbench.pipeline import chunk_documents, cited_doc_ids, doc_id_of
+from ragbench.pipeline import cited_doc_ids, doc_id_of
 from ragbench.prompts import format_context, render_prompt
 from ragbench.store import Store
 

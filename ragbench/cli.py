@@ -1,71 +1,211 @@
 """Command line: a thin wrapper over ``experiment.run``, ``report.report`` and ``models``.
 
-Every command exits 0 on success and non-zero with a one-line ``error: ...`` reason on failure
-(bad config, missing file, missing model, unreachable endpoint); tracebacks are for bugs only.
+Every command exits 0 on success. Bad input (a bad config, a missing, unreadable or wrong file, an
+invalid option value such as ``--limit 0``) ends in exactly one line ``error: ...`` on stderr and
+exit code 2. A command that ran but failed (a run that could not score what it should, a failing
+gate, missing models, a report that could not be written) explains itself and exits 1. An
+unexpected exception is also one ``error:`` line (exit 3) unless ``RAGBENCH_DEBUG=1`` asks for
+the traceback. Every line printed passes through ``redact.redact`` first: no configured API key or
+URL password reaches the terminal or a CI log.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
-from ragbench.config import ConfigError, expand, load_config
+from ragbench.config import ConfigError, ExperimentConfig, expand, load_config
+from ragbench.redact import redact, secrets_for
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+DEFAULT_DB = Path("results") / "ragbench.duckdb"
+EXIT_BAD_INPUT = 2  # click's own code for usage errors: one code for every kind of bad input
+EXIT_FAILED = 1  # the command ran and its answer is "no"
+EXIT_BUG = 3
+_secrets: list[str] = []  # secrets of the config the current command loaded (see _load)
+
+
+def _one_line(text: str) -> str:
+    return redact(" ".join(str(text).split()), _secrets)
+
+
+def _say(text: str, err: bool = False) -> None:
+    typer.echo(redact(text, _secrets), err=err)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def _error_message(exc: BaseException) -> tuple[str, int]:
+    """The one line and exit code for an exception no command handled."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    ours = type(exc).__module__.split(".")[0] == "ragbench"
+    if ours or isinstance(exc, ValueError | LookupError | OSError):
+        return text or type(exc).__name__, EXIT_BAD_INPUT
+    return (
+        f"unexpected {type(exc).__name__}: {text} (a bug: please report it; "
+        "RAGBENCH_DEBUG=1 shows the traceback)",
+        EXIT_BUG,
+    )
+
+
+class _Group(TyperGroup):
+    """Runs every command so that it ends in exit 0 or one ``error: ...`` line, never a
+    traceback: click's usage errors (``--limit 0``, an unknown option) included."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def call() -> Any:
+            return super(_Group, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
+        if not standalone_mode:  # embedded in another click program: its rules apply
+            return call()
+        _secrets.clear()
+        try:
+            rv = call()
+        except typer.TyperException as exc:  # typer's (vendored click's) usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ragbench`: the help text
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, see the docstring
+            if os.environ.get("RAGBENCH_DEBUG"):
+                raise
+            message, code = _error_message(exc)
+            typer.echo(f"error: {_one_line(message)}", err=True)
+            sys.exit(code)
+        if rv == 130:  # typer turns Ctrl-C into Exit(130) before we see it
+            typer.echo("error: interrupted", err=True)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0]
+)
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
+LimitOption = Annotated[
+    int | None, typer.Option(min=1, help="questions per trial (at least 1; default: the YAML's)")
+]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _load(experiment: Path) -> ExperimentConfig:
+    """Load a config and remember its secrets, so that nothing printed afterwards shows them."""
+    config = load_config(experiment)
+    _secrets[:] = secrets_for(config)
+    return config
+
+
+def _results_file(db: Path) -> Path:
+    """An existing results file, or exit with the reason (reading never creates one)."""
+    if db.is_dir():
+        _fail(f"results file is a folder: {db}")
+    if not db.is_file():
+        _fail(f"results file not found: {db}")
+    return db
 
 
 @app.command()
 def validate(experiment: Path) -> None:
     """Check an experiment file and print its trials."""
     try:
-        config = load_config(experiment)
+        config = _load(experiment)
         trials = expand(config)
     except ConfigError as exc:
         _fail(str(exc))
-    typer.echo(f"{config.name}: {len(trials)} trial(s)")
+    _say(f"{config.name}: {len(trials)} trial(s)")
     for trial in trials:
-        typer.echo(f"  {trial.trial_id}  {trial.label}")
+        _say(f"  {trial.trial_id}  {trial.label}")
+
+
+def _stats_line(result: Any) -> str:
+    """The work summary of a run; keys a run did not record are left out, never a KeyError."""
+    stats = result.stats or {}
+    parts = [f"run {result.run_id}: {len(result.trials)} trials"]
+    if isinstance(stats.get("seconds"), int | float):
+        parts[0] += f" in {stats['seconds']:.0f}s"
+    if "chunks_embedded" in stats:
+        parts.append(
+            f"{stats['chunks_embedded']} chunks embedded ({stats.get('chunks_from_cache', 0)} cached)"
+        )
+    if "generated" in stats:
+        parts.append(
+            f"{stats['generated']} answers generated ({stats.get('generation_cache_hits', 0)} cached)"
+        )
+    if "judged" in stats:
+        parts.append(
+            f"{stats['judged']} judged scores ({stats.get('judge_cache_hits', 0)} cached, "
+            f"{stats.get('judge_failures', 0)} failed)"
+        )
+    return "; ".join(parts)
 
 
 @app.command()
 def run(
     experiment: Path,
-    limit: Annotated[int | None, typer.Option(help="questions per trial")] = None,
+    limit: LimitOption = None,
     db: DbOption = DEFAULT_DB,
     resume: Annotated[str | None, typer.Option(help="run id to finish")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
-    """Run an experiment and log every score in DuckDB, then print the comparison table."""
-    from ragbench.data import DataError
+    """Run an experiment and log every score in DuckDB, then print the comparison table.
+
+    Exit 1 when the run finished but could not score what it should (its problems are printed) or
+    when its report could not be written (the run id is printed: ``ragbench report`` redoes it).
+    """
     from ragbench.experiment import run as run_experiment
-    from ragbench.models import ModelError
     from ragbench.report import report as make_report
 
+    config = _load(experiment)  # a bad file fails here, before any work
+    result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
     try:
-        result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
         rep = make_report(result.experiment, db, run_id=result.run_id)
-    except (ConfigError, DataError, ModelError, LookupError, ValueError) as exc:
-        _fail(str(exc))
-    typer.echo(rep.table)
-    stats = result.stats
-    typer.echo(
-        f"\nrun {result.run_id}: {len(result.trials)} trials in {stats['seconds']:.0f}s; "
-        f"{stats['chunks_embedded']} chunks embedded ({stats['chunks_from_cache']} cached), "
-        f"{stats['generated']} answers generated "
-        f"({stats['generation_cache_hits']} cached), {stats['judged']} judged scores "
-        f"({stats['judge_cache_hits']} cached, {stats['judge_failures']} failed)"
-    )
-    typer.echo(f"charts: {', '.join(str(c) for c in rep.charts)}")
+    except (OSError, ValueError, LookupError) as exc:
+        # The run is committed; only its report failed (e.g. a read-only chart folder).
+        _say(_stats_line(result))
+        _fail(
+            f"run {result.run_id} is saved in {db}, but its report failed: {exc}; once fixed, "
+            f"`ragbench report {config.name} --db {db} --run {result.run_id}` writes it",
+            code=EXIT_FAILED,
+        )
+    _say(rep.table)
+    _say("\n" + _stats_line(result))
+    _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
+    unwritten = rep.problems[len(result.problems) :]  # the report's own: files it could not write
+    if unwritten:
+        _fail(
+            f"run {result.run_id} is saved in {db}, but its report failed: {unwritten[0]}; once "
+            f"fixed, `ragbench report {config.name} --db {db} --run {result.run_id}` writes it",
+            code=EXIT_FAILED,
+        )
+    if not result.ok:
+        for problem in result.problems:
+            _say(f"problem: {problem}", err=True)
+        _fail(
+            f"run {result.run_id} finished with {len(result.problems)} problem(s); "
+            "its scores are not to be trusted",
+            code=EXIT_FAILED,
+        )
 
 
 @app.command()
@@ -76,15 +216,17 @@ def report(
 ) -> None:
     """Print the comparison table of an experiment's latest run and write its charts."""
     from ragbench.report import report as make_report
+    from ragbench.store import StoreError
 
-    if not db.is_file():
-        _fail(f"results file not found: {db}")
+    _results_file(db)
     try:
         rep = make_report(experiment, db, run_id=run_id)
-    except (LookupError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
-    typer.echo(rep.table)
-    typer.echo(f"charts: {', '.join(str(c) for c in rep.charts)}")
+    except (LookupError, KeyError, StoreError) as exc:  # StoreError: corrupt or unusable file
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the report of '{experiment}' beside {db}: {exc}", code=EXIT_FAILED)
+    _say(rep.table)
+    _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
 
 
 @app.command()
@@ -95,9 +237,9 @@ def models() -> None:
     rows = check_models()
     width = max(len(r[0]) for r in rows)
     for name, status, detail in rows:
-        typer.echo(f"{name:<{width}}  {status:<7}  {detail}")
+        _say(f"{name:<{width}}  {status:<7}  {detail}")
     if any(status != "ok" for _, status, _ in rows):
-        _fail("some local models are missing (see above)", code=1)
+        _fail("some local models are missing (see above)", code=EXIT_FAILED)
 
 
 @app.command()
@@ -172,38 +314,44 @@ def diff(
 @app.command("judge-check")
 def judge_check(
     dataset: Annotated[str, typer.Argument(help="'begin-wow' or a CSV with context,answer,label")],
-    split: Annotated[str, typer.Option(help="begin-wow split: dev | test")] = "dev",
-    limit: Annotated[int | None, typer.Option(help="label-stratified sample size")] = None,
+    split: Annotated[Literal["dev", "test"], typer.Option(help="begin-wow split")] = "dev",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="label-stratified sample size (at least 1)")
+    ] = None,
     judge: Annotated[str, typer.Option(help="judge provider: local | fake")] = "local",
     db: DbOption = DEFAULT_DB,
-    threshold: Annotated[float, typer.Option(help="faithful when score >= this")] = 0.5,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="faithful when score >= this (0..1)")
+    ] = 0.5,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
-    from ragbench.data import DataError
     from ragbench.judge_check import run_judge_check
-    from ragbench.models import ModelError
 
     if judge not in ("local", "fake"):
         _fail(f"unknown judge '{judge}'; valid: local, fake")
-    try:
-        result = run_judge_check(
-            dataset, split=split, limit=limit, judge=judge, db=db, threshold=threshold,
-            progress=progress,
-        )
-    except (DataError, ModelError, ValueError) as exc:
-        _fail(str(exc))
-    typer.echo(result.summary())
+    result = run_judge_check(
+        dataset,
+        split=split,
+        limit=limit,
+        judge=judge,
+        db=db,
+        threshold=threshold,
+        progress=progress,
+    )
+    _say(result.summary())
 
 
-notebook_app = typer.Typer(no_args_is_help=True, help="Execute the notebooks headlessly (papermill).")
+notebook_app = typer.Typer(
+    no_args_is_help=True, help="Execute the notebooks headlessly (papermill)."
+)
 app.add_typer(notebook_app, name="notebook")
 
 
 @notebook_app.command("run")
 def notebook_run(
     experiment: Path,
-    limit: Annotated[int | None, typer.Option(help="questions per trial")] = None,
+    limit: LimitOption = None,
     db: DbOption = DEFAULT_DB,
     notebook: Annotated[
         Path | None,
@@ -213,11 +361,12 @@ def notebook_run(
     """Execute the run notebook for an experiment; the executed copy goes to results/<name>/."""
     from ragbench.notebooks import NotebookError, run_notebook
 
+    _load(experiment)
     try:
         out = run_notebook(experiment, limit=limit, db=db, notebook=notebook)
     except (ConfigError, NotebookError) as exc:
         _fail(str(exc))
-    typer.echo(f"executed notebook: {out}")
+    _say(f"executed notebook: {out}")
 
 
 if __name__ == "__main__":

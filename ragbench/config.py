@@ -9,19 +9,21 @@ Contract:
   id in every run and every experiment file.
 
 Every model forbids unknown keys (``extra="forbid"``): a typo is an error, never a silent default.
+Numbers are strict: ``top_k: true``, ``top_k: 2.0`` or ``top_k: "3"`` are errors, not 1, 2 or 3
+(an integer is accepted where a float is expected). The YAML reader rejects a key given twice in
+one mapping (naming both lines) and reads ``1e-3`` as the number YAML 1.2 says it is.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,25 +34,20 @@ from pydantic import (
     model_validator,
 )
 
+from ragbench.redact import redact
+from ragbench.validation import (
+    ConfigError,
+    Int,
+    Real,
+    check_env_name,
+    check_name,
+    check_url,
+    format_errors,
+    read_yaml,
+    suggest,
+)
 
-class ConfigError(ValueError):
-    """A bad experiment file; the message is meant to be shown to the user as is."""
-
-
-def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or an empty string."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
-    """Validate a component name against its table, suggesting the closest valid one."""
-    if name not in valid:
-        raise ValueError(
-            f"unknown {kind} '{name}'{suggest(name, valid)}; valid: {', '.join(valid)}"
-        )
-    return name
-
+MAX_TRIALS = 1000  # a sweep's cartesian product is expanded eagerly: refuse an explosion early
 
 # Name tables live here (not in pipeline.py) so that `validate` needs no heavy imports.
 CHUNKERS = (
@@ -69,7 +66,7 @@ FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
-DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql")
+DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql", "labelled")
 RETRIEVAL_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
 JUDGED_METRICS = (
     "faithfulness",
@@ -90,13 +87,13 @@ class Strict(BaseModel):
 
 class ChunkingConfig(Strict):
     method: str = "sentence"  # sentence-aware splitting keeps whole sentences in a chunk
-    chunk_size: int = Field(256, ge=16, le=8192)  # tokens; MiniLM truncates at 256 word pieces
-    chunk_overlap: int = Field(32, ge=0)  # ~12% overlap so a fact on a boundary survives
+    chunk_size: Int = Field(256, ge=16, le=8192)  # tokens; MiniLM truncates at 256 word pieces
+    chunk_overlap: Int = Field(32, ge=0)  # ~12% overlap so a fact on a boundary survives
     # semantic: split where adjacent sentences' embedding distance exceeds this percentile
     # (LlamaIndex's default; lower means more, smaller chunks)
-    breakpoint_percentile_threshold: int = Field(95, ge=1, le=100)
-    buffer_size: int = Field(1, ge=0, le=10)  # semantic: neighbours embedded with each sentence
-    window_size: int = Field(3, ge=1, le=20)  # sentence_window: sentences each side for the LLM
+    breakpoint_percentile_threshold: Int = Field(95, ge=1, le=100)
+    buffer_size: Int = Field(1, ge=0, le=10)  # semantic: neighbours embedded with each sentence
+    window_size: Int = Field(3, ge=1, le=20)  # sentence_window: sentences each side for the LLM
 
     @field_validator("method")
     @classmethod
@@ -118,19 +115,30 @@ class EmbeddingConfig(Strict):
     model: str | None = None  # folder path (sentence-transformers) or endpoint model name
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
-    batch_size: int = Field(32, ge=1, le=1024)  # 32 measured ~10 passages/s on 2 cores
+    batch_size: Int = Field(32, ge=1, le=1024)  # 32 measured ~10 passages/s on 2 cores
 
     @field_validator("provider")
     @classmethod
     def _provider(cls, v: str) -> str:
         return check_name("embedding provider", v, EMBEDDING_PROVIDERS)
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        return check_url(v)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _api_key_env(cls, v: str) -> str:
+        return check_env_name(v)
+
     @model_validator(mode="after")
     def _needs(self) -> EmbeddingConfig:
-        if self.provider == "sentence-transformers" and not self.model:
-            raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
-        if self.provider == "sentence-transformers" and not Path(self.model).is_dir():
-            raise ValueError(f"embedding model folder not found: {self.model}")
+        if self.provider == "sentence-transformers":
+            if not self.model:
+                raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
+            if not Path(self.model).is_dir():
+                raise ValueError(f"embedding model folder not found: {self.model}")
         if self.provider == "openai" and not (self.base_url and self.model):
             raise ValueError("provider 'openai' needs 'base_url' and 'model'")
         return self
@@ -141,17 +149,29 @@ class LLMConfig(Strict):
     model: str | None = None  # GGUF path (local) or served model name (openai)
     base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
     api_key_env: str = "OPENAI_API_KEY"  # env var name; a missing var sends a dummy key
-    temperature: float = Field(0.0, ge=0.0, le=2.0)  # 0: reproducible answers and verdicts
-    max_tokens: int = Field(256, ge=1, le=8192)  # enough for a cited 3-sentence answer
-    context_window: int = Field(4096, ge=512)  # prompt + answer budget for llama.cpp
-    seed: int = 0  # fixed sampling seed, for determinism where the backend honours it
-    timeout_s: float = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
-    max_retries: int = Field(2, ge=0, le=10)  # on invalid JSON or transport errors
+    temperature: Real = Field(0.0, ge=0.0, le=2.0)  # 0: reproducible answers and verdicts
+    max_tokens: Int = Field(256, ge=1, le=8192)  # enough for a cited 3-sentence answer
+    context_window: Int = Field(4096, ge=512, le=1_048_576)  # prompt + answer budget
+    # fixed sampling seed, for determinism where the backend honours it; llama.cpp takes a
+    # uint32 and reads its top value (-1 in C) as "random"
+    seed: Int = Field(0, ge=0, lt=2**32 - 1)
+    timeout_s: Real = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
+    max_retries: Int = Field(2, ge=0, le=10)  # on invalid JSON or transport errors
 
     @field_validator("provider")
     @classmethod
     def _provider(cls, v: str) -> str:
         return check_name("LLM provider", v, LLM_PROVIDERS)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        return check_url(v)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _api_key_env(cls, v: str) -> str:
+        return check_env_name(v)
 
     @model_validator(mode="after")
     def _needs(self) -> LLMConfig:
@@ -159,27 +179,33 @@ class LLMConfig(Strict):
             raise ValueError("provider 'openai' needs 'base_url' and 'model'")
         if self.provider == "local" and self.model and not Path(self.model).is_file():
             raise ValueError(f"GGUF model file not found: {self.model}")
+        if self.max_tokens >= self.context_window:
+            # LlamaIndex would compute a negative prompt budget and fail on the first call.
+            raise ValueError(
+                f"max_tokens ({self.max_tokens}) must be smaller than "
+                f"context_window ({self.context_window})"
+            )
         return self
 
 
 class JudgeConfig(LLMConfig):
     """The LLM that scores answers; same fields as any LLM, larger output budget."""
 
-    max_tokens: int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
+    max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
 
 
 class RetrievalConfig(Strict):
     method: str = "dense"  # cosine similarity over embeddings
-    top_k: int = Field(3, ge=1, le=100)  # 3 short chunks fit a 1.5B model's useful context
-    hybrid_weights: tuple[float, float] = (0.5, 0.5)  # dense, bm25 weights in fusion
+    top_k: Int = Field(3, ge=1, le=100)  # 3 short chunks fit a 1.5B model's useful context
+    hybrid_weights: tuple[Real, Real] = (0.5, 0.5)  # dense, bm25 weights in fusion
     fusion: str = "relative_score"  # min-max scaled, weighted scores; reciprocal_rank: ranks only
-    mmr_threshold: float = Field(0.5, ge=0.0, le=1.0)  # mmr: 1 = pure relevance, 0 = diversity
+    mmr_threshold: Real = Field(0.5, ge=0.0, le=1.0)  # mmr: 1 = pure relevance, 0 = diversity
     rerank: str = "none"  # llm: the generator picks; cross-encoder: a local model re-scores
-    rerank_candidates: int | None = Field(None, ge=1, le=500)  # retrieved before rerank; 3*top_k
-    rerank_batch_size: int = Field(10, ge=1, le=100)  # llm rerank: passages shown per LLM call
+    rerank_candidates: Int | None = Field(None, ge=1, le=500)  # retrieved before rerank; 3*top_k
+    rerank_batch_size: Int = Field(10, ge=1, le=100)  # llm rerank: passages shown per LLM call
     rerank_model: str | None = None  # cross-encoder: a local sentence-transformers folder
     query_transform: str = "none"  # hyde: embed an LLM-written answer; multi_query: LLM rewrites
-    num_queries: int = Field(4, ge=2, le=10)  # multi_query: the original plus 3 rewrites
+    num_queries: Int = Field(4, ge=2, le=10)  # multi_query: the original plus 3 rewrites
     vector_store: str = "memory"  # no extra file; vectors come back from the embedding cache
     vector_store_path: str | None = None  # duckdb: None = vectors.duckdb beside the results db
 
@@ -192,7 +218,7 @@ class RetrievalConfig(Strict):
             "rerank": ("reranker", RERANKERS),
             "query_transform": ("query transform", QUERY_TRANSFORMS),
             "vector_store": ("vector store", VECTOR_STORES),
-        }[info.field_name]
+        }[str(info.field_name)]
         return check_name(kind, v, table)
 
     @field_validator("hybrid_weights")
@@ -264,19 +290,33 @@ class DatasetConfig(Strict):
     loader: str = "demo"  # the built-in fictional library network, 15 docs, 25 questions
     path: str | None = None  # folder; relative paths resolve against the experiment file
     sql: SqlConfig | None = None  # loader 'sql' only: where the documents come from
-    questions: str | None = None  # loader 'sql': native questions.jsonl, relative to `path`
+    # qa-folder (default questions.jsonl) and sql (required): a native .jsonl/.json question file
+    # relative to `path`, or hf:OWNER/NAME[:split] read from the Hugging Face hub
+    questions: str | None = None
+    # A gold doc id naming no corpus document would silently score 0: stop by default.
+    unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
+    split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
 
     @field_validator("loader")
     @classmethod
     def _loader(cls, v: str) -> str:
         return check_name("dataset loader", v, DATASET_LOADERS)
 
+    @field_validator("unknown_gold_ids")
+    @classmethod
+    def _unknown_gold_ids(cls, v: str) -> str:
+        return check_name("unknown_gold_ids mode", v, ("error", "warn"))
+
     @model_validator(mode="after")
     def _sql(self) -> DatasetConfig:
         if self.loader == "sql" and (self.sql is None or not self.questions):
             raise ValueError("loader 'sql' needs a 'sql' block and 'questions'")
-        if self.loader != "sql" and (self.sql is not None or self.questions):
-            raise ValueError(f"'sql' and 'questions' belong to loader 'sql', not '{self.loader}'")
+        if self.loader != "sql" and self.sql is not None:
+            raise ValueError(f"'sql' belongs to loader 'sql', not '{self.loader}'")
+        if self.questions and self.loader not in ("sql", "qa-folder"):
+            raise ValueError(
+                f"'questions' belongs to loaders 'qa-folder' and 'sql', not '{self.loader}'"
+            )
         return self
 
 
@@ -284,17 +324,22 @@ class StagedConfig(Strict):
     """Staged search: answer and judge only the trials that retrieve best (plus pinned ones)."""
 
     rank_by: str = "mrr"  # a cheap retrieval metric computed for every trial in stage 1
-    top_n: int = Field(2, ge=1)  # trials that go on to generation + LLM judging
+    top_n: Int = Field(2, ge=1)  # trials that go on to generation + LLM judging
     pin: list[str] = []  # trial labels or ids that always go on (e.g. today's production set-up)
 
     @field_validator("rank_by")
     @classmethod
     def _rank_by(cls, v: str) -> str:
+        if v in JUDGED_METRICS:
+            raise ValueError(
+                f"'{v}' is judged only after stage 1; rank by a retrieval metric, one of: "
+                f"{', '.join(RETRIEVAL_METRICS)}"
+            )
         return check_name("stage-1 ranking metric", v, RETRIEVAL_METRICS)
 
 
 class ExperimentConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # used in paths under results/
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)  # a folder name
     description: str = ""
     dataset: DatasetConfig = DatasetConfig()
     base: PipelineConfig = PipelineConfig()
@@ -303,16 +348,21 @@ class ExperimentConfig(Strict):
     label: str | None = None
     # Every cheap retrieval metric, and the two judged ones that need no reference answer.
     metrics: list[str] = [*RETRIEVAL_METRICS, "faithfulness", "answer_relevancy"]
-    limit: int | None = Field(None, ge=1)  # questions per trial; None = all
-    judge_limit: int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
+    limit: Int | None = Field(None, ge=1)  # questions per trial; None = all
+    judge_limit: Int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
     staged: StagedConfig | None = None  # None: every trial is answered and judged
-    seed: int = 0
+    seed: Int = 0
 
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one metric")
         for m in v:
             check_name("metric", m, METRICS)
+        twice = sorted({m for m in v if v.count(m) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
         return v
 
     @model_validator(mode="after")
@@ -322,6 +372,34 @@ class ExperimentConfig(Strict):
             _resolve_dotted(base, key)
             if not values:
                 raise ValueError(f"sweep '{key}' has no values")
+            if key.split(".")[0] == "judge":
+                raise ValueError(
+                    f"sweep key '{key}': the judge is the ruler every trial is scored with; "
+                    "it cannot be swept (run one experiment per judge instead)"
+                )
+        n_trials = math.prod(len(v) for v in self.sweep.values())
+        if n_trials > MAX_TRIALS:
+            raise ValueError(
+                f"sweep has {n_trials} points (the product of its axes' lengths); "
+                f"at most {MAX_TRIALS} trials per experiment"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _staged(self) -> ExperimentConfig:
+        # Stage 1 ranks by scores computed for every trial: a metric the run never computes
+        # would rank every trial as 0 (or crash) after the whole retrieval stage.
+        if self.staged and self.staged.rank_by not in self.metrics:
+            ranked = [m for m in self.metrics if m in RETRIEVAL_METRICS]
+            hint = (
+                f"rank by one of them ({', '.join(ranked)})"
+                if ranked
+                else "metrics has no retrieval metric to rank by"
+            )
+            raise ValueError(
+                f"staged.rank_by '{self.staged.rank_by}' is not in metrics "
+                f"({', '.join(self.metrics)}): add it to metrics or {hint}"
+            )
         return self
 
 
@@ -376,7 +454,9 @@ def expand(config: ExperimentConfig) -> list[Trial]:
         try:
             pipeline = PipelineConfig.model_validate(tree)
         except ValidationError as exc:
-            raise ConfigError(f"sweep point {overrides}: {_format_errors(exc)}") from None
+            raise ConfigError(
+                f"sweep point {overrides}: {format_errors(exc, PipelineConfig)}"
+            ) from None
         trial_id = params_hash(pipeline.model_dump())
         if trial_id in seen:
             raise ConfigError(f"sweep points {seen[trial_id]} and {overrides} are the same trial")
@@ -395,39 +475,21 @@ def expand(config: ExperimentConfig) -> list[Trial]:
 
 def trial_label(overrides: dict[str, Any]) -> str:
     """Swept values by their shortest unambiguous key: "chunk_size=128, top_k=2", but
-    "chunking.method=token, retrieval.method=dense" when two axes share a last name."""
+    "chunking.method=token, retrieval.method=dense" when two axes share a last name.
+
+    A URL password in a swept value shows as ``***``: labels end up in tables, CSVs and chart
+    images, where no later redaction can reach them.
+    """
     tails = [k.rsplit(".", 1)[-1] for k in overrides]
     names = [k if tails.count(t) > 1 else t for k, t in zip(overrides, tails, strict=True)]
-    return ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True)) or "base"
-
-
-def _format_errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            parent = err["loc"][:-1]
-            valid = _fields_at(parent)
-            parts.append(f"{loc}: unknown key{suggest(str(err['loc'][-1]), valid)}")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model found at a validation-error location (for suggestions)."""
-    model: Any = ExperimentConfig
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
+    label = ", ".join(f"{n}={v}" for n, v in zip(names, overrides.values(), strict=True))
+    return redact(label) or "base"
 
 
 def parse_config(data: Any, source: str = "<config>", root: Path | None = None) -> ExperimentConfig:
     """Validate an already-parsed YAML mapping; ``root`` resolves relative dataset paths."""
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(data).__name__}"
@@ -435,7 +497,7 @@ def parse_config(data: Any, source: str = "<config>", root: Path | None = None) 
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_format_errors(exc)}") from None
+        raise ConfigError(f"{source}: {format_errors(exc, ExperimentConfig)}") from None
     if config.dataset.path and root is not None:
         path = Path(config.dataset.path).expanduser()
         if not path.is_absolute():
@@ -443,8 +505,6 @@ def parse_config(data: Any, source: str = "<config>", root: Path | None = None) 
         if not path.exists():
             raise ConfigError(f"{source}: dataset.path: not found: {path}")
         config.dataset.path = str(path)
-    if not config.metrics:
-        raise ConfigError(f"{source}: metrics: list at least one metric")
     try:
         trials = expand(config)  # every sweep point must validate now, not halfway through a run
     except ConfigError as exc:
@@ -467,13 +527,5 @@ def load_config(path: str | Path) -> ExperimentConfig:
         ConfigError: missing file, broken YAML, unknown key/name, wrong type, missing dataset.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"experiment file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    data = read_yaml(path)
     return parse_config(data, source=str(path), root=path.parent)

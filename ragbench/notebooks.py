@@ -9,6 +9,10 @@ beside the report and charts the notebook itself writes there. The notebook call
 
 A failing cell raises :class:`NotebookError` whose one-line message names the cell (its execution
 count and first line) and the error; the executed copy, with the traceback, is still written.
+
+Secrets: the executed copy is rewritten through ``redact`` (sources, parameters, outputs,
+tracebacks, metadata) before this function returns or raises, and the error message is redacted
+too, so a key the config names (``api_key_env``) or a URL password never stays in a notebook.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragbench.config import load_config
+from ragbench.redact import redact, secrets_for
 
 NOTEBOOK = "01-run-experiment.ipynb"
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"  # a source checkout
@@ -51,13 +56,14 @@ def run_notebook(
 
     Raises:
         ConfigError: the experiment file is missing or invalid.
-        NotebookError: the notebook is missing or one of its cells raised.
+        NotebookError: the notebook is missing, cannot be executed, or one of its cells raised.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     experiment = Path(experiment).resolve()
     config = load_config(experiment)
+    secrets = secrets_for(config)
     source = Path(notebook) if notebook else default_notebook()
     if not source.is_file():
         raise NotebookError(f"notebook not found: {source}")
@@ -76,8 +82,37 @@ def run_notebook(
     except PapermillExecutionError as exc:
         first = next((line for line in exc.source.splitlines() if line.strip()), "").strip()
         evalue = " ".join(str(exc.evalue).split())  # one line, whatever the exception said
-        raise NotebookError(
+        message = (
             f"{source.name} failed in cell In [{exc.exec_count}] ({first[:80]}): "
-            f"{exc.ename}: {evalue[:300]}; executed copy: {out}"
+            f"{exc.ename}: {redact(evalue, secrets)[:300]}; executed copy: {out}"
+        )
+        raise NotebookError(redact(message, secrets)) from None
+    except Exception as exc:  # noqa: BLE001 - not JSON, no such kernel, a dead kernel...
+        reason = redact(" ".join(str(exc).split()), secrets)[:300]
+        raise NotebookError(
+            f"{source.name} could not be executed: {type(exc).__name__}: {reason}"
         ) from None
+    finally:
+        if out.is_file():
+            redact_notebook(out, secrets)
     return out
+
+
+def redact_notebook(path: Path, secrets: list[str]) -> bool:
+    """Rewrite a notebook file with every secret hidden (see ``redact.redact``).
+
+    Args:
+        path: an ``.ipynb`` file, rewritten in place only when something was hidden.
+        secrets: the strings to hide, e.g. ``redact.secrets_for(config)``.
+
+    Returns:
+        True when the file was rewritten.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    clean = redact(nb, secrets)
+    if clean == nb:
+        return False
+    nbformat.write(nbformat.from_dict(clean), path)
+    return True

@@ -1,77 +1,133 @@
-"""Comparison charts (matplotlib, headless): one PNG per question you would ask of a run.
+"""Comparison charts drawn from DataFrames: one matplotlib Figure per question you ask of a run.
 
-Contract: each chart function takes data frames (a ``report.summarize`` frame, per-question scores
-or per-trial latencies) and an output path, writes one PNG and returns its path. Trials are labelled
-by their swept values ("chunk_size=128, top_k=2") and axes by swept keys, never by hashes.
-``all_charts(store, run_id, out_dir, title)`` writes every chart of a run.
+Contract: every ``*_figure`` function takes data frames (a ``stats.summarize`` frame, long scores,
+per-record latencies) and returns a ``matplotlib.figure.Figure``; it never opens the results store
+and never writes a file (``save`` does, for ``report.report``). ``chart_set`` picks the charts a
+run's metrics call for and returns them by name. Figures are made for a notebook at 100% zoom: at
+most ``MAX_WIDTH_IN`` inches wide at ``DISPLAY_DPI`` (so JupyterLab does not shrink them), every
+text at least ``MIN_FONT_PT`` points and inside the figure. Trials are labelled by their swept
+values ("chunk_size=128, top_k=2") and axes by swept keys, never by hashes. Figures are built
+without pyplot (``figures.new_figure``): no global registry, so nothing is shown twice in a notebook
+and nothing leaks; ``display.register_figure_formatter`` lets IPython show them.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")  # headless: CI and papermill have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.transforms import Bbox  # noqa: E402
+from ragbench.config import JUDGED_METRICS
+from ragbench.figures import (
+    LABEL_CHARS,
+    MIN_FONT_PT,
+    fit_title,
+    new_figure,
+    place_labels,
+    settle,
+    wrap,
+)
+from ragbench.figures import save as save  # re-exported: report writes every chart with it
 
-from ragbench.config import JUDGED_METRICS  # noqa: E402
-from ragbench.store import Store  # noqa: E402
+#: Marker colour per ``stats`` verdict (the best trial and those tied with it stand out).
+VERDICT_STYLE: dict[str, tuple[str, str]] = {
+    "best": ("tab:green", "best"),
+    "tied": ("tab:blue", "not significantly different from best"),
+    "too_few": ("tab:orange", "too few questions to compare"),
+    "worse": ("tab:gray", "significantly worse"),
+    "not_compared": ("tab:gray", "not compared"),
+}
 
 
-def metric_chart(summary: pd.DataFrame, path: Path, title: str) -> Path:
-    """One panel per metric: each trial's mean with its 95% bootstrap interval."""
+# --- mean and interval of every metric ---------------------------------------------------------------
+
+
+def metric_figure(
+    summary: pd.DataFrame,
+    title: str,
+    verdicts: dict[str, dict[str, str]] | None = None,
+) -> Figure:
+    """One panel per metric: each trial's mean with its 95% interval and n.
+
+    Args:
+        summary: a ``stats.summarize`` frame (trial_id, label, metric, mean, ci_low, ci_high, n).
+        title: figure title (the experiment, run and a FAKE MODELS mark when it applies).
+        verdicts: metric -> trial_id -> ``stats`` verdict; colours the markers when given.
+    """
     metrics = list(dict.fromkeys(summary.metric))
     labels = list(dict.fromkeys(summary.label))
-    fig, axes = plt.subplots(
-        1,
-        len(metrics),
-        figsize=(3.2 * len(metrics) + 2.5, 0.5 * len(labels) + 2),
-        sharey=True,
-        squeeze=False,
-    )
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    cols = min(len(metrics), 3 if len(metrics) != 4 else 2)
+    rows = math.ceil(len(metrics) / cols)
+    shown = [wrap(label, LABEL_CHARS) for label in labels]
+    lines = sum(s.count("\n") + 1 for s in shown)
+    label_in = min(2.6, 0.09 * max(len(s) for line in shown for s in line.split("\n")) + 0.3)
+    panel_h = 0.28 * max(lines, len(labels)) + 0.35 * len(labels) + 0.9
+    fig = new_figure(label_in + 2.9 * cols, panel_h * rows + 1.2)
+    axes = fig.subplots(rows, cols, sharey=True, squeeze=False)
+    used: set[str] = set()
+    for k, metric in enumerate(metrics):
+        ax = axes[k // cols][k % cols]
         part = summary[summary.metric == metric].set_index("label").reindex(labels)
-        y = range(len(labels))
-        err = [
-            (part["mean"] - part.ci_low).clip(lower=0),
-            (part.ci_high - part["mean"]).clip(lower=0),
-        ]
-        ax.errorbar(part["mean"], y, xerr=err, fmt="o", capsize=4, color="tab:blue")
-        for yi, (_, r) in zip(y, part.iterrows(), strict=True):
-            if pd.notna(r["mean"]):
-                ax.annotate(
-                    f"{r['mean']:.2f} (n={int(r['n'])})",
-                    (r["mean"], yi),
-                    textcoords="offset points",
-                    xytext=(0, 7),
-                    ha="center",
-                    fontsize=8,
-                )
-        ax.set_title(metric)
-        ax.set_xlim(-0.05, 1.1)
+        means = part["mean"].to_numpy(dtype=float)
+        # arrays, not Series: errorbar on one-element Series warns (FutureWarning) in pandas
+        err = np.vstack(
+            [
+                np.clip(means - part["ci_low"].to_numpy(dtype=float), 0, None),
+                np.clip(part["ci_high"].to_numpy(dtype=float) - means, 0, None),
+            ]
+        )
+        y = np.arange(len(labels))
+        ax.errorbar(means, y, xerr=err, fmt="none", ecolor="0.55", capsize=4, zorder=1)
+        verdict_of = (verdicts or {}).get(metric, {})
+        trial_ids = part["trial_id"].tolist()
+        colors = []
+        for tid in trial_ids:
+            verdict = verdict_of.get(str(tid), "tied" if not verdicts else "not_compared")
+            used.add(verdict)
+            colors.append(VERDICT_STYLE.get(verdict, VERDICT_STYLE["not_compared"])[0])
+        ax.scatter(means, y, c=colors, s=45, zorder=2)
+        high = np.nanmax(np.r_[part["ci_high"].to_numpy(dtype=float), means, [1.0]])
+        for yi, mean, n in zip(y, means, part["n"].tolist(), strict=True):
+            if np.isnan(mean):
+                ax.text(0.02, yi, "no scores", va="center", fontsize=MIN_FONT_PT, alpha=0.7)
+                continue
+            # left of the point on the right half: "1.00 (n=1)" never runs past the panel
+            right = mean > 0.55 * high
+            ax.annotate(
+                f"{mean:.2f} (n={int(n)})",
+                (mean, yi),
+                textcoords="offset points",
+                xytext=(-4 if right else 4, 6),
+                ha="right" if right else "left",
+                va="bottom",
+                fontsize=MIN_FONT_PT,
+            )
+        ax.set_title(metric, fontsize=11)
+        ax.set_xlim(-0.05, high + 0.05)
         ax.grid(axis="x", alpha=0.3)
-    axes[0][0].set_yticks(range(len(labels)), labels)
-    axes[0][0].set_ylim(len(labels) - 0.5, -0.8)  # top to bottom, room for the top annotation
-    fig.suptitle(_fit(fig, title + "\nmean with 95% bootstrap CI", 10), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _fit(fig: Any, text: str, fontsize: float) -> str:
-    """Wrap each line of a title so that it fits the figure's width."""
-    chars = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.62)))
-    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+        ax.tick_params(labelsize=MIN_FONT_PT)
+    for k in range(len(metrics), rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    first = axes[0][0]
+    first.set_yticks(range(len(labels)), shown)
+    first.set_ylim(len(labels) - 0.5, -0.9)  # best-read order top to bottom; room for the label
+    if verdicts:
+        handles = [
+            Line2D([], [], marker="o", ls="", color=color, label=text)
+            for v, (color, text) in VERDICT_STYLE.items()
+            if v in used and v != "not_compared"
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=MIN_FONT_PT)
+    fit_title(fig, f"{title}\nmean with 95% interval (n = questions scored)")
+    return settle(fig)
 
 
 # --- sweep structure --------------------------------------------------------------------------------
@@ -93,66 +149,56 @@ def _sort_values(values: list[Any]) -> list[Any]:
     return sorted(unique, key=str)
 
 
-def heatmap(
-    summary: pd.DataFrame, overrides: dict[str, dict[str, Any]], metric: str, path: Path, title: str
-) -> Path | None:
+def heatmap_figure(
+    summary: pd.DataFrame, overrides: dict[str, dict[str, Any]], metric: str, title: str
+) -> Figure | None:
     """Mean of ``metric`` over a two-axis sweep, one annotated cell per trial.
 
     Args:
-        summary: a ``report.summarize`` frame.
-        overrides: trial_id -> {dotted swept key: value} (the ``trials.overrides_json`` column).
+        summary: a ``stats.summarize`` frame.
+        overrides: trial_id -> {dotted swept key: value} (the trials' ``overrides_json``).
 
     Returns:
-        The PNG path, or None when the run does not sweep exactly two keys.
+        The figure, or None when the run does not sweep exactly two keys.
     """
     axes_keys = sweep_axes(overrides)
     if len(axes_keys) != 2:
         return None
     row_key, col_key = axes_keys
-    rows = _sort_values([o[row_key] for o in overrides.values()])
-    cols = _sort_values([o[col_key] for o in overrides.values()])
+    rows = _sort_values([o[row_key] for o in overrides.values() if row_key in o])
+    cols = _sort_values([o[col_key] for o in overrides.values() if col_key in o])
     grid = np.full((len(rows), len(cols)), np.nan)
     counts = np.zeros_like(grid, dtype=int)
-    part = summary[summary.metric == metric]
-    index = {json.dumps(v, default=str): i for i, v in enumerate(rows)}
+    rindex = {json.dumps(v, default=str): i for i, v in enumerate(rows)}
     cindex = {json.dumps(v, default=str): i for i, v in enumerate(cols)}
-    for r in part.itertuples():
+    for r in summary[summary.metric == metric].itertuples():
         o = overrides.get(r.trial_id)
         if o is None or row_key not in o or col_key not in o:
             continue
-        i, j = (
-            index[json.dumps(o[row_key], default=str)],
-            cindex[json.dumps(o[col_key], default=str)],
-        )
+        i = rindex[json.dumps(o[row_key], default=str)]
+        j = cindex[json.dumps(o[col_key], default=str)]
         grid[i, j], counts[i, j] = r.mean, r.n
-    fig, ax = plt.subplots(
-        figsize=(max(4.5, 1.3 * len(cols) + 2.8), max(3.2, 0.8 * len(rows) + 2.0))
-    )
-    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
+    fig = new_figure(max(5.0, 1.2 * len(cols) + 3.2), max(3.6, 0.75 * len(rows) + 2.2))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for i in range(len(rows)):
         for j in range(len(cols)):
             value = grid[i, j]
             text = "n/a" if np.isnan(value) else f"{value:.2f}\nn={counts[i, j]}"
             color = "black" if np.isnan(value) or value > 0.6 else "white"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
+            ax.text(j, i, text, ha="center", va="center", fontsize=MIN_FONT_PT, color=color)
     ax.set_xticks(range(len(cols)), [str(v) for v in cols])
     ax.set_yticks(range(len(rows)), [str(v) for v in rows])
-    ax.set_xlabel(col_key)
-    ax.set_ylabel(row_key)
-    fig.colorbar(image, ax=ax, label=f"mean {metric}")
-    ax.set_title(
-        _fit(
-            fig,
-            f"{title}\nmean {metric} by {col_key.rsplit('.', 1)[-1]} and {row_key.rsplit('.', 1)[-1]}",
-            9,
-        ),
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.set_xlabel(col_key, fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel(row_key, fontsize=MIN_FONT_PT + 1)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(f"mean {metric}", fontsize=MIN_FONT_PT)
+    bar.ax.tick_params(labelsize=MIN_FONT_PT)
+    short = f"{col_key.rsplit('.', 1)[-1]} and {row_key.rsplit('.', 1)[-1]}"
+    fit_title(fig, f"{title}\nmean {metric} by {short}")
+    return settle(fig)
 
 
 # --- quality vs latency ------------------------------------------------------------------------------
@@ -177,141 +223,101 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return [i for _, _, i in sorted(front)]
 
 
-def quality_vs_latency(
+def mean_latency(latencies: pd.DataFrame, judged: bool) -> pd.DataFrame:
+    """Per trial [trial_id, label, latency_s]: end to end over answered questions when ``judged``,
+    else retrieval time over every question; trials without a measurement are left out."""
+    if latencies.empty:
+        return pd.DataFrame(columns=["trial_id", "label", "latency_s"])
+    if judged:
+        part = latencies[latencies["answered"].astype(bool)][["trial_id", "label", "latency_s"]]
+    else:
+        part = latencies[["trial_id", "label", "retrieval_s"]].rename(
+            columns={"retrieval_s": "latency_s"}
+        )
+    part = part.assign(latency_s=pd.to_numeric(part["latency_s"], errors="coerce"))
+    return part.groupby(["trial_id", "label"], as_index=False)["latency_s"].mean().dropna()
+
+
+def quality_latency_figure(
     summary: pd.DataFrame,
     latency: pd.DataFrame,
     metric: str,
-    path: Path,
     title: str,
     latency_label: str = "mean latency per question",
-) -> Path:
+) -> Figure:
     """Each trial's mean ``metric`` against its mean latency, with the Pareto front marked.
 
     Args:
-        summary: a ``report.summarize`` frame.
-        latency: columns ``trial_id``, ``label``, ``latency_s`` (the trial's mean, seconds).
-        latency_label: what the latency measures, for the x axis.
+        summary: a ``stats.summarize`` frame.
+        latency: one row per trial: trial_id, label, latency_s (see ``mean_latency``).
+        metric: the quality metric (higher is better).
     """
-    part = summary[summary.metric == metric][["trial_id", "label", "mean", "ci_low", "ci_high"]]
-    data = part.merge(latency[["trial_id", "latency_s"]], on="trial_id", how="inner")
-    data = data.dropna(subset=["mean", "latency_s"]).reset_index(drop=True)
-    scale, unit = (1000.0, "ms") if data.latency_s.max() < 1 else (1.0, "s")
-    x = data.latency_s * scale
-    front = pareto_front(list(zip(x, data["mean"], strict=True)))
-    on_front = data.index.isin(front)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    err = [(data["mean"] - data.ci_low).clip(lower=0), (data.ci_high - data["mean"]).clip(lower=0)]
-    ax.errorbar(x, data["mean"], yerr=err, fmt="none", ecolor="lightgray", capsize=3, zorder=1)
-    ax.scatter(
-        x[~on_front], data["mean"][~on_front], s=40, color="tab:gray", zorder=2, label="dominated"
+    data = summary[summary.metric == metric].merge(
+        latency[["trial_id", "latency_s"]], on="trial_id"
     )
+    data = data.dropna(subset=["mean", "latency_s"]).reset_index(drop=True)
+    seconds = data["latency_s"].to_numpy(dtype=float)
+    unit, scale = ("ms", 1000.0) if len(seconds) and np.nanmax(seconds) < 1 else ("s", 1.0)
+    x = seconds * scale
+    means = data["mean"].to_numpy(dtype=float)
+    front = pareto_front(list(zip(x, means, strict=True)))
+    on_front = np.isin(np.arange(len(data)), front)
+    fig = new_figure(7.5, 4.8)
+    ax = fig.subplots()
+    err = np.vstack(
+        [
+            np.clip(means - data["ci_low"].to_numpy(dtype=float), 0, None),
+            np.clip(data["ci_high"].to_numpy(dtype=float) - means, 0, None),
+        ]
+    )
+    ax.errorbar(x, means, yerr=err, fmt="none", ecolor="lightgray", capsize=3, zorder=1)
+    ax.scatter(x[~on_front], means[~on_front], s=40, color="tab:gray", zorder=2, label="dominated")
     ax.plot(
         x[front],
-        data["mean"][front],
+        means[front],
         "-o",
         color="tab:red",
         markersize=8,
         zorder=3,
-        label="Pareto front (higher quality, lower latency)",
+        label="Pareto front (better and faster)",
     )
-    ax.set_xlabel(f"{latency_label} ({unit})")
-    ax.set_ylabel(f"mean {metric}")
-    low = min(0.0, float(data.ci_low.min()) if not data.empty else 0.0)
-    ax.set_ylim(low - 0.05, 1.12)
-    if not data.empty:
+    ax.set_xlabel(f"{latency_label} ({unit})", fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel(f"mean {metric}", fontsize=MIN_FONT_PT + 1)
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    lowest = data["ci_low"].min()  # NaN (no warning) when no trial has an interval
+    low = min(0.0, float(lowest)) if pd.notna(lowest) else 0.0
+    ax.set_ylim(low - 0.05, 1.15)
+    if len(data):
         span = float(x.max() - x.min()) or float(x.max()) or 1.0
-        ax.set_xlim(max(0.0, float(x.min()) - 0.1 * span), float(x.max()) + 0.45 * span)
+        ax.set_xlim(max(0.0, float(x.min()) - 0.1 * span), float(x.max()) + 0.5 * span)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(_fit(fig, f"{title}\n{metric} vs latency (bars: 95% CI)", 9), fontsize=9)
-    fig.tight_layout()
-    _place_labels(ax, list(x), list(data["mean"]), list(data["label"]))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-# Where a point's label may go, in order of preference: (offset in points, ha, va).
-_LABEL_SPOTS = [
-    ((7, 5), "left", "bottom"),
-    ((7, -5), "left", "top"),
-    ((0, 10), "center", "bottom"),
-    ((0, -10), "center", "top"),
-    ((-7, 5), "right", "bottom"),
-    ((-7, -5), "right", "top"),
-    ((7, 17), "left", "bottom"),
-    ((7, -17), "left", "top"),
-    ((-7, 17), "right", "bottom"),
-    ((-7, -17), "right", "top"),
-    ((7, 29), "left", "bottom"),
-    ((7, -29), "left", "top"),
-]
-
-
-def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str]) -> None:
-    """Annotate points without labels overlapping each other, the markers, the legend or the edge.
-
-    Greedy: each label takes the first spot around its point that collides with nothing placed so
-    far; when every spot collides it takes the first one. Call after ``tight_layout``.
-    """
-    fig = ax.figure
-    fig.canvas.draw()  # fixes the legend's position and the data-to-pixel transform
-    renderer = fig.canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    pixels = [ax.transData.transform((x, y)) for x, y in zip(xs, ys, strict=True)]
-    obstacles = [Bbox.from_bounds(px - 6, py - 6, 12, 12) for px, py in pixels]
-    if ax.get_legend() is not None:
-        obstacles.append(ax.get_legend().get_window_extent(renderer))
-
-    def place(k: int, offset: tuple[int, int], ha: str, va: str) -> Any:
-        return ax.annotate(
-            labels[k],
-            (xs[k], ys[k]),
-            textcoords="offset points",
-            xytext=offset,
-            ha=ha,
-            va=va,
-            fontsize=8,
-        )
-
-    for k in sorted(range(len(labels)), key=lambda i: (-ys[i], xs[i])):
-        chosen = None
-        for offset, ha, va in _LABEL_SPOTS:
-            text = place(k, offset, ha, va)
-            box = text.get_window_extent(renderer).padded(2)
-            inside = (
-                frame.x0 <= box.x0
-                and box.x1 <= frame.x1
-                and frame.y0 <= box.y0
-                and box.y1 <= frame.y1
-            )
-            if inside and not any(box.overlaps(o) for o in obstacles):
-                chosen = box
-                break
-            text.remove()
-        if chosen is None:
-            chosen = place(k, *_LABEL_SPOTS[0]).get_window_extent(renderer).padded(2)
-        obstacles.append(chosen)
+    ax.legend(loc="lower right", fontsize=MIN_FONT_PT)
+    fit_title(fig, f"{title}\n{metric} vs latency (bars: 95% interval)")
+    settle(fig)  # the axes must not move once labels are placed by their pixel positions
+    place_labels(ax, list(x), list(means), [wrap(s, LABEL_CHARS) for s in data["label"]])
+    return fig
 
 
 # --- per-question distributions ----------------------------------------------------------------------
 
 
-def distributions(scores: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
+def distribution_figure(scores: pd.DataFrame, metric: str, title: str) -> Figure:
     """Box plot plus the individual per-question scores of ``metric`` for every trial.
 
     Failed (NULL) scores are left out; each tick says how many scores (n) and failures there are.
     """
     part = scores[scores.metric == metric]
     labels = list(dict.fromkeys(scores.label))
-    rng = np.random.default_rng(0)
-    fig, ax = plt.subplots(figsize=(8, 0.65 * len(labels) + 1.8))
+    rng = np.random.default_rng(0)  # jitter only: the same run always draws the same picture
+    fig = new_figure(8.0, 0.7 * len(labels) + 2.0)
+    ax = fig.subplots()
     ticks = []
     for y, label in enumerate(labels):
         trial = part[part.label == label]
-        ok = trial.value.dropna().to_numpy(dtype=float)
+        ok = pd.to_numeric(trial.value, errors="coerce").dropna().to_numpy(dtype=float)
         failed = int(trial.value.isna().sum())
-        ticks.append(f"{label}\n(n={ok.size}" + (f", failed={failed})" if failed else ")"))
+        tick = wrap(label, LABEL_CHARS)
+        ticks.append(f"{tick}\n(n={ok.size}" + (f", failed={failed})" if failed else ")"))
         if ok.size == 0:
             continue
         ax.boxplot(
@@ -326,79 +332,79 @@ def distributions(scores: pd.DataFrame, metric: str, path: Path, title: str) -> 
         jitter = rng.uniform(-0.2, 0.2, ok.size)
         ax.scatter(ok, y + jitter, s=14, alpha=0.6, color="tab:blue", zorder=3)
         ax.scatter([ok.mean()], [y], marker="D", s=45, color="white", edgecolor="black", zorder=4)
-    ax.set_yticks(range(len(labels)), ticks, fontsize=8)
+    ax.set_yticks(range(len(labels)), ticks)
+    ax.tick_params(labelsize=MIN_FONT_PT)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_xlim(-0.05, 1.05)
-    ax.set_xlabel(f"{metric} per question  (box: quartiles, \u25c6: mean, dots: questions)")
+    ax.set_xlabel(
+        f"{metric} per question (box: quartiles, \u25c6: mean, dots: questions)",
+        fontsize=MIN_FONT_PT,
+    )
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(
-        _fit(fig, f"{title}\n{metric}: distribution over questions (failed scores excluded)", 9),
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    fit_title(fig, f"{title}\n{metric}: distribution over questions (failed scores excluded)")
+    return settle(fig)
 
 
-# --- everything for one run --------------------------------------------------------------------------
+# --- the charts of one run ---------------------------------------------------------------------------
+
+#: Headings of the chart groups, in display order; a chart's group is its name up to the first "_"
+#: of its metric suffix (``metrics``, ``heatmap_<m>``, ``quality_vs_latency_<m>``, ``distribution_<m>``).
+GROUPS = {
+    "metrics": "Overview: every metric",
+    "heatmap": "Sweep heatmaps",
+    "quality_vs_latency": "Quality vs latency",
+    "distribution": "Per-question distributions",
+}
 
 
-def all_charts(store: Store, run_id: str, out_dir: str | Path, title: str) -> list[Path]:
-    """Every chart of a run under ``out_dir``: metrics, heatmaps, quality vs latency, distributions.
+def group_of(name: str) -> str:
+    """The ``GROUPS`` key of a chart name from ``chart_set``."""
+    return next((g for g in GROUPS if name == g or name.startswith(g + "_")), name)
 
-    Heatmaps only when the run sweeps exactly two keys. Judged metrics are plotted against the
-    end-to-end latency of the answered questions, retrieval metrics against retrieval latency.
+
+def chart_set(
+    summary: pd.DataFrame,
+    scores: pd.DataFrame,
+    overrides: dict[str, dict[str, Any]],
+    latencies: pd.DataFrame,
+    title: str,
+    verdicts: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Figure]:
+    """The charts a run's metrics call for, by name (``metrics``, ``heatmap_<metric>``, ...).
+
+    Always the overview; a heatmap per metric when the run sweeps exactly two keys; quality vs
+    latency per metric when latencies were measured (judged metrics against end-to-end latency of
+    answered questions, retrieval metrics against retrieval latency); a distribution per metric
+    whose scores are not all 0/1 (for a 0/1 metric the overview's proportion says it all).
     """
-    from ragbench.report import summarize  # report imports this module: import at call time
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(store, run_id)
     if summary.empty:
-        return []
-    scores = store.scores(run_id)
-    trials = store.query(
-        "SELECT trial_id, label, overrides_json FROM trials WHERE run_id = ?", [run_id]
-    )
-    overrides = {r.trial_id: json.loads(r.overrides_json) for r in trials.itertuples()}
-    records = store.query(
-        "SELECT trial_id, response IS NOT NULL AS answered, latency_s, retrieval_s "
-        "FROM records WHERE run_id = ?",
-        [run_id],
-    )
-    labels = trials[["trial_id", "label"]]
-    answered = records[records.answered].groupby("trial_id", as_index=False).latency_s.mean()
-    retrieval = records.groupby("trial_id", as_index=False).retrieval_s.mean()
-    latencies = {
-        "judged": (
-            labels.merge(answered, on="trial_id").dropna(subset=["latency_s"]),
-            "mean latency per answered question (retrieval + generation)",
-        ),
-        "retrieval": (
-            labels.merge(
-                retrieval.rename(columns={"retrieval_s": "latency_s"}), on="trial_id"
-            ).dropna(subset=["latency_s"]),
-            "mean retrieval latency per question",
-        ),
-    }
-    charts = [metric_chart(summary, out / "metrics.png", title)]
-    for metric in dict.fromkeys(summary.metric):
-        chart = heatmap(summary, overrides, metric, out / f"heatmap_{metric}.png", title)
-        if chart is not None:
-            charts.append(chart)
-        latency, latency_label = latencies["judged" if metric in JUDGED_METRICS else "retrieval"]
+        return {}
+    figures = {"metrics": metric_figure(summary, title, verdicts)}
+    metrics = list(dict.fromkeys(summary.metric))
+    for metric in metrics:
+        heat = heatmap_figure(summary, overrides, metric, title)
+        if heat is not None:
+            figures[f"heatmap_{metric}"] = heat
+    for metric in metrics:
+        judged = metric in JUDGED_METRICS
+        latency = mean_latency(latencies, judged)
         measured = summary[(summary.metric == metric) & summary["mean"].notna()]
         if not latency.empty and measured.trial_id.isin(latency.trial_id).any():
-            charts.append(
-                quality_vs_latency(
-                    summary,
-                    latency,
-                    metric,
-                    out / f"quality_vs_latency_{metric}.png",
-                    title,
-                    latency_label=latency_label,
-                )
+            what = (
+                "mean latency per answered question (retrieval + generation)"
+                if judged
+                else "mean retrieval latency per question"
             )
-        charts.append(distributions(scores, metric, out / f"distribution_{metric}.png", title))
-    return charts
+            figures[f"quality_vs_latency_{metric}"] = quality_latency_figure(
+                summary, latency, metric, title, what
+            )
+    for metric in metrics:
+        values = pd.to_numeric(scores.loc[scores.metric == metric, "value"], errors="coerce")
+        if not values.dropna().isin([0.0, 1.0]).all():
+            figures[f"distribution_{metric}"] = distribution_figure(scores, metric, title)
+    return figures
+
+
+def metric_chart(summary: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Deprecated: ``save(metric_figure(summary, title), path)``, kept for interactive.py."""
+    return save(metric_figure(summary, title), path)

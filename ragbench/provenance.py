@@ -76,10 +76,14 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def data_hash(corpus_hash: str, questions: list[Any]) -> str:
-    """``corpus:<hash> questions:<hash>``; each half changes with any document or question field."""
+    """``corpus:<hash> questions:<hash>``; each half changes with any document or question field.
+
+    Unset optional fields are left out, so adding a field to the schema changes no old hash.
+    """
     digest = hashlib.sha256()
     for q in questions:
-        digest.update(json.dumps(vars(q), sort_keys=True, default=str).encode() + b"\0")
+        given = {k: v for k, v in vars(q).items() if v is not None}
+        digest.update(json.dumps(given, sort_keys=True, default=str).encode() + b"\0")
     return f"corpus:{corpus_hash} questions:{digest.hexdigest()[:16]}"
 
 

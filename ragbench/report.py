@@ -1,173 +1,428 @@
-"""Reports: per-trial means with confidence intervals, failure counts, significance, charts.
+"""Reports: the one place that reads a run from the store, computes its statistics and draws it.
 
-Contract: ``summarize(store, run_id)`` -> one row per (trial, metric) with ``mean``, ``ci_low``,
-``ci_high``, ``n`` (scored questions) and ``n_failed`` (recorded judge/generation failures, never
-averaged in). ``report(experiment, db)`` prints the comparison table (the best trial of each metric
-marked ``*``) followed by one significance line per metric, and writes the charts, ``summary.csv``,
-``rankings.csv`` and ``report.md`` under ``results/<experiment>/``; a run made with fake models
-says so in the title and the table.
+Contract:
+- ``load(db, run_id=None, experiment=None)`` opens the results file read-only (it works on a
+  read-only file), reads the run with the store's typed reads, computes the summary and the
+  rankings once (``stats.summarize`` and ``stats.rank_all``: Holm across every comparison of the
+  report) and returns a :class:`Report`. It writes nothing.
+- ``report(experiment, db, run_id=None, out_dir=None)`` is ``load`` plus ``Report.write``: the charts
+  (PNG), ``summary.csv``, ``rankings.csv`` and ``report.md`` under ``<db folder>/<experiment>/``. A
+  file that cannot be written never raises: one line naming the folder goes to ``problems`` and
+  the table is still returned.
+- A :class:`Report` shows itself: ``_repr_html_`` (notebooks) is one trial x metric table of
+  "mean [CI] n" with the best trial and those not significantly different from it marked, failures
+  counted, a FAKE MODELS banner, the significance sentences, staged-search notes, problems and the
+  input files the run skipped; ``__repr__`` and ``table`` say the same in text (CLI). ``figures``
+  are the charts as matplotlib Figures (drawn on first use) and ``show()`` displays table and charts
+  grouped under headings.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from ragbench.stats import RANKING_COLUMNS, bootstrap_ci, rank_trials
+from ragbench import display, plots, stats
 from ragbench.store import Store
 
+DOT = " \u00b7 "
+FAKE_WARNING = (
+    "FAKE MODELS: this run used test doubles (fake LLM, fake judge or hashing embedder); "
+    "its scores mean nothing."
+)
+STAGED_TITLE = (
+    "Staged search (stage 1: retrieval metrics for every trial; stage 2: answers and judged "
+    "metrics for the trials kept)"
+)
+TEXT_MARKS = "* best, ~ not significantly different from best, ? too few to compare"
 
-@dataclass
+
+@dataclass(eq=False)
 class Report:
+    """A run read and computed once; see the module docstring for what it shows."""
+
     run_id: str
     experiment: str
-    fake_models: bool
+    info: dict[str, Any]
     summary: pd.DataFrame
-    table: str
-    charts: list[Path]
-    rankings: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """Per metric, ``stats.rank_trials`` of the run: best first, with ``tied_with_best``."""
+    rankings: dict[str, pd.DataFrame]
+    trials: pd.DataFrame
+    scores: pd.DataFrame
+    latencies: pd.DataFrame
+    run_stats: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    """The run's own problems, then any file this report could not write."""
+    charts: list[Path] = field(default_factory=list)
+    """PNG files written by ``write`` (empty after ``load``)."""
+
+    # --- facts ------------------------------------------------------------------------------------
+
+    @property
+    def fake_models(self) -> bool:
+        return bool(self.info.get("fake_models"))
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status") or "unknown")
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.rankings)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """trial_id -> label, in display order (by label)."""
+        return dict(zip(self.trials.trial_id.astype(str), self.trials.label, strict=True))
+
+    @property
+    def verdicts(self) -> dict[str, dict[str, str]]:
+        """metric -> trial_id -> verdict (best, tied, worse, too_few, not_compared)."""
+        return {
+            m: dict(zip(r.trial_id.astype(str), r.verdict, strict=True))
+            for m, r in self.rankings.items()
+        }
+
+    @property
+    def best(self) -> dict[str, str]:
+        """metric -> trial_id of the best trial (``stats.best_trial``'s rule), scored metrics only."""
+        return {
+            m: t for m, v in self.verdicts.items() for t, verdict in v.items() if verdict == "best"
+        }
+
+    @property
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """Input files (or records) the run could not read, with the reason."""
+        return [(str(p), str(r)) for p, r in self.run_stats.get("skipped_files") or []]
+
+    @property
+    def stage_notes(self) -> list[str]:
+        """Staged search: which trials went on to the judged stage and which were pruned, why."""
+        staged = self.trials[self.trials.stage.notna()].sort_values(
+            ["stage", "label"], ascending=[False, True]
+        )
+        return [f"{r.label}: {r.stage_note}" for r in staged.itertuples()]
+
+    @property
+    def title(self) -> str:
+        return f"{self.experiment} ({self.run_id})" + (
+            "  [FAKE MODELS]" if self.fake_models else ""
+        )
+
+    def sentences(self) -> list[str]:
+        """One line per metric: the best trial and how every other trial compares with it."""
+        return [_sentence(metric, ranking) for metric, ranking in self.rankings.items()]
+
+    def method_note(self) -> str:
+        tested = sum(int(r.verdict.isin(["tied", "worse"]).sum()) for r in self.rankings.values())
+        return (
+            f"Each trial vs the best, paired over the questions both scored: sign-flip permutation "
+            f"test, p-values Holm-adjusted across all {tested} comparisons in this report "
+            f"(alpha 0.05); fewer than {stats.MIN_N} shared questions: too few to compare. "
+            "Intervals: Wilson for 0/1 metrics, BCa bootstrap otherwise."
+        )
+
+    def banners(self) -> list[tuple[str, str]]:
+        """(text, level) of the warnings above the table: fake models, a run not finished."""
+        out = []
+        if self.fake_models:
+            out.append((FAKE_WARNING, "fake"))
+        if self.status != "finished":
+            why = self.info.get("message") if self.status == "failed" else None
+            text = f"run status: {self.status}" + (f": {why}" if why else "")
+            out.append((text, "error" if self.status == "failed" else "warning"))
+        return out
+
+    def notes(self) -> list[tuple[str, list[str], str]]:
+        """(title, lines, level) of the notes under the table; empty ones are not shown."""
+        return [
+            (STAGED_TITLE, self.stage_notes, ""),
+            ("Problems", self.problems, "error"),
+            (
+                f"Input files skipped ({len(self.skipped_files)})",
+                [f"{path}: {reason}" for path, reason in self.skipped_files],
+                "",
+            ),
+        ]
+
+    # --- text ---------------------------------------------------------------------------------------
+
+    @property
+    def table(self) -> str:
+        """Header, trial x metric table, significance lines and notes as plain text (the CLI)."""
+        lines = [f"experiment {self.experiment}  run {self.run_id}  status {self.status}"]
+        lines += [f"WARNING: {text}" for text, _ in self.banners()]
+        lines += ["", display.text_table(self.summary, self.verdicts, self.labels)]
+        if self.rankings:
+            lines += ["", *self.sentences(), f"{TEXT_MARKS}. {self.method_note()}"]
+        for title, notes, _ in self.notes():
+            if notes:
+                lines += ["", f"{title}:", *[f"  {note}" for note in notes]]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.table
+
+    # --- HTML and charts ------------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        return self.html(charts=False)
+
+    def html(self, charts: bool = False) -> str:
+        """The report as HTML; with ``charts`` the figures follow, grouped under headings."""
+        facts = [
+            f"run {self.run_id}",
+            f"status {self.status}",
+            f"dataset {self.info.get('dataset')}",
+            f"{len(self.trials)} trials",
+            f"{len(self.metrics)} metrics",
+        ]
+        n_failed = int(self.summary.n_failed.sum()) if not self.summary.empty else 0
+        if n_failed:
+            facts.append(f"{n_failed} failed scores (not averaged)")
+        parts = [display.banner(text, level) for text, level in self.banners()]
+        parts.append(display.heading(self.experiment, DOT.join(facts)))
+        notes = self.notes()  # problems first, where nobody can miss them
+        notes.sort(key=lambda note: note[2] != "error")
+        parts += [display.items(t, lines, level=level) for t, lines, level in notes[:1]]
+        if self.summary.empty:
+            parts.append("<p>(no scores)</p>")
+        else:
+            pruned = {
+                str(r.trial_id): f"{r.label}: {r.stage_note}"
+                for r in self.trials.itertuples()
+                if isinstance(r.stage_note, str)
+            }
+            trials = list(self.labels.items())
+            parts.append(display.score_table(self.summary, self.verdicts, trials, pruned))
+            parts.append(display.items("Significance", self.sentences()))
+            parts.append(f'<div style="{display.MUTED}">{display.esc(self.method_note())}</div>')
+        parts += [display.items(t, lines, level=level) for t, lines, level in notes[1:]]
+        if charts:
+            parts.append(display.chart_sections(self.figure_groups()))
+        return f'<div style="{display.FONT}">{"".join(parts)}</div>'
+
+    @cached_property
+    def figures(self) -> dict[str, Figure]:
+        """The run's charts by name (``plots.chart_set``), drawn on first use; in a notebook
+        ``display(rep.figures["metrics"])`` shows one."""
+        display.register_figure_formatter()
+        overrides = {
+            str(r.trial_id): json.loads(r.overrides_json or "{}") for r in self.trials.itertuples()
+        }
+        return plots.chart_set(
+            self.summary, self.scores, overrides, self.latencies, self.title, self.verdicts
+        )
+
+    def figure_groups(self) -> list[tuple[str, list[tuple[str, Figure]]]]:
+        """``figures`` under the headings of ``plots.GROUPS``, in that order."""
+        groups: dict[str, list[tuple[str, Figure]]] = {g: [] for g in plots.GROUPS}
+        for name, fig in self.figures.items():
+            groups.setdefault(plots.group_of(name), []).append((name, fig))
+        return [(plots.GROUPS.get(g, g), figs) for g, figs in groups.items() if figs]
+
+    def show(self, charts: bool = True) -> None:
+        """Display the report in a notebook: the table, then the charts in foldable sections."""
+        from IPython.display import HTML
+        from IPython.display import display as ipy_display
+
+        ipy_display(HTML(self.html(charts=charts)))
+
+    # --- files ------------------------------------------------------------------------------------
+
+    def write(self, out_dir: str | Path) -> Report:
+        """Write charts, summary.csv, rankings.csv and report.md into ``out_dir``.
+
+        Never raises for an unwritable folder or file: one line naming the folder and the files
+        that failed is appended to ``problems``. Returns ``self``.
+        """
+        out = Path(out_dir)
+        failed: list[str] = []
+        reason = ""
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.problems.append(
+                f"report files not written: cannot create folder {out} ({exc.strerror or exc})"
+            )
+            return self
+        self.charts = []
+        for name, fig in self.figures.items():
+            try:
+                self.charts.append(plots.save(fig, out / f"{name}.png"))
+            except OSError as exc:
+                failed.append(f"{len(self.figures) - len(self.charts)} charts")
+                reason = exc.strerror or str(exc)
+                break
+        files = {
+            "summary.csv": lambda p: self.summary.to_csv(p, index=False),
+            "rankings.csv": lambda p: rankings_frame(self.rankings).to_csv(p, index=False),
+            "report.md": lambda p: p.write_text(self.markdown(), encoding="utf-8"),
+        }
+        for name, write in files.items():
+            try:
+                write(out / name)
+            except OSError as exc:
+                failed.append(name)
+                reason = reason or exc.strerror or str(exc)
+        if failed:
+            self.problems.append(
+                f"could not write to folder {out} ({reason}): {', '.join(failed)} not written"
+            )
+        return self
+
+    def markdown(self) -> str:
+        """report.md: banner, table, significance, notes, charts, rankings and provenance."""
+        fake = "YES" if self.fake_models else "no"
+        parts = [f"# {self.experiment}\n", *[f"> **{text}**\n" for text, _ in self.banners()]]
+        parts.append(f"run `{self.run_id}`, status {self.status}, fake models: {fake}\n")
+        parts.append(display.markdown_table(self.summary, self.verdicts, self.labels))
+        if self.rankings:
+            parts.append("\n".join(f"- {s}" for s in self.sentences()) + "\n")
+            parts.append(f"_{self.method_note()}_\n")
+        for title, lines, _ in self.notes():
+            if lines:
+                parts.append(f"## {title}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
+        if self.charts:
+            parts.append("## Charts\n\n" + "".join(f"![{c.stem}]({c.name})\n" for c in self.charts))
+        ranked = rankings_frame(self.rankings)
+        if not ranked.empty:
+            text = ranked.drop(columns="trial_id").to_string(
+                index=False, float_format=lambda x: f"{x:.3f}"
+            )
+            parts.append(f"## Rankings\n\n```\n{text}\n```\n")
+        versions = self.info.get("versions_json") or "{}"
+        parts.append(f"provenance: git {self.info.get('git_sha')}, versions {versions}\n")
+        return "\n".join(parts)
+
+
+# --- reading and computing ---------------------------------------------------------------------------
+
+
+def load(db: str | Path, run_id: str | None = None, experiment: str | None = None) -> Report:
+    """Read one run (default: the latest of ``experiment``, else of the file) and compute it.
+
+    Raises:
+        StoreError: the file is missing, a folder, corrupt or not a DuckDB database (one line).
+        LookupError: no such run, or no run of ``experiment`` (or none at all) in the file.
+    """
+    store = Store(db, read_only=True)
+    if run_id is None:
+        run_id = store.latest_run(experiment) if experiment else _last(store.runs())
+        if run_id is None:
+            what = f"no run of experiment '{experiment}'" if experiment else "no run"
+            raise LookupError(f"{what} in {db}")
+    try:
+        info = store.run_info(run_id)
+    except KeyError:
+        raise LookupError(f"no run {run_id} in {db}") from None
+    if experiment and info["experiment"] != experiment:
+        raise LookupError(
+            f"run {run_id} belongs to experiment '{info['experiment']}', not '{experiment}'"
+        )
+    scores = store.scores(run_id)
+    run_stats = store.run_stats(run_id)
+    summary, rankings = compute(scores, configured_metrics(info))
+    return Report(
+        run_id=run_id,
+        experiment=str(info["experiment"]),
+        info=info,
+        summary=summary,
+        rankings=rankings,
+        trials=store.trials(run_id),
+        scores=scores,
+        latencies=store.latencies(run_id),
+        run_stats=run_stats,
+        problems=[str(p) for p in run_stats.get("problems") or []],
+    )
+
+
+def report(
+    experiment: str, db: str | Path, run_id: str | None = None, out_dir: str | Path | None = None
+) -> Report:
+    """``load`` the run (default: the experiment's latest) and write its files.
+
+    Files go to ``out_dir`` (default ``<db folder>/<experiment>``); see ``Report.write``.
+    """
+    rep = load(db, run_id=run_id, experiment=experiment)
+    return rep.write(out_dir if out_dir is not None else Path(db).parent / rep.experiment)
+
+
+def compute(
+    scores: pd.DataFrame, metrics: list[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Summary and rankings of long scores, metrics in the experiment's order then as they come."""
+    order = [
+        m for m in dict.fromkeys([*(metrics or []), *scores.metric]) if m in set(scores.metric)
+    ]
+    summary = stats.summarize(scores)
+    if not summary.empty:
+        summary = summary.assign(_m=summary.metric.map({m: i for i, m in enumerate(order)}))
+        summary = summary.sort_values(["_m", "label", "trial_id"], kind="stable").drop(columns="_m")
+        summary = summary.reset_index(drop=True)
+    return summary, stats.rank_all(scores, order) if order else {}
 
 
 def summarize(store: Store, run_id: str) -> pd.DataFrame:
-    """One row per (trial, metric) of a run: mean, bootstrap interval, n scored and n failed."""
-    return summarize_scores(store.scores(run_id))
+    """``stats.summarize`` of a run's scores (for callers that hold a store)."""
+    return stats.summarize(store.scores(run_id))
 
 
 def summarize_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """``summarize`` on long scores as returned by ``Store.scores``."""
-    rows = []
-    for (trial_id, label, metric), group in scores.groupby(["trial_id", "label", "metric"], sort=False):
-        ok = group.value.dropna()
-        mean, low, high = bootstrap_ci(ok.to_numpy())
-        rows.append({"trial_id": trial_id, "label": label, "metric": metric, "mean": mean,
-                     "ci_low": low, "ci_high": high, "n": int(ok.size),
-                     "n_failed": int(group.error.notna().sum())})
-    return pd.DataFrame(rows, columns=["trial_id", "label", "metric", "mean", "ci_low", "ci_high",
-                                       "n", "n_failed"])
-
-
-def best_trials(rankings: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """The best trial_id of each metric that has at least one score."""
-    return {metric: str(r.trial_id.iloc[0]) for metric, r in rankings.items()
-            if not r.empty and r.n.iloc[0] > 0}
-
-
-def format_table(summary: pd.DataFrame, rankings: dict[str, pd.DataFrame] | None = None) -> str:
-    """Trials as rows, metrics as columns: ``mean [low, high] n=N`` plus failures when any.
-
-    With ``rankings`` (``report`` passes them) the best trial of each metric has ``*`` after its
-    mean.
-    """
-    if summary.empty:
-        return "(no scores)"
-    best = best_trials(rankings or {})
-
-    def cell(r: pd.Series) -> str:
-        star = "*" if best.get(r["metric"]) == str(r["trial_id"]) else ""
-        text = f"{r['mean']:.3f}{star} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] n={r['n']}"
-        return text + (f" failed={r['n_failed']}" if r["n_failed"] else "")
-
-    cells = summary.assign(cell=summary.apply(cell, axis=1))
-    wide = cells.pivot(index=["label", "trial_id"], columns="metric", values="cell").fillna("-")
-    wide = wide.reset_index().rename(columns={"label": "trial"})
-    return wide.to_string(index=False)
-
-
-def significance_lines(rankings: dict[str, pd.DataFrame]) -> list[str]:
-    """One line per metric: the best trial and which others it does (not) beat significantly."""
-    lines = []
-    for metric, ranking in rankings.items():
-        if ranking.empty or ranking.n.iloc[0] == 0:
-            lines.append(f"{metric}: no scores")
-            continue
-        best, others = ranking.iloc[0], ranking.iloc[1:]
-        line = f"{metric}: best = {best.label} ({best['mean']:.3f})"
-        compared = others.diff_ci_low.notna()
-        tied = others[compared & others.tied_with_best]
-        worse = others[compared & ~others.tied_with_best]
-        if others.empty:
-            line += "; no other trial"
-        elif len(worse) == len(others):
-            line += "; all others significantly worse"
-        else:
-            if len(tied):
-                line += f"; not significantly different: {', '.join(tied.label)}"
-            if len(worse):
-                line += f"; significantly worse: {', '.join(worse.label)}"
-        if (~compared).any():
-            line += f"; not compared (no shared scores): {', '.join(others[~compared].label)}"
-        lines.append(line)
-    return lines
-
-
-SIGNIFICANCE_NOTE = (
-    "* = best mean. Others vs best, paired over the questions both scored: "
-    "95% bootstrap CI of the difference and sign-flip permutation test (alpha 0.05)."
-)
+    """Deprecated alias of ``stats.summarize`` (kept until its callers import it from stats)."""
+    return stats.summarize(scores)
 
 
 def rankings_frame(rankings: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """All rankings in one long frame with a leading ``metric`` column (for rankings.csv)."""
     frames = [r.assign(metric=m) for m, r in rankings.items() if not r.empty]
     if not frames:
-        return pd.DataFrame(columns=["metric", *RANKING_COLUMNS])
-    return pd.concat(frames, ignore_index=True)[["metric", *RANKING_COLUMNS]]
+        return pd.DataFrame(columns=["metric", *stats.RANKING_COLUMNS])
+    return pd.concat(frames, ignore_index=True)[["metric", *stats.RANKING_COLUMNS]]
 
 
-def report(experiment: str, db: str | Path, run_id: str | None = None,
-           out_dir: str | Path | None = None) -> Report:
-    """Summarize a run (default: the latest of the experiment) and write its charts."""
-    from ragbench.plots import all_charts
-
-    store = Store(db)
-    run_id = run_id or store.latest_run(experiment)
-    if run_id is None:
-        raise LookupError(f"no run of experiment '{experiment}' in {db}")
-    info = store.run_info(run_id)
-    scores = store.scores(run_id)
-    summary = summarize_scores(scores)
-    rankings = {m: rank_trials(scores, m) for m in dict.fromkeys(summary.metric)}
-    fake = bool(info["fake_models"])
-    header = f"experiment {experiment}  run {run_id}  status {info['status']}"
-    if fake:
-        header += "\nWARNING: this run used FAKE models (test doubles); its scores mean nothing."
-    body = format_table(summary, rankings)
-    if rankings:
-        body += "\n\n" + "\n".join([*significance_lines(rankings), SIGNIFICANCE_NOTE])
-    stages = store.query(
-        "SELECT label, stage, stage_note FROM trials WHERE run_id = ? AND stage IS NOT NULL "
-        "ORDER BY stage DESC, label",
-        [run_id],
-    )
-    if not stages.empty:
-        body += "\n\nstaged search (stage 1: retrieval metrics for every trial; stage 2: answers " \
-            "and LLM-judged metrics for the trials kept):\n" + "\n".join(
-                f"  {r.label}: {r.stage_note}" for r in stages.itertuples()
-            )
-    table = header + "\n" + body
-    out = Path(out_dir) if out_dir else Path(db).parent / experiment
-    out.mkdir(parents=True, exist_ok=True)
-    charts: list[Path] = []
-    if not summary.empty:
-        title = f"{experiment} ({run_id})" + ("  [FAKE MODELS]" if fake else "")
-        charts = all_charts(store, run_id, out, title)
-    summary.to_csv(out / "summary.csv", index=False)
-    ranked = rankings_frame(rankings)
-    ranked.to_csv(out / "rankings.csv", index=False)
-    (out / "report.md").write_text(
-        f"# {experiment}\n\nrun `{run_id}`, status {info['status']}, "
-        f"fake models: {'YES' if fake else 'no'}\n\n```\n{body}\n```\n\n"
-        + "".join(f"![{c.stem}]({c.name})\n" for c in charts)
-        + ("\n## Rankings\n\n```\n" + _rankings_text(ranked) + "\n```\n" if rankings else "")
-        + f"\nprovenance: git {info['git_sha']}, versions {json.loads(info['versions_json'])}\n"
-    )
-    return Report(run_id, experiment, fake, summary, table, charts, rankings)
+def _last(runs: pd.DataFrame) -> str | None:
+    return None if runs.empty else str(runs.run_id.iloc[-1])
 
 
-def _rankings_text(ranked: pd.DataFrame) -> str:
-    shown = ranked.drop(columns="trial_id")
-    return shown.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+def configured_metrics(info: dict[str, Any]) -> list[str]:
+    """The experiment's ``metrics`` in its own order, from a ``Store.run_info`` row."""
+    try:
+        metrics = json.loads(info.get("config_json") or "{}").get("metrics") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(m) for m in metrics]
+
+
+# --- text renderings ----------------------------------------------------------------------------------
+
+
+def _sentence(metric: str, ranking: pd.DataFrame) -> str:
+    if ranking.empty or ranking.n.iloc[0] == 0:
+        return f"{metric}: no scores"
+    best, others = ranking.iloc[0], ranking.iloc[1:]
+    line = f"{metric}: best = {_name(best.label)} ({best['mean']:.3f})"
+    by = {v: [_name(x) for x in others[others.verdict == v].label] for v in stats.VERDICTS}
+    if others.empty:
+        return line + "; no other trial"
+    if len(by["worse"]) == len(others):
+        return line + "; all others significantly worse"
+    for verdict, words in (
+        ("tied", "not significantly different"),
+        ("worse", "significantly worse"),
+        ("too_few", f"too few shared questions to compare (< {stats.MIN_N})"),
+        ("not_compared", "not compared (no scores shared with the best)"),
+    ):
+        if by[verdict]:
+            line += f"; {words}: {', '.join(by[verdict])}"
+    return line
+
+
+def _name(label: str) -> str:
+    """A label inside a sentence: quoted when its own commas would blur a list of labels."""
+    return f"'{label}'" if "," in label or ";" in label else label

@@ -19,8 +19,9 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from ragbench.config import FUSION_MODES, PipelineConfig
 from ragbench.data import Dataset, Question, make_document
+from ragbench.index import chunk_documents
 from ragbench.models import HashingEmbedding
-from ragbench.pipeline import AccessControl, Builder, Pipeline, chunk_documents, doc_id_of
+from ragbench.pipeline import AccessControl, Builder, Pipeline, doc_id_of
 
 SECRET = "payroll"  # a word only the finance documents contain
 QUESTION = "What is the payroll salary budget of the finance team for the third quarter?"

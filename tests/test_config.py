@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -386,7 +387,7 @@ def test_cli_validate_missing_file(tmp_path: Path) -> None:
 
 
 def test_duplicate_sweep_points_are_rejected() -> None:
-    data = {"name": "dup", "sweep": {"retrieval.top_k": [3, "3"]}}
+    data = {"name": "dup", "sweep": {"retrieval.top_k": [3, 3]}}
     with pytest.raises(ConfigError, match="same trial"):
         parse_config(data)
 
@@ -394,9 +395,290 @@ def test_duplicate_sweep_points_are_rejected() -> None:
 def test_trial_labels_disambiguate_axes_with_the_same_last_name() -> None:
     from ragbench.config import trial_label
 
-    assert trial_label({"chunking.chunk_size": 128, "retrieval.top_k": 2}) == "chunk_size=128, top_k=2"
+    assert (
+        trial_label({"chunking.chunk_size": 128, "retrieval.top_k": 2}) == "chunk_size=128, top_k=2"
+    )
     assert (
         trial_label({"chunking.method": "token", "retrieval.method": "bm25"})
         == "chunking.method=token, retrieval.method=bm25"
     )
     assert trial_label({}) == "base"
+
+
+# --- duplicate keys ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "first"),
+    [
+        ("name: a\nlimit: 2\nname: b\n", "name", 3, 1),
+        (
+            "name: x\nbase:\n  retrieval:\n    top_k: 2\n    method: bm25\n    top_k: 5\n",
+            "top_k",
+            6,
+            4,
+        ),
+        ("name: x\nbase:\n  retrieval: {top_k: 2, top_k: 5}\n", "top_k", 3, 3),
+        (
+            "name: x\nsweep:\n  retrieval.top_k: [2]\n  retrieval.top_k: [3]\n",
+            "retrieval.top_k",
+            4,
+            3,
+        ),
+        ("name: x\nbase: {}\nmetrics: [mrr]\nbase: {}\n", "base", 4, 2),
+        ("name: x\nsweep:\n  retrieval:\n    - {top_k: 2, top_k: 3}\n", "top_k", 4, 4),
+    ],
+    ids=["top", "nested", "flow", "sweep", "section", "in-list"],
+)
+def test_duplicate_keys_rejected_with_line(
+    tmp_path: Path, text: str, key: str, line: int, first: int
+) -> None:
+    path = write_yaml(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    msg = str(exc.value)
+    assert str(path) in msg
+    assert f"line {line}," in msg
+    assert f"duplicate key '{key}' (first given on line {first})" in msg
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    from ragbench.validation import read_yaml
+
+    path = tmp_path / "merge.yaml"
+    path.write_text("a: &d {top_k: 2, method: bm25}\nb:\n  <<: *d\n  top_k: 5\n")
+    assert read_yaml(path)["b"] == {"top_k": 5, "method": "bm25"}
+
+
+def test_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path, "name: x\nbase:\n  generation: {llm: {provider: fake, temperature: 1e-1}}\n"
+    )
+    assert load_config(path).base.generation.llm.temperature == pytest.approx(0.1)
+
+
+# --- strict numbers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "shown"),
+    [("true", "true (a boolean)"), ("2.0", "2.0 (a float)"), ('"3"', "'3' (a string)")],
+)
+def test_top_k_must_be_an_integer(tmp_path: Path, yaml_value: str, shown: str) -> None:
+    path = write_yaml(tmp_path, f"name: x\nbase:\n  retrieval:\n    top_k: {yaml_value}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    msg = str(exc.value)
+    assert "base.retrieval.top_k: Input should be a valid integer" in msg
+    assert f"got {shown}" in msg
+
+
+def _numeric_fields(model: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """(path, 'int'|'float') of every numeric field of a config model, recursively."""
+    from pydantic import BaseModel
+
+    from ragbench.validation import _model_in
+
+    found = []
+    for name, field in model.model_fields.items():
+        sub = _model_in(field.annotation)
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            found += _numeric_fields(sub, (*prefix, name))
+            continue
+        path = (*prefix, name)
+        if typing.get_origin(field.annotation) is tuple:  # e.g. hybrid_weights: test the first item
+            field_type, path = field.annotation.__args__[0], (*path, "0")
+        else:
+            field_type = field.annotation
+        # int | None, Annotated[int, Strict()]: the plain types inside
+        args = getattr(field_type, "__args__", None) or (field_type,)
+        plain = {getattr(a, "__origin__", a) for a in args}
+        if int in plain:
+            found.append((path, "int"))
+        elif float in plain:
+            found.append((path, "float"))
+    return found
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    tree: Any = value
+    for part in reversed(path):
+        tree = [tree, 0.5] if part == "0" else {part: tree}
+    return tree
+
+
+def test_every_numeric_field_is_found() -> None:
+    from ragbench.config import ExperimentConfig
+
+    fields = dict(_numeric_fields(ExperimentConfig))
+    assert len(fields) == 28  # the walk reaches every section (update when a field is added)
+    assert fields[("base", "retrieval", "top_k")] == "int"
+    assert fields[("base", "generation", "llm", "temperature")] == "float"
+    assert fields[("base", "retrieval", "hybrid_weights", "0")] == "float"
+    assert fields[("staged", "top_n")] == "int"
+
+
+def _numeric_cases() -> list[Any]:
+    from ragbench.config import ExperimentConfig
+
+    cases = []
+    for path, kind in _numeric_fields(ExperimentConfig):
+        bad = [True, False, "3"] + ([2.5] if kind == "int" else [float("inf"), float("nan")])
+        cases += [pytest.param(path, v, id=f"{'.'.join(path)}={v!r}") for v in bad]
+    return cases
+
+
+@pytest.mark.parametrize(("path", "value"), _numeric_cases())
+def test_every_numeric_field_refuses_non_numbers(path: tuple[str, ...], value: Any) -> None:
+    data: dict[str, Any] = {"name": "x", **_nest(path, value)}
+    if path[0] == "staged":
+        data["metrics"] = ["mrr"]
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    loc = ".".join(p for p in path if p != "0")
+    assert loc in str(exc.value)
+
+
+def test_integers_are_floats_and_keep_the_trial_id() -> None:
+    as_int = parse_config({"name": "x", "base": {"generation": {"llm": {"temperature": 0}}}})
+    as_float = parse_config({"name": "x", "base": {"generation": {"llm": {"temperature": 0.0}}}})
+    assert isinstance(as_int.base.generation.llm.temperature, float)
+    assert expand(as_int)[0].trial_id == expand(as_float)[0].trial_id
+
+
+def test_tuple_fields_still_take_yaml_lists(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, "name: x\nbase:\n  retrieval: {hybrid_weights: [1, 0.5]}\n")
+    assert load_config(path).base.retrieval.hybrid_weights == (1.0, 0.5)
+
+
+def test_sweep_values_are_strict_too() -> None:
+    msg = config_error({"name": "x", "sweep": {"retrieval.top_k": [2, True]}})
+    assert "retrieval.top_k" in msg and "valid integer" in msg and "true (a boolean)" in msg
+
+
+# --- staged search -------------------------------------------------------------------------------
+
+
+def test_staged_rank_by_must_be_in_metrics() -> None:
+    msg = config_error(
+        {"name": "x", "metrics": ["hit_rate", "mrr", "faithfulness"], "staged": {"rank_by": "ndcg"}}
+    )
+    assert "staged.rank_by 'ndcg' is not in metrics (hit_rate, mrr, faithfulness)" in msg
+    assert "rank by one of them (hit_rate, mrr)" in msg
+
+
+def test_staged_default_rank_by_must_be_in_metrics_too() -> None:
+    msg = config_error({"name": "x", "metrics": ["faithfulness"], "staged": {"top_n": 1}})
+    assert "staged.rank_by 'mrr' is not in metrics" in msg
+    assert "no retrieval metric to rank by" in msg
+
+
+def test_staged_rank_by_must_be_a_retrieval_metric() -> None:
+    msg = config_error(
+        {"name": "x", "metrics": ["mrr", "faithfulness"], "staged": {"rank_by": "faithfulness"}}
+    )
+    assert "staged.rank_by" in msg and "judged only after stage 1" in msg
+
+
+def test_staged_rank_by_in_metrics_is_accepted() -> None:
+    config = parse_config({"name": "x", "metrics": ["ndcg"], "staged": {"rank_by": "ndcg"}})
+    assert config.staged is not None and config.staged.rank_by == "ndcg"
+
+
+def test_unknown_key_in_optional_section_suggests() -> None:
+    msg = config_error({"name": "x", "staged": {"rank_byy": "mrr"}})
+    assert "staged.rank_byy: unknown key (did you mean 'rank_by'?)" in msg
+
+
+# --- other crash paths ---------------------------------------------------------------------------
+
+
+def test_duplicate_metrics_rejected() -> None:
+    assert "listed more than once: mrr" in config_error({"name": "x", "metrics": ["mrr", "mrr"]})
+
+
+def test_judge_cannot_be_swept() -> None:
+    msg = config_error({"name": "x", "sweep": {"judge.temperature": [0.0, 0.5]}})
+    assert "sweep key 'judge.temperature'" in msg and "cannot be swept" in msg
+
+
+def test_sweep_explosion_refused_before_expanding() -> None:
+    sweep = {
+        "retrieval.top_k": list(range(1, 101)),
+        "chunking.chunk_size": list(range(100, 111)),
+    }
+    msg = config_error({"name": "x", "sweep": sweep})
+    assert "sweep has 1100 points" in msg and "at most 1000" in msg
+
+
+def test_max_tokens_must_fit_the_context_window() -> None:
+    msg = config_error(
+        {"name": "x", "base": {"judge": {"provider": "fake", "context_window": 1024}}}
+    )
+    assert "base.judge" in msg
+    assert "max_tokens (1024) must be smaller than context_window (1024)" in msg
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32 - 1, 2**40])
+def test_llm_seed_must_be_a_fixed_uint32(seed: int) -> None:
+    msg = config_error({"name": "x", "base": {"generation": {"llm": {"seed": seed}}}})
+    assert "base.generation.llm.seed" in msg
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["127.0.0.1:8000/v1", "ftp://u:secret-pw@h/v1", "http:///v1", "http://u:secret-pw@h:99999/v1"],
+)
+def test_base_url_must_be_http_and_is_never_echoed(url: str) -> None:
+    llm = {"provider": "openai", "model": "m", "base_url": url}
+    msg = config_error({"name": "x", "base": {"generation": {"llm": llm}}})
+    assert "base.generation.llm.base_url" in msg
+    assert "secret-pw" not in msg
+
+
+def test_api_key_env_holding_a_key_is_refused_without_echo() -> None:
+    llm = {"provider": "fake", "api_key_env": "sk-proj-abc123-def456"}
+    msg = config_error({"name": "x", "base": {"generation": {"llm": llm}}})
+    assert "api_key_env must be the NAME of the environment variable" in msg
+    assert "abc123" not in msg
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "the file is empty"),
+        (b"# only a comment\n", "the file is empty"),
+        (b"name: caf\xe9\n", "not a UTF-8 text file"),
+        (b"[" * 5000 + b"]" * 5000, "invalid YAML"),
+    ],
+    ids=["empty", "comment", "latin-1", "deep"],
+)
+def test_unreadable_experiment_files(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(path) in str(exc.value) and expected in str(exc.value)
+
+
+def test_experiment_path_that_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="experiment file is a folder"):
+        load_config(tmp_path)
+
+
+def test_experiment_name_length_is_bounded() -> None:
+    assert "name" in config_error({"name": "x" * 101})
+
+
+def test_trial_labels_never_show_url_passwords() -> None:
+    llm = {"provider": "openai", "model": "m", "base_url": "http://h:1/v1"}
+    config = parse_config(
+        {
+            "name": "x",
+            "base": {"generation": {"llm": llm}},
+            "sweep": {"generation.llm.base_url": ["http://h:1/v1", "http://u:pw-secret@h:1/v1"]},
+        }
+    )
+    trials = expand(config)
+    assert [t.label for t in trials] == ["base_url=http://h:1/v1", "base_url=http://u:***@h:1/v1"]
+    assert trials[1].pipeline.generation.llm.base_url == "http://u:pw-secret@h:1/v1"  # still used

@@ -218,3 +218,17 @@ def test_writes_are_batched(fake_config_data: dict[str, Any], tmp_db: Path) -> N
     records = len(Store(tmp_db).latencies(result.run_id))
     assert records == 24
     assert result.stats["transactions"] < records / 4  # not one transaction per question
+
+
+def test_resume_of_an_unknown_run_creates_no_file(
+    fake_config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    from ragbench.store import StoreError
+
+    db = tmp_path / "none.duckdb"
+    with pytest.raises(StoreError, match="not found"):
+        run(_config(fake_config_data), db=db, resume="nope", progress=False)
+    assert not db.exists()
+    run(_config(fake_config_data), db=db, progress=False)
+    with pytest.raises(ValueError, match="no run nope"):
+        run(_config(fake_config_data), db=db, resume="nope", progress=False)

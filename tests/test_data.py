@@ -15,6 +15,8 @@ from ragbench.data import DataError, Dataset, load_dataset
 
 QaFolderFactory = Callable[..., Path]
 PG_ESSAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pg-essays"
+# For corpora that are not about the default questions' gold documents.
+NO_GOLD = [{"question_id": "t1", "user_input": "Anything?"}]
 
 
 def collapse(text: str) -> str:
@@ -91,7 +93,8 @@ def test_skip_and_report_bad_files(make_qa_folder: QaFolderFactory) -> None:
             "broken.pdf": random.Random(0).randbytes(4096),
             "notes.xyz": "an unknown format",
             "latin1.txt": b"caf\xe9 cr\xe8me \xff\xfe",
-        }
+        },
+        questions=NO_GOLD,
     )
     ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
     assert [d.id_ for d in ds.corpus] == ["good.md"]
@@ -106,7 +109,7 @@ def test_skip_and_report_bad_files(make_qa_folder: QaFolderFactory) -> None:
 
 
 def test_empty_and_whitespace_documents_skipped(make_qa_folder: QaFolderFactory) -> None:
-    root = make_qa_folder(docs={"good.md": "text", "blank.txt": "  \n\n "})
+    root = make_qa_folder(docs={"good.md": "text", "blank.txt": "  \n\n "}, questions=NO_GOLD)
     ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
     assert dict(ds.skipped) == {"blank.txt": "no extractable text"}
 
@@ -114,7 +117,7 @@ def test_empty_and_whitespace_documents_skipped(make_qa_folder: QaFolderFactory)
 def test_nested_html_doc_id_and_text(make_qa_folder: QaFolderFactory) -> None:
     html = "<html><head><style>p{}</style><script>var x=1;</script></head>"
     html += "<body><h1>Opening</h1><p>Doors open at <b>nine</b>.</p></body></html>"
-    root = make_qa_folder(docs={"sub/dir/page.html": html})
+    root = make_qa_folder(docs={"sub/dir/page.html": html}, questions=NO_GOLD)
     doc = load_dataset(DatasetConfig(loader="qa-folder", path=str(root))).corpus[0]
     assert doc.id_ == "sub/dir/page.html"
     assert "Doors open at" in doc.text and "nine" in doc.text
@@ -178,14 +181,15 @@ def test_hidden_folders_are_not_loaded(make_qa_folder: QaFolderFactory) -> None:
             "good.md": "The good doc.",
             ".hidden.md": "a dot-file",
             ".ipynb_checkpoints/good-checkpoint.md": "The good doc.",
-        }
+        },
+        questions=NO_GOLD,
     )
     ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
     assert [d.id_ for d in ds.corpus] == ["good.md"]
 
 
 def test_write_questions_round_trip(make_qa_folder: QaFolderFactory) -> None:
-    from ragbench.data import write_questions
+    from ragbench.questions import write_questions
 
     root = make_qa_folder()
     ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
@@ -208,3 +212,49 @@ def test_pg_essays_loader() -> None:
     for q in ds.questions:
         assert q.gold_doc_ids and set(q.gold_doc_ids) <= doc_ids, q.question_id
     assert len({q.question_id for q in ds.questions}) == 55
+
+
+# --- gold ids checked against the corpus ------------------------------------------------------------
+
+TYPO_QUESTIONS = [
+    {"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["lighthous.md"]},
+    {"question_id": "t2", "user_input": "When?", "gold_doc_ids": ["ferry.txt", "gone.pdf"]},
+    {"question_id": "t3", "user_input": "Graded?", "gold_relevance": {"ferry.txt": 1, "x.md": 0}},
+]
+
+
+def test_unknown_gold_ids_are_an_error_by_default(make_qa_folder: QaFolderFactory) -> None:
+    docs = {"lighthouse.md": "Built by Ada.", "ferry.txt": "Leaves at 7.", "gone.pdf": b"%PDF-x"}
+    root = make_qa_folder(docs=docs, questions=TYPO_QUESTIONS)
+    with pytest.raises(DataError) as info:
+        load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
+    message = str(info.value)
+    assert "3 gold doc id(s) name no document in the corpus" in message
+    assert "t1 -> 'lighthous.md' (did you mean 'lighthouse.md'?)" in message
+    assert "t2 -> 'gone.pdf' (skipped: corrupt pdf" in message
+    assert "t3 -> 'x.md'" in message  # graded ids count too, even with gain 0
+    assert "dataset.unknown_gold_ids: warn" in message
+
+
+def test_unknown_gold_ids_warn_mode_keeps_going(make_qa_folder: QaFolderFactory) -> None:
+    good = {"question_id": "ok", "user_input": "Ferry?", "gold_doc_ids": ["ferry.txt"]}
+    root = make_qa_folder(questions=[TYPO_QUESTIONS[0], good])
+    cfg = DatasetConfig(loader="qa-folder", path=str(root), unknown_gold_ids="warn")
+    ds = load_dataset(cfg)
+    assert [q.question_id for q in ds.questions] == ["t1", "ok"]
+    assert len(ds.warnings) == 1 and "1 gold doc id(s)" in ds.warnings[0]
+    assert "t1 -> 'lighthous.md' (did you mean 'lighthouse.md'?)" in ds.warnings[0]
+    assert "score as not retrieved" in ds.warnings[0]
+
+
+def test_unknown_gold_ids_mode_is_validated() -> None:
+    from ragbench.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="unknown unknown_gold_ids mode 'warning'"):
+        parse_config({"name": "x", "dataset": {"unknown_gold_ids": "warning"}})
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_limit_must_be_a_positive_whole_number(limit: object) -> None:
+    with pytest.raises(DataError, match="limit must be a whole number of questions >= 1"):
+        load_dataset(DatasetConfig(loader="demo"), limit=limit)  # type: ignore[arg-type]

@@ -13,10 +13,11 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from typer.testing import CliRunner
 
 from ragbench import judge_check as jc
+from ragbench import labelled as lb
 from ragbench.cli import app
 from ragbench.config import JudgeConfig
 from ragbench.data import DataError
-from ragbench.judge_check import LabelledItem
+from ragbench.labelled import LabelledItem
 from ragbench.models import FakeLLM
 from ragbench.store import Store
 
@@ -116,11 +117,11 @@ def test_agreement_ci_seeded_and_contains_estimate() -> None:
 
 def test_stratified_sample_balanced_deterministic() -> None:
     pool = items([True] * 10 + [False] * 90)
-    sample = jc.stratified_sample(pool, 8, seed=3)
+    sample = lb.stratified_sample(pool, 8, seed=3)
     assert len(sample) == 8
     assert sum(it.label for it in sample) == 4
-    assert sample == jc.stratified_sample(pool, 8, seed=3)
-    assert sample != jc.stratified_sample(pool, 8, seed=4)
+    assert sample == lb.stratified_sample(pool, 8, seed=3)
+    assert sample != lb.stratified_sample(pool, 8, seed=4)
     assert [it.item_id for it in sample] == sorted(
         (it.item_id for it in sample), key=lambda s: int(s[1:])
     )  # input order kept
@@ -128,26 +129,26 @@ def test_stratified_sample_balanced_deterministic() -> None:
 
 def test_stratified_sample_small_class_exhausted() -> None:
     pool = items([True] * 2 + [False] * 50)
-    sample = jc.stratified_sample(pool, 10, seed=0)
+    sample = lb.stratified_sample(pool, 10, seed=0)
     assert len(sample) == 10 and sum(it.label for it in sample) == 2
 
 
 def test_stratified_sample_nests_and_limit_none() -> None:
     pool = items([True, False] * 20)
-    small = {it.item_id for it in jc.stratified_sample(pool, 6, seed=0)}
-    large = {it.item_id for it in jc.stratified_sample(pool, 12, seed=0)}
+    small = {it.item_id for it in lb.stratified_sample(pool, 6, seed=0)}
+    large = {it.item_id for it in lb.stratified_sample(pool, 12, seed=0)}
     assert small <= large
-    assert jc.stratified_sample(pool, None) == pool
-    assert jc.stratified_sample(pool, 100) == pool
+    assert lb.stratified_sample(pool, None) == pool
+    assert lb.stratified_sample(pool, 100) == pool
     with pytest.raises(ValueError, match="at least 1"):
-        jc.stratified_sample(pool, 0)
+        lb.stratified_sample(pool, 0)
 
 
 # --- loaders -------------------------------------------------------------------------------------
 
 
 def test_csv_loader_label_mapping(tmp_path: Path) -> None:
-    loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"))
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
     assert [it.label for it in loaded] == [True, True, True, False, False, False]
     assert (
         loaded[0].context.startswith("The Corran")
@@ -157,41 +158,41 @@ def test_csv_loader_label_mapping(tmp_path: Path) -> None:
 
 
 def test_csv_loader_limit_has_both_classes(tmp_path: Path) -> None:
-    loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"), limit=2, seed=5)
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"), limit=2, seed=5)
     assert sorted(it.label for it in loaded) == [False, True]
 
 
 def test_csv_loader_bad_label(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bad.csv", [("ctx", "ans", "true"), ("ctx", "ans", "maybe")])
     with pytest.raises(DataError, match=r"row 2: label 'maybe' is not one of true/1/yes"):
-        jc.load_labelled(path)
+        lb.load_labelled(path)
 
 
 def test_csv_loader_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "cols.csv"
     path.write_text("context,response,label\nc,a,true\n")
     with pytest.raises(DataError, match="missing column.*answer"):
-        jc.load_labelled(path)
+        lb.load_labelled(path)
 
 
 def test_unknown_dataset_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="did you mean 'begin-wow'"):
-        jc.load_labelled("begin-woww")
+        lb.load_labelled("begin-woww")
     with pytest.raises(DataError, match="not found"):
-        jc.load_labelled(tmp_path / "absent.csv")
+        lb.load_labelled(tmp_path / "absent.csv")
 
 
 def test_begin_missing_folder_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGBENCH_SHARED", str(tmp_path))
     with pytest.raises(DataError, match="begin-wow not found.*RAGBENCH_SHARED"):
-        jc.load_labelled("begin-wow")
+        lb.load_labelled("begin-wow")
     with pytest.raises(DataError, match="did you mean 'test'"):
-        jc.load_labelled("begin-wow", split="tset")
+        lb.load_labelled("begin-wow", split="tset")
 
 
 @needs_begin
 def test_begin_wow_dev_loader() -> None:
-    loaded = jc.load_labelled("begin-wow", split="dev")
+    loaded = lb.load_labelled("begin-wow", split="dev")
     assert len(loaded) == 430  # dev has no Generic rows
     assert sum(it.label for it in loaded) == 180
     first = loaded[0]
@@ -202,10 +203,10 @@ def test_begin_wow_dev_loader() -> None:
 
 @needs_begin
 def test_begin_wow_test_drops_generic() -> None:
-    loaded = jc.load_labelled("begin-wow", split="test")
+    loaded = lb.load_labelled("begin-wow", split="test")
     assert len(loaded) == 3607 - 6
     assert sum(it.label for it in loaded) == 1392
-    sample = jc.load_labelled("begin-wow", split="test", limit=10, seed=0)
+    sample = lb.load_labelled("begin-wow", split="test", limit=10, seed=0)
     assert sum(it.label for it in sample) == 5
 
 
@@ -214,7 +215,7 @@ def test_begin_wow_test_drops_generic() -> None:
 
 def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
     db = tmp_path / "jc.duckdb"
-    loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"))
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
     result = jc.judge_check(loaded, JudgeConfig(provider="fake"), db, progress=False, dataset="six")
     # the fake judge supports every statement: a constant "faithful" judge
     assert result.n == 6 and result.n_failed == 0
@@ -232,10 +233,10 @@ def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
         "SELECT * FROM records WHERE run_id = ? ORDER BY question_id", [result.run_id]
     )
     assert len(records) == 6
-    assert set(records.user_input) == {jc.USER_INPUT}
+    assert set(records.user_input) == {lb.USER_INPUT}
     assert list(records.retrieved_contexts.iloc[0]) == [SIX_ROWS[0][0]]
-    assert list(records.retrieved_doc_ids.iloc[0]) == []
-    assert list(records.reference) == ["attributable"] * 3 + ["not attributable"] * 3
+    assert list(records.retrieved_doc_ids.iloc[0]) == ["six-0001"]
+    assert list(records.response) == [row[1] for row in SIX_ROWS]  # judged as given
     scores = store.query(
         "SELECT metric, count(*) AS n, count(value) AS ok FROM scores WHERE run_id = ? "
         "GROUP BY metric ORDER BY metric",
@@ -277,7 +278,7 @@ def test_judge_failures_counted_and_excluded(
 ) -> None:
     monkeypatch.setattr(jc.models, "make_llm", lambda cfg: PickyLLM())
     db = tmp_path / "jc.duckdb"
-    loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"))
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
     cfg = JudgeConfig(provider="fake", max_retries=0)
     result = jc.judge_check(loaded, cfg, db, progress=False, dataset="six")
     assert result.n == 5 and result.n_failed == 1
@@ -296,7 +297,7 @@ def test_judge_failures_counted_and_excluded(
 
 
 def test_confusion_chart(tmp_path: Path) -> None:
-    loaded = jc.load_labelled(write_csv(tmp_path / "six.csv"))
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
     result = jc.judge_check(
         loaded, JudgeConfig(provider="fake"), tmp_path / "jc.duckdb", progress=False
     )

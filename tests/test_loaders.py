@@ -19,15 +19,9 @@ import pytest
 from llama_index.core.schema import MetadataMode
 
 from ragbench.config import ConfigError, DatasetConfig, parse_config
-from ragbench.data import (
-    DataError,
-    Dataset,
-    Question,
-    load_corpus,
-    load_dataset,
-    load_sql,
-    write_questions,
-)
+from ragbench.corpus import load_corpus, load_sql
+from ragbench.data import DataError, Dataset, load_dataset
+from ragbench.questions import Question, write_questions
 
 COVID_QA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "covid-qa"
 
@@ -337,6 +331,54 @@ def test_jsonl_records_bad_line_and_duplicates(tmp_path: Path) -> None:
     assert reasons["notes.jsonl#7"] == "no extractable text"
 
 
+def test_lone_surrogate_records_are_skipped_and_named(tmp_path: Path) -> None:
+    """json.loads turns a "\\ud800" escape into a str nothing can encode; it used to abort the
+    whole load inside the corpus hash without naming the file."""
+    lines = [
+        json.dumps({"content": "Good note."}),
+        json.dumps({"content": "Bad \ud800 note."}),  # the escape, as JSON writes it
+        json.dumps({"content": "Fine text.", "author": "Ann \udfff"}),  # in a metadata field
+        json.dumps({"doc_id": "id-\ud83d", "content": "Bad id."}),
+    ]
+    records = [{"text": "Fine."}, {"text": "\udc00 bad"}]
+    write_corpus(
+        tmp_path,
+        {"notes.jsonl": "\n".join(lines) + "\n", "list.json": json.dumps(records)},
+    )
+    docs, skipped = load_corpus(tmp_path)
+    assert sorted(d.id_ for d in docs) == ["list.json#1", "notes.jsonl#1"]
+    reasons = dict(skipped)
+    assert reasons["notes.jsonl#2"] == "invalid Unicode: lone surrogate U+D800 at character 4"
+    assert reasons["notes.jsonl#3"].startswith("invalid Unicode: lone surrogate U+DFFF")
+    assert reasons["notes.jsonl#4"].startswith("invalid Unicode: lone surrogate U+D83D")
+    assert reasons["list.json#2"].startswith("invalid Unicode: lone surrogate U+DC00")
+    dataset = Dataset("s", docs, [Question("q", "?", "")], skipped)
+    assert len(dataset.corpus_hash) == 16  # the hash no longer meets undecodable text
+
+
+def test_undecodable_file_name_is_skipped(tmp_path: Path) -> None:
+    import os
+
+    write_corpus(tmp_path, {"good.md": "Good."})
+    with open(os.path.join(os.fsencode(tmp_path), b"bad-\xff.md"), "wb") as out:  # bytes name
+        out.write(b"Text.")
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["good.md"]
+    assert skipped == [("bad-\ufffd.md", "file name is not valid UTF-8")]
+
+
+def test_files_over_the_size_limit_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragbench.corpus
+
+    monkeypatch.setattr(ragbench.corpus, "MAX_FILE_BYTES", 2_000_000)
+    write_corpus(tmp_path, {"small.txt": "Small.", "big.txt": "word " * 700_000})
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["small.txt"]
+    assert skipped == [("big.txt", "too large (4 MB > 2 MB): split it")]
+
+
 # --- permissions --------------------------------------------------------------------------------------
 
 
@@ -499,7 +541,7 @@ def test_sql_loader_from_experiment_yaml(tmp_path: Path) -> None:
 def test_sql_config_validation() -> None:
     with pytest.raises(ConfigError, match="loader 'sql' needs a 'sql' block and 'questions'"):
         parse_config({"name": "x", "dataset": {"loader": "sql"}})
-    with pytest.raises(ConfigError, match="belong to loader 'sql'"):
+    with pytest.raises(ConfigError, match="belongs to loaders 'qa-folder' and 'sql'"):
         parse_config({"name": "x", "dataset": {"loader": "demo", "questions": "q.jsonl"}})
     sql = {"url": "sqlite:///a.db", "query": "SELECT 1", "id_column": "id", "text_columns": []}
     with pytest.raises(ConfigError, match="text_columns"):

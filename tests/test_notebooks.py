@@ -43,3 +43,79 @@ def test_notebooks_committed_without_outputs(notebook: Path) -> None:
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
+
+
+# --- secrets never stay in an executed notebook --------------------------------------------------
+
+NB_KEY = "sk-notebook-test-8d1f2a"
+
+
+def _tiny_notebook(path: Path, body: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('experiment = ""\nlimit = None\ndb = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def _secret_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAGBENCH_NB_TEST_KEY", NB_KEY)
+    exp = tmp_path / "nbsecret.yaml"
+    exp.write_text(
+        "name: nbsecret\n"
+        "base:\n"
+        "  embedding: {provider: hashing}\n"
+        "  generation: {llm: {provider: fake, api_key_env: RAGBENCH_NB_TEST_KEY}}\n"
+        "  judge: {provider: fake}\n"
+    )
+    return exp
+
+
+def test_executed_notebook_holds_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragbench.notebooks import run_notebook
+
+    exp = _secret_experiment(tmp_path, monkeypatch)
+    body = (
+        "import os\n"
+        "print('key', os.environ['RAGBENCH_NB_TEST_KEY'])\n"
+        "'http://reader:nb-pa55word@127.0.0.1:9/v1'"
+    )
+    nb = _tiny_notebook(tmp_path / "leak.ipynb", body)
+    out = run_notebook(exp, db=tmp_path / "r.duckdb", notebook=nb)
+    text = out.read_text()
+    assert "key ***" in text  # the cell ran and printed, redacted
+    assert NB_KEY not in text
+    assert "nb-pa55word" not in text and "http://reader:***@127.0.0.1:9/v1" in text
+
+
+def test_failing_notebook_error_and_copy_hold_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragbench.notebooks import NotebookError, run_notebook
+
+    exp = _secret_experiment(tmp_path, monkeypatch)
+    body = "import os\nraise ValueError('refused ' + os.environ['RAGBENCH_NB_TEST_KEY'])"
+    nb = _tiny_notebook(tmp_path / "fail.ipynb", body)
+    with pytest.raises(NotebookError) as exc:
+        run_notebook(exp, db=tmp_path / "r.duckdb", notebook=nb)
+    message = str(exc.value)
+    assert "ValueError: refused ***" in message and NB_KEY not in message
+    out = tmp_path / "nbsecret" / "fail.ipynb"
+    assert "refused ***" in out.read_text() and NB_KEY not in out.read_text()
+
+
+def test_unexecutable_notebook_is_a_notebook_error(tmp_path: Path) -> None:
+    from ragbench.notebooks import NotebookError, run_notebook
+
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{ not json")
+    with pytest.raises(NotebookError, match="broken.ipynb could not be executed"):
+        run_notebook(SMOKE, db=tmp_path / "r.duckdb", notebook=broken)

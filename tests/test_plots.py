@@ -1,80 +1,159 @@
-"""Charts (plots.py), the per-question drill-down and notebooks/02-compare-runs.ipynb on a smoke run."""
+"""Charts (plots.py) from hand-made frames: content, readability at 100% zoom, no clipped text,
+no warnings, and no dependency on the store or the report."""
 
 from __future__ import annotations
 
-import json
+import ast
 import math
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
-import matplotlib.figure
+import matplotlib.pyplot as plt
 import matplotlib.text
-import nbformat
+import numpy as np
 import pandas as pd
-import papermill as pm
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
-from ragbench.experiment import run
-from ragbench.inspect_run import drilldown, format_drilldown
+from ragbench import figures, plots
 from ragbench.plots import (
-    all_charts,
-    distributions,
-    heatmap,
+    chart_set,
+    distribution_figure,
+    heatmap_figure,
+    mean_latency,
+    metric_figure,
     pareto_front,
-    quality_vs_latency,
+    quality_latency_figure,
     sweep_axes,
 )
-from ragbench.report import summarize
-from ragbench.store import Store
+
+pytestmark = pytest.mark.filterwarnings("error")
 
 ROOT = Path(__file__).parents[1]
-SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
-METRICS = ["hit_rate", "mrr", "faithfulness", "answer_relevancy"]  # as in smoke.yaml
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LONG = "chunking.method=hierarchical, chunking.chunk_size=1024, retrieval.method=hybrid"
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One smoke run (2x2 sweep, fake models) shared by the module: store, run id, frames."""
-    db = tmp_path_factory.mktemp("plots") / "results" / "ragbench.duckdb"
-    result = run(SMOKE, db=db, progress=False)
-    store = Store(db)
-    trials = store.query(
-        "SELECT trial_id, label, overrides_json FROM trials WHERE run_id = ?", [result.run_id]
+def frames(n_trials: int = 4, n_questions: int = 6) -> dict:
+    """A 2x2 sweep (plus long labels) with scores, a summary, overrides and latencies."""
+    rng = np.random.default_rng(1)
+    trials = [f"t{k}" for k in range(n_trials)]
+    labels = {
+        t: (LONG if k == 0 else f"chunk_size={128 * (1 + k % 2)}, top_k={2 + 2 * (k // 2)}")
+        for k, t in enumerate(trials)
+    }
+    overrides = {
+        t: {"chunking.chunk_size": 128 * (1 + k % 2), "retrieval.top_k": 2 + 2 * (k // 2)}
+        for k, t in enumerate(trials)
+    }
+    rows = []
+    for t in trials:
+        for q in range(n_questions):
+            rows.append((t, labels[t], f"q{q}", "hit_rate", float(rng.integers(0, 2)), None))
+            value = None if (t == "t1" and q == 0) else float(rng.uniform(0.3, 1.0))
+            rows.append(
+                (
+                    t,
+                    labels[t],
+                    f"q{q}",
+                    "faithfulness",
+                    value,
+                    None if value is not None else "judge timeout",
+                )
+            )
+    scores = pd.DataFrame(
+        rows, columns=["trial_id", "label", "question_id", "metric", "value", "error"]
     )
+    summary = pd.DataFrame(
+        [
+            (
+                t,
+                labels[t],
+                m,
+                1.0 if t == "t2" else 0.5 + 0.1 * k,
+                0.3,
+                1.0,
+                1 if t == "t2" else 6,
+                0,
+                "wilson",
+            )
+            for k, t in enumerate(trials)
+            for m in ("hit_rate", "faithfulness")
+        ],
+        columns=[
+            "trial_id",
+            "label",
+            "metric",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "n",
+            "n_failed",
+            "method",
+        ],
+    )
+    latencies = pd.DataFrame(
+        [
+            (t, labels[t], q < 3, 0.5 + k, 0.01 * (k + 1), 0.4)
+            for k, t in enumerate(trials)
+            for q in range(n_questions)
+        ],
+        columns=["trial_id", "label", "answered", "latency_s", "retrieval_s", "generation_s"],
+    )
+    verdicts = {
+        m: {
+            t: ("best" if t == "t2" else "tied" if k % 2 else "worse") for k, t in enumerate(trials)
+        }
+        for m in ("hit_rate", "faithfulness")
+    }
     return {
-        "db": db,
-        "store": store,
-        "run_id": result.run_id,
-        "summary": summarize(store, result.run_id),
-        "scores": store.scores(result.run_id),
-        "overrides": {r.trial_id: json.loads(r.overrides_json) for r in trials.itertuples()},
+        "scores": scores,
+        "summary": summary,
+        "overrides": overrides,
+        "latencies": latencies,
+        "verdicts": verdicts,
     }
 
 
-@pytest.fixture
-def figures(monkeypatch: pytest.MonkeyPatch) -> list[matplotlib.figure.Figure]:
-    """Every figure saved during the test, so its axes and texts can be inspected."""
-    saved: list[matplotlib.figure.Figure] = []
-    original = matplotlib.figure.Figure.savefig
-
-    def savefig(self: matplotlib.figure.Figure, *args: Any, **kwargs: Any) -> None:
-        saved.append(self)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
-    return saved
-
-
-def texts(fig: matplotlib.figure.Figure) -> list[str]:
-    """Every piece of text drawn on a figure: titles, labels, tick labels, annotations."""
-    return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+def texts(fig: Figure) -> list[matplotlib.text.Text]:
+    """The texts a person sees (tick labels of ticks outside the view are never drawn)."""
+    hidden = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low - 1e-9 <= tick.get_loc() <= high + 1e-9:
+                    hidden |= {id(tick.label1), id(tick.label2)}
+    return [
+        t
+        for t in fig.findobj(matplotlib.text.Text)
+        if t.get_text() and t.get_visible() and id(t) not in hidden
+    ]
 
 
-def assert_png(path: Path | None, min_bytes: int = 5_000) -> None:
-    assert path is not None and path.is_file(), path
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC and len(data) > min_bytes, (path, len(data))
+def within(inner: Bbox, outer: Bbox) -> bool:
+    return (
+        outer.x0 - 1 <= inner.x0
+        and inner.x1 <= outer.x1 + 1
+        and outer.y0 - 1 <= inner.y0
+        and inner.y1 <= outer.y1 + 1
+    )
+
+
+def assert_readable(fig: Figure) -> None:
+    """Not shrunk by the notebook, every text >= 10 pt and wholly inside the figure (no clipping);
+    a value written next to a point stays inside its own panel (no overlap with the next one)."""
+    assert fig.get_figwidth() * fig.dpi <= figures.MAX_WIDTH_IN * figures.DISPLAY_DPI
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for text in texts(fig):
+        assert text.get_fontsize() >= figures.MIN_FONT_PT, (text.get_text(), text.get_fontsize())
+        extent = text.get_window_extent(renderer)
+        assert within(extent, fig.bbox), f"text clipped by the figure edge: {text.get_text()!r}"
+        if isinstance(text, matplotlib.text.Annotation):
+            panel = text.axes.get_window_extent(renderer)
+            assert within(extent, panel), f"text runs out of its panel: {text.get_text()!r}"
 
 
 # --- pure functions --------------------------------------------------------------------------------
@@ -106,37 +185,52 @@ def test_sweep_axes_ignores_constant_keys() -> None:
     assert sweep_axes({"a": {}}) == []
 
 
-# --- charts on the smoke run -----------------------------------------------------------------------
+def test_mean_latency_judged_vs_retrieval() -> None:
+    lat = frames()["latencies"]
+    judged = mean_latency(lat, judged=True).set_index("trial_id").latency_s
+    retrieval = mean_latency(lat, judged=False).set_index("trial_id").latency_s
+    assert judged["t1"] == pytest.approx(1.5) and retrieval["t1"] == pytest.approx(0.02)
+    assert mean_latency(lat.iloc[:0], judged=True).empty
 
 
-def test_heatmap_labels_axes_with_swept_keys(
-    smoke: dict[str, Any], tmp_path: Path, figures: list
-) -> None:
-    summary = smoke["summary"]
-    path = heatmap(summary, smoke["overrides"], "mrr", tmp_path / "h.png", "smoke")
-    assert_png(path)
-    (ax, _colorbar) = figures[0].axes
+# --- each chart ------------------------------------------------------------------------------------
+
+
+def test_metric_figure_readable_with_full_marks_and_long_labels() -> None:
+    f = frames()
+    fig = metric_figure(f["summary"], "exp (run-1)  [FAKE MODELS]", f["verdicts"])
+    assert_readable(fig)
+    shown = [t.get_text() for t in texts(fig)]
+    assert "1.00 (n=1)" in shown  # at the right edge, yet inside its panel
+    assert any("hierarchical" in s for s in shown)  # the long label is wrapped, not dropped
+    assert "best" in shown and "not significantly different from best" in shown
+    colours = fig.axes[0].collections[-1].get_facecolors()
+    assert len({tuple(c) for c in colours}) == 3  # best, tied and worse look different
+
+
+def test_heatmap_labels_axes_with_swept_keys() -> None:
+    f = frames()
+    fig = heatmap_figure(f["summary"], f["overrides"], "faithfulness", "smoke")
+    assert fig is not None
+    assert_readable(fig)
+    ax = fig.axes[0]
     assert {ax.get_xlabel(), ax.get_ylabel()} == {"chunking.chunk_size", "retrieval.top_k"}
     ticks = {t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()}
     assert ticks == {"128", "256", "2", "4"}
-    shown = texts(figures[0])
-    for mean in summary[summary.metric == "mrr"]["mean"]:
-        assert any(t.startswith(f"{mean:.2f}\n") for t in shown), mean
-    assert not any(tid in t for tid in smoke["overrides"] for t in shown)  # no trial hashes
+    shown = [t.get_text() for t in texts(fig)]
+    assert "1.00\nn=1" in shown and "0.60\nn=6" in shown
+    assert not any(tid in s for tid in f["overrides"] for s in shown)  # no trial ids
 
 
-def test_heatmap_is_none_unless_two_axes(smoke: dict[str, Any], tmp_path: Path) -> None:
-    one_axis = {
-        tid: {"chunking.chunk_size": o["chunking.chunk_size"]}
-        for tid, o in smoke["overrides"].items()
-    }
-    assert heatmap(smoke["summary"], one_axis, "mrr", tmp_path / "one.png", "t") is None
-    three = {tid: o | {"x.y": i} for i, (tid, o) in enumerate(smoke["overrides"].items())}
-    assert heatmap(smoke["summary"], three, "mrr", tmp_path / "three.png", "t") is None
-    assert not (tmp_path / "one.png").exists() and not (tmp_path / "three.png").exists()
+def test_heatmap_is_none_unless_two_axes() -> None:
+    f = frames()
+    one = {t: {"chunking.chunk_size": o["chunking.chunk_size"]} for t, o in f["overrides"].items()}
+    assert heatmap_figure(f["summary"], one, "faithfulness", "t") is None
+    three = {t: o | {"x.y": i} for i, (t, o) in enumerate(f["overrides"].items())}
+    assert heatmap_figure(f["summary"], three, "faithfulness", "t") is None
 
 
-def test_quality_vs_latency_marks_the_front(tmp_path: Path, figures: list) -> None:
+def test_quality_vs_latency_marks_the_front() -> None:
     summary = pd.DataFrame(
         {
             "trial_id": ["t1", "t2", "t3"],
@@ -156,104 +250,84 @@ def test_quality_vs_latency_marks_the_front(tmp_path: Path, figures: list) -> No
             "latency_s": [1.0, 2.0, 3.0],
         }
     )
-    path = quality_vs_latency(summary, latency, "m", tmp_path / "q.png", "title")
-    assert_png(path)
-    ax = figures[0].axes[0]
-    front = [line for line in ax.get_lines() if line.get_label().startswith("Pareto")]
-    assert len(front) == 1
-    assert list(front[0].get_xdata()) == [1.0, 2.0] and list(front[0].get_ydata()) == [0.5, 0.8]
-    assert {"k=1", "k=2", "k=3"} <= set(texts(figures[0]))
+    fig = quality_latency_figure(summary, latency, "m", "title")
+    assert_readable(fig)
+    ax = fig.axes[0]
+    (front,) = [line for line in ax.get_lines() if line.get_label().startswith("Pareto")]
+    assert list(front.get_xdata()) == [1.0, 2.0] and list(front.get_ydata()) == [0.5, 0.8]
+    assert {"k=1", "k=2", "k=3"} <= {t.get_text() for t in texts(fig)}
     assert "latency" in ax.get_xlabel() and ax.get_ylabel() == "mean m"
 
 
-def test_distributions_exclude_failed_scores(
-    smoke: dict[str, Any], tmp_path: Path, figures: list
-) -> None:
-    scores = smoke["scores"].copy()
-    faith = scores[scores.metric == "faithfulness"]
-    victim = faith[faith.value.notna()].index[0]
-    label = scores.at[victim, "label"]
-    n_ok = int(faith[faith.label == label].value.notna().sum())
-    n_failed = int(faith[faith.label == label].value.isna().sum())
-    scores.loc[victim, ["value", "error"]] = [None, "judge failed"]
-    path = distributions(scores, "faithfulness", tmp_path / "d.png", "smoke")
-    assert_png(path)
-    ticks = [t.get_text() for t in figures[0].axes[0].get_yticklabels()]
-    assert f"{label}\n(n={n_ok - 1}, failed={n_failed + 1})" in ticks
-    assert len(ticks) == scores.label.nunique()
+def test_distribution_excludes_failed_scores() -> None:
+    f = frames()
+    fig = distribution_figure(f["scores"], "faithfulness", "smoke")
+    assert_readable(fig)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "chunk_size=256, top_k=2\n(n=5, failed=1)" in ticks
+    assert len(ticks) == 4
 
 
-def test_all_charts_writes_every_chart(smoke: dict[str, Any], tmp_path: Path) -> None:
-    charts = all_charts(smoke["store"], smoke["run_id"], tmp_path / "charts", "smoke [FAKE]")
-    expected = {"metrics.png"} | {
-        f"{kind}_{m}.png"
-        for kind in ("heatmap", "quality_vs_latency", "distribution")
-        for m in METRICS
+# --- the set of one run ----------------------------------------------------------------------------
+
+
+def test_chart_set_chooses_by_metrics_and_draws_no_pyplot_figure() -> None:
+    f = frames()
+    plt.close("all")
+    figures = chart_set(
+        f["summary"], f["scores"], f["overrides"], f["latencies"], "exp", f["verdicts"]
+    )
+    assert set(figures) == {
+        "metrics",
+        "heatmap_hit_rate",
+        "heatmap_faithfulness",
+        "quality_vs_latency_hit_rate",
+        "quality_vs_latency_faithfulness",
+        "distribution_faithfulness",  # hit_rate is 0/1
     }
-    assert {c.name for c in charts} == expected
-    for chart in charts:
-        assert_png(chart)
+    assert plt.get_fignums() == []  # nothing left for the inline backend to show twice
+    for fig in figures.values():
+        assert_readable(fig)
+    assert [plots.group_of(n) for n in figures] == [
+        "metrics",
+        "heatmap",
+        "heatmap",
+        "quality_vs_latency",
+        "quality_vs_latency",
+        "distribution",
+    ]
+    judged = figures["quality_vs_latency_faithfulness"].axes[0].get_xlabel()
+    assert "answered question" in judged
+    assert "retrieval" in figures["quality_vs_latency_hit_rate"].axes[0].get_xlabel()
+    assert chart_set(f["summary"].iloc[:0], f["scores"], {}, f["latencies"], "t") == {}
 
 
-# --- drill-down ------------------------------------------------------------------------------------
+def test_save_writes_png(tmp_path: Path) -> None:
+    f = frames()
+    path = plots.save(metric_figure(f["summary"], "t"), tmp_path / "m.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
 
 
-def test_drilldown_shows_evidence_scores_and_reasons(smoke: dict[str, Any]) -> None:
-    store, run_id = smoke["store"], smoke["run_id"]
-    frame = drilldown(store, run_id)
-    answered = store.query(
-        "SELECT DISTINCT question_id FROM records WHERE run_id = ? "
-        "AND response IS NOT NULL ORDER BY 1",
-        [run_id],
-    ).question_id
-    assert frame.question_id.iloc[0] == answered.iloc[0]  # default: first judged question
-    assert len(frame) == len(smoke["overrides"])
-    row = frame.iloc[0]
-    assert row.retrieved and {"doc_id", "context"} == set(row.retrieved[0])
-    assert isinstance(row.response, str) and row.cited_doc_ids
-    for metric in METRICS:
-        assert metric in frame.columns and f"{metric}_error" in frame.columns
-    assert row.faithfulness_reasons, "the judge's trace is missing"
-    text = format_drilldown(frame)
-    assert text.startswith(f"DRILL-DOWN question {row.question_id}")
-    assert row.retrieved[0]["doc_id"] in text and "faithfulness" in text
-    with pytest.raises(LookupError, match="q01"):
-        drilldown(store, run_id, "no-such-question")
+def test_one_trial_one_question_does_not_warn() -> None:
+    """The 03 notebook case: a single trial scored once (one-element frames everywhere)."""
+    f = frames(n_trials=1, n_questions=1)
+    summary = f["summary"].assign(n=1, ci_low=np.nan, ci_high=np.nan, method="single")
+    figures = chart_set(summary, f["scores"], f["overrides"], f["latencies"], "one")
+    assert "metrics" in figures
+    for fig in figures.values():
+        assert_readable(fig)
 
 
-# --- notebook --------------------------------------------------------------------------------------
-
-
-def test_compare_runs_notebook(smoke: dict[str, Any], tmp_path: Path) -> None:
-    out = tmp_path / "02-compare-runs.ipynb"
-    pm.execute_notebook(
-        str(ROOT / "notebooks" / "02-compare-runs.ipynb"),
-        str(out),
-        parameters={"experiment": "smoke", "db": str(smoke["db"])},
-        cwd=str(ROOT / "notebooks"),
-        kernel_name="python3",
-        progress_bar=False,
+def test_plots_never_imports_the_store_or_the_report() -> None:
+    tree = ast.parse((ROOT / "ragbench" / "plots.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m.startswith(("ragbench.store", "ragbench.report"))}
+    code = (
+        "import sys, ragbench.plots; "
+        "print(sorted(m for m in sys.modules if m.startswith('ragbench')))"
     )
-    nb = nbformat.read(out, as_version=4)
-    outputs = "\n".join(
-        o.get("text", "") + json.dumps(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
-    first = (
-        smoke["store"]
-        .query(
-            "SELECT min(question_id) AS q FROM records WHERE run_id = ? AND response IS NOT NULL",
-            [smoke["run_id"]],
-        )
-        .q.iloc[0]
-    )
-    assert f"DRILL-DOWN question {first}" in outputs
-    assert "FAKE models" in outputs
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    charts = smoke["db"].parent / "smoke" / smoke["run_id"]
-    pngs = sorted(charts.glob("*.png"))
-    assert len(pngs) == 13 and images == len(pngs)
-    for png in pngs:
-        assert_png(png)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "ragbench.store" not in loaded and "ragbench.report" not in loaded

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from ragbench.cli import app
 from ragbench.config import ExperimentConfig, parse_config
-from ragbench.experiment import RunResult, judged_subset, run
+from ragbench.experiment import RunResult, run
 from ragbench.report import report, summarize
+from ragbench.stages import judged_subset
 from ragbench.store import Store
 
 TABLES = ("runs", "trials", "records", "scores", "cache")

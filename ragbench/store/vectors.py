@@ -1,11 +1,19 @@
-"""A persistent LlamaIndex vector store in one DuckDB file, searched with DuckDB's own functions.
+"""Vector stores: a persistent one in a DuckDB file, and LlamaIndex's in-memory one, ranking alike.
 
-Contract: ``DuckDBVectorStore(path, table)`` is a ``BasePydanticVectorStore`` (``stores_text``:
+Both stores score a node by cosine similarity to the query, defined as 0 when either vector is all
+zeros (an all-punctuation chunk or question with the hashing embedder; scikit-learn's
+``cosine_similarity`` makes the same choice), and break ties by insertion order. So a zero vector
+never gets a NaN score, never ranks first, and both stores return the same ranking.
+
+``MemoryVectorStore`` is LlamaIndex's ``SimpleVectorStore`` with that ranking (the parent's NaN
+scores sort unpredictably in its heap) that also keeps the nodes, as the DuckDB store does.
+
+``DuckDBVectorStore(path, table)`` is a ``BasePydanticVectorStore`` (``stores_text``:
 nodes come back whole from the table, no docstore needed). One row per node: ``node_id``,
 ``ref_doc_id``, ``text``, ``metadata`` (the node's metadata as JSON, for SQL), ``node`` (the rest of
 the node as LlamaIndex serialises it, so metadata exclusions and relationships survive), ``embedding``
 (``FLOAT[]``) and ``seq`` (insertion order, the tie-break). ``query`` ranks by
-``list_cosine_similarity`` in SQL, optionally within non-empty ``node_ids`` / ``doc_ids`` (how access
+``list_cosine_similarity`` in SQL (0 for a zero vector), optionally within non-empty ``node_ids`` / ``doc_ids`` (how access
 control pre-filters), and supports MMR (cosine in SQL is the relevance; the diversity step is
 LlamaIndex's own ``get_top_k_mmr_embeddings``, as in its SimpleVectorStore).
 
@@ -20,13 +28,14 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     VectorStoreQuery,
@@ -38,6 +47,138 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 from ragbench.store import connect
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")  # spliced into SQL: identifiers only
+# Zero-safe cosine in SQL: list_cosine_similarity divides by the norms and gives NaN for a zero one.
+_COSINE = (
+    "CASE WHEN list_dot_product(embedding, embedding) = 0 OR ? = 0 THEN 0.0 "
+    "ELSE list_cosine_similarity(embedding, ?::FLOAT[]) END"
+)
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors, 0.0 when either is all zeros (never NaN)."""
+    u, v = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+    return float(u @ v) / norms if norms > 0 else 0.0
+
+
+def cosine_scores(matrix: np.ndarray, query: Sequence[float]) -> np.ndarray:
+    """:func:`cosine` of every row of ``matrix`` with ``query``."""
+    q = np.asarray(query, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(q)
+    dots = matrix @ q
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+
+
+def _query_mode(query: VectorStoreQuery, store: str) -> tuple[list[float], bool]:
+    """The query embedding and whether MMR is asked for; checks what both stores support (no
+    metadata filters, two modes)."""
+    if query.filters is not None:
+        raise NotImplementedError(f"{store} does not support metadata filters")
+    if query.query_embedding is None:
+        raise ValueError(f"{store} needs a query embedding")
+    if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+        raise NotImplementedError(f"{store}: query mode {query.mode} unsupported")
+    return query.query_embedding, query.mode == VectorStoreQueryMode.MMR
+
+
+def _mmr(
+    query: VectorStoreQuery, vectors: list[np.ndarray], threshold: float | None
+) -> tuple[list[int], list[float]]:
+    """Positions and MMR scores (LlamaIndex's algorithm, with the zero-safe cosine)."""
+    # Arrays, not the lists LlamaIndex's hints name: the similarity function takes either, and
+    # arrays spare a conversion in each of its many calls.
+    scores, chosen = get_top_k_mmr_embeddings(
+        cast(Any, np.asarray(query.query_embedding, dtype=np.float64)),
+        cast(Any, vectors),
+        similarity_fn=cosine,
+        similarity_top_k=query.similarity_top_k,
+        embedding_ids=list(range(len(vectors))),
+        mmr_threshold=threshold,
+    )
+    return list(chosen), [float(s) for s in scores]
+
+
+class MemoryVectorStore(SimpleVectorStore):
+    """LlamaIndex's in-memory store, ranked like :class:`DuckDBVectorStore` (module docstring).
+
+    It keeps the nodes too (``stores_text``, like the DuckDB store): otherwise VectorStoreIndex
+    files every node in its docstore one call at a time, re-serialising the source document's
+    growing node list each time, which is quadratic in the chunks of one document (minutes for a
+    5 MB file).
+    """
+
+    stores_text: bool = True
+    _nodes: dict[str, BaseNode] = PrivateAttr(default_factory=dict)
+    # (ids, matrix) of every stored vector, built on the first query after a change.
+    _matrix: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MemoryVectorStore"
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Store nodes (each must carry its embedding); the node is kept without it."""
+        self._matrix = None
+        for node in nodes:
+            self._nodes[node.node_id] = node.model_copy(update={"embedding": None})
+        return super().add(list(nodes), **kwargs)
+
+    def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list[BaseNode]:
+        if filters is not None:
+            raise NotImplementedError("MemoryVectorStore does not support metadata filters")
+        ids = list(self._nodes) if node_ids is None else [i for i in node_ids if i in self._nodes]
+        return [self._nodes[i].model_copy() for i in ids]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        super().delete(ref_doc_id, **delete_kwargs)
+        self._forget_deleted()
+
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: Any = None, **delete_kwargs: Any
+    ) -> None:
+        super().delete_nodes(node_ids, filters, **delete_kwargs)
+        self._forget_deleted()
+
+    def clear(self) -> None:
+        super().clear()
+        self._forget_deleted()
+
+    def _forget_deleted(self) -> None:
+        self._matrix = None
+        self._nodes = {i: n for i, n in self._nodes.items() if i in self.data.embedding_dict}
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """The ``similarity_top_k`` nodes most cosine-similar to the query embedding (or MMR)."""
+        embedding, mmr = _query_mode(query, "MemoryVectorStore")
+        if self._matrix is None:
+            every = list(self.data.embedding_dict)
+            vectors = [self.data.embedding_dict[i] for i in every]
+            self._matrix = (every, np.asarray(vectors, dtype=np.float64).reshape(len(every), -1))
+        every, matrix = self._matrix
+        # As in DuckDBVectorStore._where: an empty id list means no filter.
+        wanted = set(query.node_ids or ()) or None
+        docs = set(query.doc_ids or ()) or None
+        refs = self.data.text_id_to_ref_doc_id
+        rows = [
+            k
+            for k, i in enumerate(every)
+            if (wanted is None or i in wanted) and (docs is None or refs.get(i) in docs)
+        ]
+        if not rows:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        ids, matrix = [every[k] for k in rows], matrix[rows]
+        if mmr:
+            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+            chosen, scores = _mmr(query, list(matrix), threshold)
+        else:
+            all_scores = cosine_scores(matrix, embedding)
+            # Stable sort on the negated score: ties keep insertion order, as DuckDB's seq does.
+            chosen = list(np.argsort(-all_scores, kind="stable")[: query.similarity_top_k])
+            scores = [float(all_scores[i]) for i in chosen]
+        found = [ids[i] for i in chosen]
+        # Copies: callers may edit what they get (sentence windows replace the text).
+        nodes = [self._nodes[i].model_copy() for i in found]
+        return VectorStoreQueryResult(nodes=nodes, similarities=scores, ids=found)
 
 
 class DuckDBVectorStore(BasePydanticVectorStore):
@@ -52,7 +193,8 @@ class DuckDBVectorStore(BasePydanticVectorStore):
     def __init__(self, path: str | Path, table: str = "nodes", lock_timeout_s: float = 120.0):
         if not _TABLE_NAME.match(table):
             raise ValueError(f"table name {table!r}: use letters, digits and underscores")
-        super().__init__(path=str(path), table=table, lock_timeout_s=lock_timeout_s)
+        # The fields are declared above; mypy reads the parent's __init__ signature instead.
+        super().__init__(path=str(path), table=table, lock_timeout_s=lock_timeout_s)  # type: ignore[call-arg]
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute(
@@ -147,33 +289,23 @@ class DuckDBVectorStore(BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes most cosine-similar to the query embedding (or MMR)."""
-        if query.filters is not None:
-            raise NotImplementedError("DuckDBVectorStore does not support metadata filters")
-        if query.query_embedding is None:
-            raise ValueError("DuckDBVectorStore needs a query embedding")
-        mmr = query.mode == VectorStoreQueryMode.MMR
-        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
-            raise NotImplementedError(f"DuckDBVectorStore: query mode {query.mode} unsupported")
+        embedding, mmr = _query_mode(query, "DuckDBVectorStore")
         where, params = self._where(query.node_ids, query.doc_ids)
         # MMR weighs every candidate against the ones already chosen, so it needs all vectors.
         extra, limit = (", embedding", "") if mmr else ("", f"LIMIT {int(query.similarity_top_k)}")
         sql = (
-            f"SELECT node_id, node, text, list_cosine_similarity(embedding, ?::FLOAT[]) AS score"
+            f"SELECT node_id, node, text, {_COSINE} AS score"
             f'{extra} FROM "{self.table}" {where} ORDER BY score DESC, seq {limit}'
         )
+        norm = float(np.linalg.norm(np.asarray(embedding, dtype=np.float64)))
         with self._connect() as con:
-            rows = con.execute(sql, [query.query_embedding, *params]).fetchall()
+            rows = con.execute(sql, [norm, embedding, *params]).fetchall()
         if mmr:
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             # Scores are MMR scores, as LlamaIndex's SimpleVectorStore returns them.
-            scores, chosen = get_top_k_mmr_embeddings(
-                query.query_embedding,
-                [list(r[4]) for r in rows],
-                similarity_top_k=query.similarity_top_k,
-                embedding_ids=list(range(len(rows))),
-                mmr_threshold=threshold,
-            )
-            rows, scores = [rows[i] for i in chosen], [float(s) for s in scores]
+            vectors = [np.asarray(r[4], dtype=np.float64) for r in rows]
+            chosen, scores = _mmr(query, vectors, threshold)
+            rows = [rows[i] for i in chosen]
         else:
             scores = [float(r[3]) for r in rows]
         return VectorStoreQueryResult(

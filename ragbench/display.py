@@ -1,0 +1,370 @@
+"""Renderings for people: the score table (HTML, text, markdown), banners, notes, chart sections
+and question drill-downs.
+
+Contract: pure functions from DataFrames / figures / strings to HTML or text; no store, no
+statistics (callers pass verdicts already computed by ``stats``). Every piece of user text (labels,
+questions, answers, passages, file names, error messages) goes through ``esc``. Styles are inline
+(``style=""``), so the HTML survives JupyterLab's sanitiser and static viewers, and colours are
+translucent tints, so it reads on light and dark themes alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+# Cell tint and symbol per stats verdict; "worse" stays plain so the eye goes to the others.
+VERDICT_MARK: dict[str, tuple[str, str, str]] = {
+    "best": ("\u2605", "rgba(46,160,67,0.30)", "best mean"),
+    "tied": ("\u2248", "rgba(46,160,67,0.12)", "not significantly different from the best"),
+    "too_few": ("?", "rgba(210,153,34,0.18)", "too few questions to compare with the best"),
+    "worse": ("", "", "significantly worse than the best"),
+    "not_compared": ("", "", "not compared (no question scored by both this trial and the best)"),
+}
+#: Text marks of the verdicts in plain-text and markdown tables.
+TEXT_MARK = {"best": "*", "tied": "~", "too_few": "?"}
+#: What each ``stats.summarize`` interval method means, for cell tooltips.
+METHOD_NOTE = {
+    "wilson": "Wilson interval (0/1 scores)",
+    "bca": "BCa bootstrap interval",
+    "single": "one score: no interval",
+    "none": "no score",
+}
+RED = "#d1242f"
+DASH = "\u2013"
+MUTED = "opacity:0.75;font-size:88%"
+FONT = "font-family:var(--jp-ui-font-family, system-ui, sans-serif)"
+
+
+def esc(value: Any) -> str:
+    """``value`` as text safe inside HTML (quotes too, so it also fits in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def number(value: Any, digits: int = 3) -> str:
+    """A rounded number, or an en dash for a missing one."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "\u2013"
+    return "\u2013" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def ci_text(low: float, high: float) -> str:
+    """An interval at 2 decimals, rounded outwards so that it still contains the 3-decimal mean
+    shown beside it (0.309 in [0.30, 0.32], not in [0.31, 0.31])."""
+    # the 1e-9 keeps 0.29 * 100 = 28.999999999999996 from flooring to 0.28
+    return f"[{math.floor(low * 100 + 1e-9) / 100:.2f}, {math.ceil(high * 100 - 1e-9) / 100:.2f}]"
+
+
+def banner(text: str, level: str = "warning") -> str:
+    """A full-width coloured box: ``fake`` and ``error`` in red, ``warning`` in amber."""
+    tint = {"fake": "rgba(209,36,47,0.16)", "error": "rgba(209,36,47,0.16)"}.get(
+        level, "rgba(210,153,34,0.18)"
+    )
+    edge = RED if level in ("fake", "error") else "#bf8700"
+    return (
+        f'<div style="background:{tint};border-left:6px solid {edge};padding:6px 10px;'
+        f'margin:4px 0;font-weight:600">{esc(text)}</div>'
+    )
+
+
+def heading(title: str, facts: str) -> str:
+    """A title line with a muted line of facts under it."""
+    return (
+        f'<div style="font-size:120%;font-weight:600">{esc(title)}</div>'
+        f'<div style="{MUTED}">{esc(facts)}</div>'
+    )
+
+
+def items(title: str, lines: Sequence[str], open_max: int = 10, level: str = "") -> str:
+    """A titled list: shown open up to ``open_max`` lines, else folded in a <details>."""
+    if not lines:
+        return ""
+    color = f"color:{RED};" if level == "error" else ""
+    body = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    head = f'<b style="{color}">{esc(title)}</b>'
+    if len(lines) <= open_max:
+        return f'<div style="margin:6px 0">{head}<ul style="margin:2px 0">{body}</ul></div>'
+    return (
+        f'<details style="margin:6px 0"><summary>{head} ({len(lines)})</summary>'
+        f'<ul style="margin:2px 0">{body}</ul></details>'
+    )
+
+
+# --- the trial x metric table ------------------------------------------------------------------------
+
+
+def _cell(row: pd.Series | None, verdict: str | None, why_missing: str) -> str:
+    if row is None or (int(row["n"]) == 0 and int(row.get("n_failed", 0)) == 0):
+        return f'<td title="{esc(why_missing)}" style="text-align:center;{MUTED}">\u2013</td>'
+    mark, tint, meaning = VERDICT_MARK.get(verdict or "", ("", "", ""))
+    mean = number(row["mean"])
+    head = f"<b>{mean}</b>" if verdict == "best" else mean
+    if mark:
+        head += f"&nbsp;{mark}"
+    interval = f"n={int(row['n'])}"
+    if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]):
+        interval = f"{ci_text(row['ci_low'], row['ci_high'])} {interval}"
+    lines = [head, f'<span style="{MUTED}">{interval}</span>']
+    failed = int(row.get("n_failed", 0) or 0)
+    if failed:
+        lines.append(f'<span style="color:{RED};font-size:88%">{failed} failed</span>')
+    style = "white-space:nowrap;text-align:right;padding:3px 8px"
+    if tint:
+        style += f";background:{tint}"
+    tip = "; ".join(filter(None, [meaning, METHOD_NOTE.get(str(row.get("method")), "")]))
+    return f'<td title="{esc(tip)}" style="{style}">{"<br>".join(lines)}</td>'
+
+
+def score_table(
+    summary: pd.DataFrame,
+    verdicts: dict[str, dict[str, str]],
+    trials: Sequence[tuple[str, str]],
+    missing_note: dict[str, str] | None = None,
+) -> str:
+    """One row per trial, one column per metric: "mean [CI] n", failures, verdict mark and tint.
+
+    Args:
+        summary: a ``stats.summarize`` frame.
+        verdicts: metric -> trial_id -> verdict (``stats.rank_all``'s ``verdict`` column).
+        trials: (trial_id, label) in display order.
+        missing_note: trial_id -> why a cell is empty (e.g. the staged-search note).
+    """
+    metrics = list(dict.fromkeys(summary.metric))
+    index = {(str(r.trial_id), r.metric): r for _, r in summary.iterrows()}
+    th = 'style="text-align:center;padding:3px 8px;white-space:nowrap"'
+    head = '<th style="text-align:left;padding:3px 8px">trial</th>' + "".join(
+        f"<th {th}>{esc(m)}</th>" for m in metrics
+    )
+    rows = []
+    for trial_id, label in trials:
+        why = (missing_note or {}).get(trial_id) or "no score for this metric"
+        cells = "".join(
+            _cell(index.get((trial_id, m)), verdicts.get(m, {}).get(trial_id), why) for m in metrics
+        )
+        rows.append(
+            f'<tr><th title="{esc(trial_id)}" style="text-align:left;white-space:normal;'
+            f'min-width:9em;max-width:24em;padding:3px 8px;font-weight:normal">{esc(label)}</th>'
+            f"{cells}</tr>"
+        )
+    legend = " &nbsp;\u00b7&nbsp; ".join(
+        f"{mark} {esc(meaning)}" for mark, _, meaning in VERDICT_MARK.values() if mark
+    )
+    return (
+        f'<div style="overflow-x:auto;max-width:100%"><table style="border-collapse:collapse;'
+        f'font-variant-numeric:tabular-nums;margin:4px 0"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div style="{MUTED}">cells: mean [95% interval] n = questions scored; failed scores are '
+        f"counted, never averaged. {legend}</div>"
+    )
+
+
+# --- the same table as text ------------------------------------------------------------------------
+
+
+def _text_cell(r: pd.Series, verdict: str | None) -> str:
+    text = f"{r['mean']:.3f}{TEXT_MARK.get(verdict or '', '')}" if r["n"] else "-"
+    if r["n"] and pd.notna(r["ci_low"]) and pd.notna(r["ci_high"]):
+        text += f" {ci_text(r['ci_low'], r['ci_high'])}"
+    text += f" n={int(r['n'])}"
+    return text + (f" failed={int(r['n_failed'])}" if r["n_failed"] else "")
+
+
+def _text_wide(
+    summary: pd.DataFrame, verdicts: dict[str, dict[str, str]], labels: dict[str, str]
+) -> pd.DataFrame:
+    """Every trial (in ``labels`` order) x metrics, one text cell each ("-": no score)."""
+    texts = [
+        _text_cell(r, verdicts.get(r.metric, {}).get(str(r.trial_id)))
+        for _, r in summary.iterrows()
+    ]
+    wide = summary.assign(cell=texts).pivot(index="trial_id", columns="metric", values="cell")
+    wide = wide.reindex(list(labels))[list(dict.fromkeys(summary.metric))].fillna("-")
+    wide.insert(0, "trial", list(labels.values()))
+    return wide.reset_index(drop=True)
+
+
+def text_table(
+    summary: pd.DataFrame, verdicts: dict[str, dict[str, str]], labels: dict[str, str]
+) -> str:
+    """Trials x metrics as fixed-width text: "mean[mark] [low, high] n=N failed=F"."""
+    if summary.empty:
+        return "(no scores)"
+    return _text_wide(summary, verdicts, labels).to_string(index=False)
+
+
+def markdown_table(
+    summary: pd.DataFrame, verdicts: dict[str, dict[str, str]], labels: dict[str, str]
+) -> str:
+    """The same table as a markdown pipe table (report.md)."""
+    if summary.empty:
+        return "(no scores)\n"
+    wide = _text_wide(summary, verdicts, labels)
+    rows = [[str(v).replace("|", "\\|") for v in row] for row in wide.itertuples(index=False)]
+    head = "| " + " | ".join(wide.columns) + " |\n|" + "---|" * len(wide.columns) + "\n"
+    return head + "".join("| " + " | ".join(r) + " |\n" for r in rows)
+
+
+# --- figures ----------------------------------------------------------------------------------------
+
+
+def figure_png(fig: Figure, scale: float = 1.0) -> bytes:
+    """``fig`` as PNG bytes at ``scale`` times its own dpi."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi * scale)
+    return buffer.getvalue()
+
+
+def register_figure_formatter() -> None:
+    """Let IPython show a pyplot-free Figure (``display(fig)``, or a cell ending in ``fig``).
+
+    IPython knows how to draw a Figure only once pyplot has resolved the inline backend; when
+    it has, its own printer is kept. Outside IPython this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the notebook extras
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, figure_png)
+
+
+def figure_img(fig: Figure, alt: str = "") -> str:
+    """``fig`` as an inline PNG <img>, drawn at 1.5x (sharp on high-density screens) and shown at
+    its natural size, so that a 10 pt label is 10 pt on screen."""
+    scale = 1.5
+    data = figure_png(fig, scale)
+    width = round(int.from_bytes(data[16:20], "big") / scale)  # PNG IHDR width
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        f'<img alt="{esc(alt)}" width="{width}" style="max-width:100%;height:auto" '
+        f'src="data:image/png;base64,{encoded}">'
+    )
+
+
+def chart_sections(groups: Iterable[tuple[str, Sequence[tuple[str, Figure]]]]) -> str:
+    """Charts under headings, one foldable <details> per group; the first group starts open."""
+    parts = []
+    for k, (heading, figures) in enumerate(groups):
+        if not figures:
+            continue
+        images = "".join(f'<div style="margin:6px 0">{figure_img(f, n)}</div>' for n, f in figures)
+        count = f" ({len(figures)})" if len(figures) > 1 else ""
+        parts.append(
+            f'<details{" open" if k == 0 else ""} style="margin:8px 0">'
+            f'<summary style="font-size:115%;font-weight:600;cursor:pointer">{esc(heading)}{count}'
+            f"</summary>{images}</details>"
+        )
+    return "".join(parts)
+
+
+# --- one question across trials ---------------------------------------------------------------------
+
+
+def judge_step(step: Any) -> str:
+    """One judge step, e.g. ``{"StatementGeneratorOutput": {...}}``, as ``name: json``."""
+    if isinstance(step, dict) and len(step) == 1:
+        ((name, body),) = step.items()
+        return f"{name}: {json.dumps(body, ensure_ascii=False, default=str)}"
+    return json.dumps(step, ensure_ascii=False, default=str)
+
+
+def _score_chip(metric: str, value: Any, error: Any) -> str:
+    if isinstance(error, str) and error:
+        return (
+            f'<span title="{esc(error)}" style="display:inline-block;margin:1px 6px 1px 0;'
+            f'padding:0 6px;border:1px solid {RED};color:{RED}">{esc(metric)}: failed</span>'
+        )
+    return (
+        f'<span style="display:inline-block;margin:1px 6px 1px 0;padding:0 6px;'
+        f'border:1px solid rgba(127,127,127,0.5)">{esc(metric)}: <b>{number(value)}</b></span>'
+    )
+
+
+def _passage(doc_id: str, text: str, cited: bool, chars: int) -> str:
+    text = " ".join(str(text).split())
+    short = text if len(text) <= chars else text[:chars] + " \u2026"
+    tag = ' <b style="color:#1a7f37">cited</b>' if cited else ""
+    body = esc(short)
+    if len(text) > chars:
+        body = f"<details><summary>{esc(short)}</summary>{esc(text)}</details>"
+    return f'<li><code>{esc(doc_id)}</code>{tag}<div style="{MUTED}">{body}</div></li>'
+
+
+def question_html(
+    frame: pd.DataFrame,
+    metrics: Sequence[str],
+    context_chars: int = 280,
+    open_passages: bool | None = None,
+) -> str:
+    """One question across trials: the answer, cited sources, retrieved passages and scores.
+
+    Args:
+        frame: ``inspect_run.drilldown`` rows (one per trial).
+        metrics: metric columns of ``frame`` to show as score chips.
+        context_chars: passages longer than this fold their full text into a <details>.
+        open_passages: show the passages unfolded (default: when there are at most 2 trials).
+    """
+    if frame.empty:
+        return "<p>(no records)</p>"
+    first = frame.iloc[0]
+    unfold = " open" if (len(frame) <= 2 if open_passages is None else open_passages) else ""
+    parts = [
+        f'<div style="{FONT}"><div style="font-size:110%"><b>Question {esc(first.question_id)}'
+        f"</b>: {esc(first.user_input)}</div>"
+    ]
+    if isinstance(first.reference, str) and first.reference:
+        parts.append(f'<div style="{MUTED}">reference answer: {esc(first.reference)}</div>')
+    for row in frame.to_dict("records"):
+        cited = set(row.get("cited_doc_ids") or [])
+        chips = "".join(
+            _score_chip(m, row.get(m), row.get(f"{m}_error")) for m in metrics if m in row
+        )
+        answer = row.get("response")
+        answer_html = (
+            esc(answer)
+            if isinstance(answer, str)
+            else f'<i style="{MUTED}">not answered (retrieval only)</i>'
+        )
+        sources = ", ".join(f"<code>{esc(d)}</code>" for d in row.get("cited_doc_ids") or [])
+        passages = "".join(
+            _passage(p["doc_id"], p["context"], p["doc_id"] in cited, context_chars)
+            for p in row.get("retrieved") or []
+        )
+        reasons = "".join(
+            f"<li><b>{esc(m)}</b>: {esc(judge_step(step))}</li>"
+            for m in metrics
+            for step in row.get(f"{m}_reasons") or []
+        )
+        parts.append(
+            '<div style="border:1px solid rgba(127,127,127,0.4);border-radius:4px;'
+            'padding:6px 10px;margin:8px 0">'
+            f'<div style="font-weight:600">{esc(row["label"])}</div>'
+            f'<div style="margin:3px 0">{chips}</div>'
+            f'<div style="margin:4px 0"><b>answer</b>: {answer_html}</div>'
+            f'<div style="margin:2px 0"><b>cited</b>: {sources or DASH}</div>'
+            f"<details{unfold}><summary><b>retrieved passages</b> ({len(row.get('retrieved') or [])})"
+            f'</summary><ol style="margin:2px 0">{passages}</ol></details>'
+            + (
+                f"<details><summary>judge's reasons</summary><ul>{reasons}</ul></details>"
+                if reasons
+                else ""
+            )
+            + "</div>"
+        )
+    return "".join(parts) + "</div>"

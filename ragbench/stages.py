@@ -1,0 +1,341 @@
+"""The stages of a run: retrieve, then answer and judge; each hands the next its records in memory.
+
+Contract: ``Stages(config, dataset, store, run_id, resume, progress, on_progress)``;
+``retrieve_all(trials)`` builds a :class:`~ragbench.records.Record` and its retrieval
+:class:`~ragbench.records.ScoreRow` s for every (trial, question) not yet committed;
+``answer_and_judge(trials)`` keeps the trials staged search selects, then answers and judges the
+seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried).
+Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
+makes a finished run unfit to decide on. ``experiment.run`` is the only caller.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ragbench import models
+from ragbench.config import JUDGED_METRICS, ExperimentConfig, LLMConfig, Trial, params_hash
+from ragbench.data import Dataset, Question
+from ragbench.evaluate import Judge, judge_details
+from ragbench.metrics import retrieval_scores
+from ragbench.pipeline import Builder, doc_id_of
+from ragbench.records import Progress, Record, ScoreRow
+from ragbench.stats import order_trials
+from ragbench.store import BatchWriter, Store
+
+#: The score row that holds a person's verdict (1.0 = attributable) beside the judge's, in judge
+#: checks and any question set that carries ``human_label``.
+HUMAN_LABEL = "human_label"
+
+
+def judged_subset(question_ids: list[str], limit: int | None, seed: int) -> list[str]:
+    """The questions that get answers and LLM-judged metrics: a seeded sample, the same for every
+    trial (so trials are compared on the same questions), in dataset order."""
+    if limit is None or limit >= len(question_ids):
+        return list(question_ids)
+    shuffled = list(question_ids)
+    random.Random(seed).shuffle(shuffled)  # a prefix of one shuffle: larger limits nest smaller
+    chosen = set(shuffled[:limit])
+    return [q for q in question_ids if q in chosen]
+
+
+def judge_config(trials: list[Trial]) -> LLMConfig:
+    """One judge per run, so every trial is scored by the same ruler."""
+    judges = {params_hash(t.pipeline.judge.model_dump()) for t in trials}
+    if len(judges) > 1:
+        raise ValueError("the judge must be the same for every trial; do not sweep 'judge.*'")
+    return trials[0].pipeline.judge
+
+
+class Stages:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        dataset: Dataset,
+        store: Store,
+        run_id: str,
+        resume: bool,
+        progress: bool,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress
+        self.on_progress = on_progress
+        self.start = time.perf_counter()
+        self.builder = Builder(dataset, cache=store)
+        self.questions = {q.question_id: q for q in dataset.questions}
+        self.judged_ids = judged_subset(list(self.questions), config.judge_limit, config.seed)
+        self.judged_metrics = [m for m in config.metrics if m in JUDGED_METRICS]
+        self.stats: dict[str, Any] = {
+            "generated": 0,
+            "generation_cache_hits": 0,
+            "judged": 0,
+            "judge_cache_hits": 0,
+            "judge_failures": 0,
+            "transactions": 0,
+        }
+        # Resume: what is already committed. Records are read back only for the questions that
+        # stage 3 may still need; error rows are not "done" and are retried.
+        self.has_record: set[tuple[str, str]] = set()
+        self.scored_ok: set[tuple[str, str, str]] = set()
+        self.records: dict[tuple[str, str], Record] = {}
+        self.stage1_scores: list[dict[str, Any]] = []
+        if resume:
+            self.has_record, self.scored_ok = store.resume_state(run_id)
+            self.records = {r.key: r for r in store.records(run_id, self.judged_ids)}
+            if config.staged is not None:
+                prior = store.scores(run_id)
+                prior = prior[prior.metric == config.staged.rank_by]
+                self.stage1_scores = prior[["trial_id", "question_id", "metric", "value"]].to_dict(
+                    "records"
+                )
+
+    def _tick(self, bar: Any, stage: str, done: int, total: int, trial: str) -> None:
+        bar.update()
+        if self.on_progress is not None:
+            elapsed = time.perf_counter() - self.start
+            self.on_progress(Progress(stage, done, total, trial, elapsed))
+
+    def _bar(self, total: int, desc: str) -> Any:
+        return tqdm(total=total, desc=desc, disable=not self.progress, unit="q", leave=True)
+
+    # stage 2: retrieval ---------------------------------------------------------------------------
+    def retrieve_all(self, trials: list[Trial]) -> None:
+        todo = [
+            (t, q)
+            for t in trials
+            for q in self.dataset.questions
+            if (t.trial_id, q.question_id) not in self.has_record
+        ]
+        keep = set(self.judged_ids)
+        with self._bar(len(todo), "retrieval") as bar, self.store.batch() as batch:
+            for done, (trial, q) in enumerate(todo, start=1):
+                record, rows = self._retrieve_one(trial, q)
+                if q.question_id in keep:
+                    self.records[record.key] = record
+                batch.add([record], rows)
+                self._tick(bar, "retrieval", done, len(todo), trial.label)
+            self.stats["transactions"] += batch.transactions
+
+    def _retrieve_one(self, trial: Trial, q: Question) -> tuple[Record, list[ScoreRow]]:
+        if q.retrieved_contexts is not None:
+            # A ready-made record (a judge check, or answers logged elsewhere): nothing to search.
+            contexts, doc_ids, seconds = q.retrieved_contexts, q.retrieved_doc_ids or [], None
+        else:
+            pipeline = self.builder.build(trial.pipeline)  # cached per pipeline config
+            start = time.perf_counter()
+            chunks = pipeline.retrieve(q.user_input, q.user_groups)
+            seconds = time.perf_counter() - start
+            contexts = [c.node.get_content() for c in chunks]
+            doc_ids = [doc_id_of(c) for c in chunks]
+        record = Record(
+            run_id=self.run_id,
+            trial_id=trial.trial_id,
+            question_id=q.question_id,
+            user_input=q.user_input,
+            retrieved_contexts=list(contexts),
+            retrieved_doc_ids=list(doc_ids),
+            reference=q.reference,
+            retrieval_s=seconds,
+            latency_s=seconds,
+        )
+        values = retrieval_scores(
+            record.retrieved_doc_ids,
+            q.gold_doc_ids,
+            self.config.metrics,
+            k=trial.pipeline.retrieval.top_k,
+            contexts=record.retrieved_contexts,
+            gold_spans=q.gold_spans,
+            gains=getattr(q, "gold_relevance", None),
+        )
+        rows = [self._row(record, m, v) for m, v in values.items()]
+        if q.human_label is not None:  # a person's verdict, kept beside the judge's for agreement
+            rows.append(self._row(record, HUMAN_LABEL, float(q.human_label)))
+        self.stage1_scores += [
+            {
+                "trial_id": r.trial_id,
+                "question_id": r.question_id,
+                "metric": r.metric,
+                "value": r.value,
+            }
+            for r in rows
+        ]
+        return record, rows
+
+    # staged search --------------------------------------------------------------------------------
+    def select_stage3(self, trials: list[Trial]) -> list[Trial]:
+        """Keep the best ``top_n`` trials by a retrieval metric, plus pinned ones.
+
+        The order is ``stats.order_trials``' (the one best-trial rule the gate and the report use).
+        Each decision and its reason are stored on the trial row for the report.
+        """
+        staged = self.config.staged
+        if staged is None or len(trials) <= staged.top_n:
+            return trials
+        labels = {t.trial_id: t.label for t in trials}
+        frame = pd.DataFrame(
+            self.stage1_scores, columns=["trial_id", "question_id", "metric", "value"]
+        )
+        frame = frame[frame.trial_id.isin(labels)].assign(label=frame.trial_id.map(labels))
+        ranking = order_trials(frame, staged.rank_by)
+        order = [str(t) for t in ranking.trial_id]
+        means = dict(zip(order, ranking["mean"], strict=True))
+        order += [t.trial_id for t in trials if t.trial_id not in order]  # never scored: last
+        keep_ids = set(order[: staged.top_n])
+        pinned = {t.trial_id for t in trials if t.label in staged.pin or t.trial_id in staged.pin}
+        decisions = {}
+        for rank, trial_id in enumerate(order, start=1):
+            mean = means.get(trial_id)
+            value = "no score" if mean is None or mean != mean else f"{mean:.3f}"
+            where = f"{staged.rank_by} {value}, rank {rank} of {len(trials)}"
+            if trial_id in keep_ids:
+                decisions[trial_id] = (2, f"kept: {where} (top {staged.top_n})")
+            elif trial_id in pinned:
+                decisions[trial_id] = (2, f"kept: pinned ({where})")
+            else:
+                decisions[trial_id] = (1, f"pruned: {where}; top {staged.top_n} go on")
+        self.store.set_stage(self.run_id, decisions)
+        return [t for t in trials if decisions[t.trial_id][0] == 2]
+
+    # stage 3: answer and judge --------------------------------------------------------------------
+    def answer_and_judge(self, trials: list[Trial]) -> None:
+        if not self.judged_ids or not self.judged_metrics:
+            return
+        trials = self.select_stage3(trials)
+        judge_cfg = judge_config(trials)
+        embed_cfg = self._judge_embedding(judge_cfg)
+        judge = Judge(
+            judge_cfg,
+            self.builder.llm(judge_cfg),
+            self.builder.embedding(embed_cfg),
+            cache=self.store,
+            embed_id=models.embedding_id(embed_cfg),
+        )
+        todo = []
+        for t in trials:
+            for qid in self.judged_ids:
+                missing = [
+                    m for m in self.judged_metrics if (t.trial_id, qid, m) not in self.scored_ok
+                ]
+                if missing and (t.trial_id, qid) in self.records:
+                    todo.append((t, self.records[(t.trial_id, qid)], missing))
+        with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
+            for done, (trial, record, missing) in enumerate(todo, start=1):
+                bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
+                self._answer_one(trial, record, missing, judge, batch)
+                self._tick(bar, "answer+judge", done, len(todo), trial.label)
+            self.stats["transactions"] += batch.transactions
+        self.stats["judge_calls"] = judge.calls
+
+    def _generation_key(self, llm_cfg: LLMConfig, prompt: str) -> str:
+        settings = llm_cfg.model_dump(
+            include={"temperature", "seed", "max_tokens", "context_window"}
+        )
+        return params_hash(
+            {"llm": models.llm_id(llm_cfg), "prompt": prompt, "settings": settings}, length=32
+        )
+
+    def _answer(self, trial: Trial, record: Record) -> dict[str, Any]:
+        """The record's answer: ready-made, from the generation cache, or generated (may raise)."""
+        given = self.questions[record.question_id].response
+        if given is not None:  # a ready-made answer is judged as it is
+            return {"response": given, "cited": [], "seconds": 0.0, "usage": {}}
+        pipeline = self.builder.build(trial.pipeline)
+        prompt = pipeline.prompt_for(
+            record.user_input, record.retrieved_contexts, record.retrieved_doc_ids
+        )
+        key = self._generation_key(trial.pipeline.generation.llm, prompt)
+        cached = self.store.cache_get("generation", key)
+        if cached is not None:
+            self.stats["generation_cache_hits"] += 1
+            return dict(cached)
+        out = pipeline.answer(prompt, record.retrieved_doc_ids)
+        answer = {
+            "response": out.response,
+            "cited": out.cited_doc_ids,
+            "seconds": out.seconds,
+            "usage": out.usage,
+        }
+        self.store.cache_put("generation", key, answer)
+        self.stats["generated"] += 1
+        return answer
+
+    def _answer_one(
+        self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
+    ) -> None:
+        try:
+            answer = self._answer(trial, record)
+        except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
+            reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
+            batch.add(scores=[self._row(record, m, None, error=reason) for m in metrics])
+            self.stats["judge_failures"] += len(metrics)
+            return
+        record.response = answer["response"]
+        record.cited_doc_ids = answer["cited"]
+        record.generation_s = answer["seconds"]
+        record.latency_s = (record.retrieval_s or 0.0) + answer["seconds"]
+        record.prompt_tokens = answer["usage"].get("prompt_tokens")
+        record.completion_tokens = answer["usage"].get("completion_tokens")
+        rows = []
+        for metric in metrics:
+            score = judge.score(
+                metric,
+                record.user_input,
+                record.response,
+                record.retrieved_contexts,
+                reference=record.reference or "",
+            )
+            self.stats["judged"] += 1
+            self.stats["judge_cache_hits"] += score.cached
+            self.stats["judge_failures"] += score.error is not None
+            rows.append(
+                self._row(
+                    record,
+                    metric,
+                    score.value,
+                    error=score.error,
+                    seconds=score.seconds,
+                    details=judge_details(score),
+                )
+            )
+        batch.add([record], rows)
+
+    def _judge_embedding(self, judge_cfg: LLMConfig) -> models.EmbeddingConfig:
+        # Answer relevancy compares questions in one fixed embedding space for every trial, so a
+        # sweep over embedding models does not change the ruler. Fakes keep fake runs fast.
+        return models.EmbeddingConfig(
+            provider="hashing" if judge_cfg.provider == "fake" else "local"
+        )
+
+    def _row(
+        self,
+        record: Record,
+        metric: str,
+        value: float | None,
+        error: str | None = None,
+        seconds: float | None = None,
+        details: str | None = None,
+    ) -> ScoreRow:
+        return ScoreRow(
+            self.run_id, record.trial_id, record.question_id, metric, value, error, seconds, details
+        )
+
+    def problems(self) -> list[str]:
+        """What makes a finished run unfit to decide on, one line each (empty: fine)."""
+        found = []
+        judged, failed = self.stats["judged"], self.stats["judge_failures"]
+        if self.judged_metrics and self.judged_ids and failed and failed >= judged:
+            found.append(
+                f"every judged score failed ({failed} failures): see the error column, e.g. "
+                "`ragbench report` or the scores table"
+            )
+        return found
