@@ -180,35 +180,32 @@ class JudgeCheckResult:
 
     def _repr_html_(self) -> str:
         """The agreement figures and the confusion matrix as HTML (notebook 04); no file paths."""
-        from html import escape
+        from ragbench.display import banner, esc
 
-        c = self.counts
-        cell = 'style="padding:2px 10px;text-align:left"'
+        c, cell = self.counts, 'style="padding:2px 10px;text-align:left"'
         rows = [
             ("balanced accuracy", self.balanced_accuracy, self.balanced_accuracy_ci),
             ("Cohen's kappa", self.kappa, self.kappa_ci),
         ]
         figures = "".join(
-            f"<tr><td {cell}>{name}</td><td {cell}>{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]</td></tr>"
+            f"<tr><td {cell}>{esc(name)}</td><td {cell}>{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}] "
+            "(95% CI)</td></tr>"
             for name, v, (lo, hi) in rows
         )
-        matrix = (
-            f"<tr><th {cell}>human \\ judge</th><th {cell}>faithful</th><th {cell}>unfaithful</th></tr>"
-            f"<tr><td {cell}>attributable</td><td {cell}>{c['tp']}</td><td {cell}>{c['fn']}</td></tr>"
-            f"<tr><td {cell}>not attributable</td><td {cell}>{c['fp']}</td><td {cell}>{c['tn']}</td></tr>"
+        matrix = "".join(
+            "<tr>" + "".join(f"<td {cell}>{esc(x)}</td>" for x in row) + "</tr>"
+            for row in (
+                ("human \u2193 judge \u2192", "faithful", "unfaithful"),
+                ("attributable", c["tp"], c["fn"]),
+                ("not attributable", c["fp"], c["tn"]),
+            )
         )
-        fake = (
-            '<div style="background:rgba(209,36,47,0.16);border-left:6px solid #d1242f;'
-            'padding:4px 10px;font-weight:600">FAKE MODELS: these figures say nothing about a real '
-            "judge.</div>"
-            if self.fake_models
-            else ""
-        )
+        fake = banner("FAKE MODELS: these figures say nothing about a real judge.", "fake")
         return (
-            f"<div>{fake}<b>judge-check {escape(self.dataset)}</b>: judge {escape(self.judge)}, "
-            f"verdict = faithfulness &gt;= {self.threshold:g}; {self.n} judged, "
-            f"{self.n_failed} failed (excluded)<table>{figures}</table>"
-            f"<div>confusion matrix (rows: human label, columns: judge verdict)</div><table>{matrix}</table></div>"
+            f"<div>{fake if self.fake_models else ''}<b>judge-check {esc(self.dataset)}</b>: "
+            f"judge {esc(self.judge)}, verdict = faithfulness &gt;= {self.threshold:g}; "
+            f"{self.n} judged, {self.n_failed} failed (excluded)<table>{figures}</table>"
+            f"<div>confusion matrix</div><table>{matrix}</table></div>"
         )
 
 

@@ -14,15 +14,14 @@ Contract:
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ragbench.display import banner, esc, number
 from ragbench.records import Record
 from ragbench.store import Store
 
@@ -44,23 +43,6 @@ def describe(params: dict[str, Any]) -> str:
     return (
         f"{c['method']} {c['chunk_size']}/{c['chunk_overlap']}, {params['embedding']['provider']}, "
         f"{r['method']} k={r['top_k']}, {params['generation']['prompt']}"
-    )
-
-
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _number(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2013"
-    return f"{float(value):.{DIGITS}f}"
-
-
-def _banner(text: str) -> str:
-    return (
-        '<div style="background:rgba(209,36,47,0.16);border-left:6px solid #d1242f;'
-        f'padding:4px 10px;margin:4px 0;font-weight:600">{_esc(text)}</div>'
     )
 
 
@@ -93,13 +75,13 @@ class TrialResult:
     problems: list[str] = field(default_factory=list)  # why the run could not score what it should
 
     def _repr_html_(self) -> str:
-        parts = [_banner(FAKE_NOTE)] if self.fake_models else []
-        parts += [_banner(f"problem: {p}") for p in self.problems]
+        parts = [banner(FAKE_NOTE, "fake")] if self.fake_models else []
+        parts += [banner(f"problem: {p}", "error") for p in self.problems]
         parts.append(
-            f"<div><b>{_esc(self.label)}</b> \u00b7 {len(self.questions)} question(s)</div>"
+            f"<div><b>{esc(self.label)}</b> \u00b7 {len(self.questions)} question(s)</div>"
         )
         rows = [
-            [_esc(r.metric), _number(r.mean), str(r.n), str(r.n_failed) if r.n_failed else ""]
+            [esc(r.metric), number(r.mean), str(r.n), str(r.n_failed) if r.n_failed else ""]
             for r in self.summary.itertuples()
         ]
         parts.append(_table(["metric", "mean", "n", "failed"], rows))
@@ -110,29 +92,25 @@ class TrialResult:
         r = q.record
         cited = set(r.cited_doc_ids or [])
         chips = " ".join(
-            f"<span {CELL}>{_esc(m)} <b>{_number(q.scores.get(m))}</b>"
-            + (
-                f' <span style="color:#d1242f">({_esc(q.errors[m])})</span>'
-                if m in q.errors
-                else ""
-            )
+            f"<span {CELL}>{esc(m)} <b>{number(q.scores.get(m))}</b>"
+            + (f' <span style="color:#d1242f">({esc(q.errors[m])})</span>' if m in q.errors else "")
             + "</span>"
             for m in self.metrics
         )
         answer = (
-            _esc(r.response)
+            esc(r.response)
             if r.response is not None
             else "<i>not answered (outside the judged subset)</i>"
         )
-        sources = ", ".join(_esc(d) for d in (r.cited_doc_ids or [])) or "none"
+        sources = ", ".join(esc(d) for d in (r.cited_doc_ids or [])) or "none"
         passages = _table(
             ["#", "doc", "cited", "passage"],
             [
                 [
                     str(k),
-                    _esc(doc),
+                    esc(doc),
                     "\u2713" if doc in cited else "",
-                    f'<span title="{_esc(text)}">{_esc(_short(text))}</span>',
+                    f'<span title="{esc(text)}">{esc(_short(text))}</span>',
                 ]
                 for k, (doc, text) in enumerate(
                     zip(r.retrieved_doc_ids, r.retrieved_contexts, strict=False), start=1
@@ -141,7 +119,7 @@ class TrialResult:
         )
         return (
             '<div style="border-top:1px solid rgba(128,128,128,0.4);margin-top:6px;padding-top:4px">'
-            f"<div><b>{_esc(r.question_id)}</b>: {_esc(r.user_input)}</div>"
+            f"<div><b>{esc(r.question_id)}</b>: {esc(r.user_input)}</div>"
             f"<div>{chips}</div>"
             f"<div><b>answer</b>: {answer}</div>"
             f"<div><b>cited sources</b>: {sources}</div>"
@@ -153,7 +131,7 @@ class TrialResult:
         lines = [f"trial {self.label} ({len(self.questions)} question(s))"]
         lines[:0] = [FAKE_NOTE] * self.fake_models + [f"problem: {p}" for p in self.problems]
         lines += [
-            f"  {r.metric}: {_number(r.mean)} (n={r.n}"
+            f"  {r.metric}: {number(r.mean)} (n={r.n}"
             + (f", failed={r.n_failed})" if r.n_failed else ")")
             for r in self.summary.itertuples()
         ]
@@ -244,13 +222,13 @@ class History:
 
     def _repr_html_(self) -> str:
         if self.frame.empty:
-            return f'<p class="ragbench-history">{_esc(self.empty_text)}</p>'
+            return f'<p class="ragbench-history">{esc(self.empty_text)}</p>'
         rows = [
-            [_number(v) if isinstance(v, float) else _esc(v) for v in row]
+            [number(v) if isinstance(v, float) else esc(v) for v in row]
             for row in self.frame.itertuples(index=False)
         ]
-        note = _banner("Some of these trials used FAKE MODELS.") if self.fake_models else ""
-        table = _table([_esc(c) for c in self.frame.columns], rows)
+        note = banner("Some of these trials used FAKE MODELS.", "fake") if self.fake_models else ""
+        table = _table([esc(c) for c in self.frame.columns], rows)
         return f'<div class="ragbench-history">{note}{table}</div>'
 
     def __repr__(self) -> str:

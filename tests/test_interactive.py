@@ -114,7 +114,10 @@ def test_clicks_add_rows_to_one_wide_history(tmp_path: Path) -> None:
     controls.button.click()
     assert any(s.startswith("retrieval: question 1 of 2 \u00b7 ") for s in statuses), statuses
     assert any(s.startswith("answer+judge: question 2 of 2 \u00b7 ") for s in statuses)
+    controls.button.click()  # the second click of a double click: dropped
+    assert len(session.runs) == 1
     controls.top_k.value = 4
+    session._finished -= 1.0  # as if a person looked at the result for a second
     controls.button.click()
     assert session.error is None and len(session.runs) == 2
     assert not controls.button.disabled and controls.button.description == "Run trial"
