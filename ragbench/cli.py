@@ -261,7 +261,8 @@ def gate(
         ),
     ] = None,
     min_effect: Annotated[
-        float, typer.Option(help="with --baseline: smallest drop of a mean that fails")
+        float,
+        typer.Option(min=0.0, max=1.0, help="with --baseline: smallest drop of a mean that fails"),
     ] = 0.02,
     trial: Annotated[
         str,
@@ -270,14 +271,21 @@ def gate(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Fail (exit 1) below a minimum, or on a significant regression vs --baseline; for CI."""
-    from ragbench.gate import GateError, check_gate, check_regression, parse_minimums
+    from ragbench.gate import (
+        GateError,
+        GateResult,
+        RegressionResult,
+        check_gate,
+        check_regression,
+        parse_minimums,
+    )
     from ragbench.store import Store, StoreError
 
     if not minimum and baseline is None:
         _fail("give at least one minimum (e.g. --min faithfulness=0.6) or --baseline RUN_ID")
     try:
         store = Store(db, read_only=True)
-        results = []
+        results: list[GateResult | RegressionResult] = []
         if minimum:
             results.append(check_gate(store, experiment, parse_minimums(minimum), trial=trial))
         if baseline is not None:
@@ -286,7 +294,7 @@ def gate(
             )
     except (GateError, StoreError) as exc:
         _fail(str(exc))
-    typer.echo("\n\n".join(r.table() for r in results))
+    _say("\n\n".join(r.table() for r in results))
     if not all(r.passed for r in results):
         raise typer.Exit(1)
 
@@ -298,7 +306,7 @@ def diff(
     db: DbOption = DEFAULT_DB,
     metric: Annotated[str | None, typer.Option(help="compare this metric only")] = None,
     trial: Annotated[str, typer.Option(help="trial id of RUN_B, or 'best'")] = "best",
-    rows: Annotated[int, typer.Option(help="questions shown per metric and direction")] = 10,
+    rows: Annotated[int, typer.Option(min=1, help="questions shown per metric and direction")] = 10,
 ) -> None:
     """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
     from ragbench.diff import DiffError, diff_runs
@@ -308,7 +316,7 @@ def diff(
         result = diff_runs(db, run_a, run_b, metric=metric, trial=trial, max_rows=rows)
     except (DiffError, StoreError) as exc:
         _fail(str(exc))
-    typer.echo(result.text())
+    _say(result.text())
 
 
 @app.command("judge-check")

@@ -290,15 +290,16 @@ class Judge:
         start = time.perf_counter()
         try:
             result = run_sync(self._metric(metric).ascore(**inputs))
-            value: float | None = float(result.value)
+            raw = float(result.value)
+            value: float | None = raw
             error = None
-            if math.isnan(value):
+            if math.isnan(raw):
                 reason = NAN_REASONS.get(metric, "ragas returned NaN")
                 value, error = None, f"{metric} is undefined for this answer ({reason})"
             elif metric in COSINE_METRICS:
                 # Cosine similarity can dip below 0 for unrelated texts; the metric's range is
                 # [0, 1], so "unrelated" is 0 rather than a negative that skews the mean.
-                value = min(1.0, max(0.0, value))
+                value = min(1.0, max(0.0, raw))
         except JudgeError as exc:
             value, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a metric bug must not kill a run

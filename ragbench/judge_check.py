@@ -63,7 +63,7 @@ def confusion(human: Sequence[bool], judge: Sequence[bool]) -> dict[str, int]:
 
 
 def _from_counts(
-    tp: np.ndarray, fn: np.ndarray, fp: np.ndarray, tn: np.ndarray
+    tp: np.ndarray | int, fn: np.ndarray | int, fp: np.ndarray | int, tn: np.ndarray | int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Balanced accuracy and Cohen's kappa from (arrays of) confusion counts.
 
@@ -120,10 +120,11 @@ def agreement_ci(
         (hs & js).sum(1), (hs & ~js).sum(1), (~hs & js).sum(1), (~hs & ~js).sum(1)
     )
     tail = (1 - confidence) / 2
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for name, values in (("balanced_accuracy", ba), ("kappa", kappa)):
         ok = values[np.isfinite(values)]
-        out[name] = tuple(float(x) for x in np.quantile(ok, [tail, 1 - tail])) if ok.size else nan
+        low, high = np.quantile(ok, [tail, 1 - tail]) if ok.size else nan
+        out[name] = (float(low), float(high))
     return out
 
 
@@ -290,7 +291,9 @@ def agreement(scores: pd.DataFrame, threshold: float, seed: int = 0) -> dict[str
     human = ok["label"].astype(bool).to_numpy()
     verdicts = ok["verdict"].astype(bool).to_numpy()
     counts = confusion(human, verdicts)
-    ba, kappa = (float(x) for x in _from_counts(*(counts[k] for k in ("tp", "fn", "fp", "tn"))))
+    ba, kappa = (
+        float(x) for x in _from_counts(counts["tp"], counts["fn"], counts["fp"], counts["tn"])
+    )
     ci = agreement_ci(human, verdicts, seed=seed)
     return {
         "n": len(ok),
