@@ -13,7 +13,7 @@ Contract:
   the experiment ``experiment_name`` in the same DuckDB, so exploration and batch runs share one
   history (``history``, re-exported from ``ragbench.trial_view``).
 - ``Session`` wires the button: it is disabled while a trial runs and re-enabled afterwards, also
-  after an error; the progress line shows the stage, question n of N and the elapsed time; then
+  after an error (a double click runs one trial); the progress line shows the stage, question n of N and the elapsed time; then
   the output area shows the trial (answers, cited sources, retrieved passages, scores) and the
   history. An error is one red line in the progress line, kept in ``Session.error`` so a headless
   (papermill) run can fail on it. Nothing is printed to stderr and no warning is raised.
