@@ -261,8 +261,7 @@ def gate(
         ),
     ] = None,
     min_effect: Annotated[
-        float,
-        typer.Option(min=0.0, max=1.0, help="with --baseline: smallest drop of a mean that fails"),
+        float, typer.Option(help="with --baseline: smallest drop of a mean that fails")
     ] = 0.02,
     trial: Annotated[
         str,
