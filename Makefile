@@ -56,6 +56,8 @@ chromium:
 
 test: models chromium
 	$(BIN)/ruff check ragbench tests benchmarks
+	$(BIN)/ruff format --check ragbench tests benchmarks
+	$(BIN)/mypy ragbench
 	$(BIN)/pytest
 
 # Re-execute the nbval example after a change to what users see, then review the diff of its
@@ -68,6 +70,7 @@ example-notebook: install
 lint: install
 	$(BIN)/ruff check ragbench tests benchmarks
 	$(BIN)/ruff format --check ragbench tests benchmarks
+	$(BIN)/mypy ragbench
 
 clean-results:
 	rm -rf results/* && touch results/.gitkeep

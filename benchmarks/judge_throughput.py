@@ -20,21 +20,29 @@ from ragbench.config import parse_config
 from ragbench.experiment import run
 from ragbench.store import Store
 
-METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall",
-           "answer_correctness", "semantic_similarity"]
+METRICS = [
+    "faithfulness",
+    "answer_relevancy",
+    "context_precision",
+    "context_recall",
+    "answer_correctness",
+    "semantic_similarity",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=3)
     args = parser.parse_args()
-    config = parse_config({
-        "name": "judge-throughput",
-        "base": {"generation": {"llm": {"provider": "local", "max_tokens": 160}}},
-        "metrics": ["hit_rate", *METRICS],
-        "judge_limit": args.questions,
-        "limit": args.questions,
-    })
+    config = parse_config(
+        {
+            "name": "judge-throughput",
+            "base": {"generation": {"llm": {"provider": "local", "max_tokens": 160}}},
+            "metrics": ["hit_rate", *METRICS],
+            "judge_limit": args.questions,
+            "limit": args.questions,
+        }
+    )
     db = Path(tempfile.mkdtemp(prefix="ragbench-judge-")) / "j.duckdb"
     start = time.perf_counter()
     first = run(config, db=db, progress=False)
@@ -44,17 +52,23 @@ def main() -> None:
         "WHERE run_id = ? AND metric IN (SELECT unnest(?)) GROUP BY metric ORDER BY metric",
         [first.run_id, METRICS],
     )
-    print(f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
-          f"({first.stats['judge_calls']} judge LLM calls)")
+    print(
+        f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
+        f"({first.stats['judge_calls']} judge LLM calls)"
+    )
     for r in rows.itertuples():
-        print(f"  {r.metric:<20} {60 / r.s:6.2f} judged questions/min  ({r.s:5.1f} s each, "
-              f"n={r.n}, failed={r.failed})")
+        print(
+            f"  {r.metric:<20} {60 / r.s:6.2f} judged questions/min  ({r.s:5.1f} s each, "
+            f"n={r.n}, failed={r.failed})"
+        )
     start = time.perf_counter()
     again = run(config, db=db, progress=False)
     rerun = time.perf_counter() - start
     hits, judged = again.stats["judge_cache_hits"], again.stats["judged"]
-    print(f"re-run: {rerun:.1f} s, judge cache hit rate {hits}/{judged} = {hits / judged:.0%}, "
-          f"judge LLM calls {again.stats.get('judge_calls', 0)}")
+    print(
+        f"re-run: {rerun:.1f} s, judge cache hit rate {hits}/{judged} = {hits / judged:.0%}, "
+        f"judge LLM calls {again.stats.get('judge_calls', 0)}"
+    )
 
 
 if __name__ == "__main__":

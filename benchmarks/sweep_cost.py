@@ -106,12 +106,16 @@ def naive(config_data: dict, dataset_path: Path) -> float:
         if cfg.retrieval.method == "dense":
             retriever = index.as_retriever(similarity_top_k=cfg.retrieval.top_k)
         else:
-            retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=cfg.retrieval.top_k)
+            retriever = BM25Retriever.from_defaults(
+                nodes=nodes, similarity_top_k=cfg.retrieval.top_k
+            )
         for q in dataset.questions:
             chunks = retriever.retrieve(q.user_input)
             contexts = [c.node.get_content() for c in chunks]
             doc_ids = [doc_id_of(c) for c in chunks]
-            prompt = render_prompt(cfg.generation.prompt, format_context(contexts, doc_ids), q.user_input)
+            prompt = render_prompt(
+                cfg.generation.prompt, format_context(contexts, doc_ids), q.user_input
+            )
             text, _, _ = complete(llm, prompt)
             cited_doc_ids(text, doc_ids)
             judge.score("faithfulness", q.user_input, text, contexts)
@@ -139,11 +143,15 @@ def main() -> None:
     warm = time.perf_counter() - start
 
     print(f"dataset: {first.stats['dataset']}")
-    print(f"trials: 12; chunks embedded {first.stats['chunks_embedded']}, answers generated "
-          f"{first.stats['generated']}, judged {first.stats['judged']}")
+    print(
+        f"trials: 12; chunks embedded {first.stats['chunks_embedded']}, answers generated "
+        f"{first.stats['generated']}, judged {first.stats['judged']}"
+    )
     print(f"ragbench first run: {wall:8.1f} s   unique work: {unique:8.1f} s")
     print(f"(a) wall / unique work        = {wall / unique:6.2f}   (target <= 1.3)")
-    print(f"(c) warm re-run: {warm:6.1f} s = {100 * warm / wall:5.1f}% of the first run (target <= 5%)")
+    print(
+        f"(c) warm re-run: {warm:6.1f} s = {100 * warm / wall:5.1f}% of the first run (target <= 5%)"
+    )
     if not args.skip_naive:
         naive_s = naive(data, tmp / "data")
         print(f"naive script: {naive_s:8.1f} s")

@@ -26,8 +26,13 @@ FAKES = {
 
 
 def _config(**extra: object) -> object:
-    data = {"name": "unique", "dataset": {"loader": "demo"}, "base": FAKES, "limit": 6,
-            "judge_limit": 2} | extra
+    data = {
+        "name": "unique",
+        "dataset": {"loader": "demo"},
+        "base": FAKES,
+        "limit": 6,
+        "judge_limit": 2,
+    } | extra
     return parse_config(data)
 
 
@@ -38,7 +43,10 @@ def test_embedding_cache_embeds_each_distinct_chunk_once(tmp_path: Path) -> None
     assert first.stats["chunks_embedded"] > 0
     again = run(_config(sweep={"retrieval.top_k": [2, 5]}), db=db, progress=False)
     assert again.stats["chunks_embedded"] == 0  # unchanged chunking: every vector from cache
-    assert again.stats["chunks_from_cache"] == first.stats["chunks_embedded"] + first.stats["chunks_from_cache"]
+    assert (
+        again.stats["chunks_from_cache"]
+        == first.stats["chunks_embedded"] + first.stats["chunks_from_cache"]
+    )
     bigger = run(_config(base=FAKES | {"chunking": {"chunk_size": 300}}), db=db, progress=False)
     assert bigger.stats["chunks_embedded"] > 0  # a changed chunk size misses for new chunk texts
 
@@ -51,8 +59,11 @@ def test_generation_and_judge_caches_hit_only_when_inputs_match(tmp_path: Path) 
     assert same.stats["generated"] == 0 and same.stats["generation_cache_hits"] == 2
     assert same.stats["judge_calls"] == 0
     prompt = "Context:\n{context}\nQ: {question}\nA:"
-    changed = run(_config(base=FAKES | {"generation": {"llm": {"provider": "fake"}, "prompt": prompt}}),
-                  db=db, progress=False)
+    changed = run(
+        _config(base=FAKES | {"generation": {"llm": {"provider": "fake"}, "prompt": prompt}}),
+        db=db,
+        progress=False,
+    )
     assert changed.stats["generated"] == 2 and changed.stats["generation_cache_hits"] == 0
 
 
@@ -63,16 +74,20 @@ def test_staged_search_judges_only_kept_trials(tmp_path: Path) -> None:
     )
     result = run(config, db=tmp_path / "s.duckdb", progress=False)
     store = Store(tmp_path / "s.duckdb")
-    trials = store.query("SELECT trial_id, label, stage, stage_note FROM trials WHERE run_id = ?",
-                         [result.run_id])
+    trials = store.query(
+        "SELECT trial_id, label, stage, stage_note FROM trials WHERE run_id = ?", [result.run_id]
+    )
     kept = set(trials[trials.stage == 2].label)
     assert "chunk_size=128, method=dense" in kept and len(kept) == 2
     assert all("pruned" in n for n in trials[trials.stage == 1].stage_note)
-    judged = store.query("SELECT DISTINCT trial_id FROM scores WHERE run_id = ? AND metric = "
-                         "'faithfulness'", [result.run_id])
+    judged = store.query(
+        "SELECT DISTINCT trial_id FROM scores WHERE run_id = ? AND metric = 'faithfulness'",
+        [result.run_id],
+    )
     assert set(judged.trial_id) == set(trials[trials.stage == 2].trial_id)
-    retrieval = store.query("SELECT DISTINCT trial_id FROM scores WHERE run_id = ? AND metric = "
-                            "'mrr'", [result.run_id])
+    retrieval = store.query(
+        "SELECT DISTINCT trial_id FROM scores WHERE run_id = ? AND metric = 'mrr'", [result.run_id]
+    )
     assert len(retrieval) == 4  # stage 1 covers every trial
 
 
@@ -87,10 +102,14 @@ def _rows(db: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     store = Store(db)
     scores = store.query(
         "SELECT trial_id, question_id, metric, value, error FROM scores WHERE run_id = ? "
-        "ORDER BY ALL", [run_id])
+        "ORDER BY ALL",
+        [run_id],
+    )
     records = store.query(
         "SELECT trial_id, question_id, retrieved_doc_ids, response, cited_doc_ids FROM records "
-        "WHERE run_id = ? ORDER BY trial_id, question_id", [run_id])
+        "WHERE run_id = ? ORDER BY trial_id, question_id",
+        [run_id],
+    )
     return scores, records
 
 
@@ -102,10 +121,16 @@ def test_kill_9_then_resume_gives_exactly_the_clean_rows(tmp_path: Path) -> None
     db = tmp_path / "k.duckdb"
     # The whole demo set and many answers: enough work that the kill lands mid-run.
     experiment = tmp_path / "kill.yaml"
-    experiment.write_text(SMOKE.read_text().replace("limit: 8", "limit: 25")
-                          .replace("judge_limit: 2", "judge_limit: 12"))
-    proc = subprocess.Popen(_cli("run", str(experiment), "--db", str(db), "--no-progress"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    experiment.write_text(
+        SMOKE.read_text()
+        .replace("limit: 8", "limit: 25")
+        .replace("judge_limit: 2", "judge_limit: 12")
+    )
+    proc = subprocess.Popen(
+        _cli("run", str(experiment), "--db", str(db), "--no-progress"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     killed_at = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -126,8 +151,12 @@ def test_kill_9_then_resume_gives_exactly_the_clean_rows(tmp_path: Path) -> None
     assert list(runs.status) == ["running"]  # killed: never marked finished
     run_id = runs.run_id.iloc[0]
     partial_scores, partial_records = _rows(db, run_id)
-    resumed = subprocess.run(_cli("run", str(experiment), "--db", str(db), "--resume", run_id,
-                                  "--no-progress"), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        _cli("run", str(experiment), "--db", str(db), "--resume", run_id, "--no-progress"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     clean = run(experiment, db=tmp_path / "clean.duckdb", progress=False)
     got_scores, got_records = _rows(db, run_id)
@@ -142,9 +171,15 @@ def test_kill_9_then_resume_gives_exactly_the_clean_rows(tmp_path: Path) -> None
 
 def test_four_concurrent_runs_share_one_file_without_loss(tmp_path: Path) -> None:
     db = tmp_path / "shared.duckdb"
-    procs = [subprocess.Popen(_cli("run", str(SMOKE), "--db", str(db), "--no-progress"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            _cli("run", str(SMOKE), "--db", str(db), "--no-progress"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-2000:]
