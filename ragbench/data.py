@@ -32,6 +32,7 @@ from llama_index.core import Document
 
 from ragbench.config import DatasetConfig
 from ragbench.corpus import load_corpus, make_document, resolve_url, sql_documents
+from ragbench.labelled import dataset_name, load_labelled, ready_made
 from ragbench.questions import Question, read_questions
 from ragbench.readers import DataError
 
@@ -196,9 +197,9 @@ def _load_sql(cfg: DatasetConfig) -> Dataset:
 
 
 def _load_labelled(cfg: DatasetConfig) -> Dataset:
-    from ragbench.labelled import labelled_dataset  # labelled builds on this module's contract
-
-    return labelled_dataset(cfg.path or "", split=cfg.split)
+    """A labelled answer set (BEGIN or a CSV) as ready-made records; see ``labelled.py``."""
+    items = load_labelled(cfg.path or "", split=cfg.split)
+    return Dataset(dataset_name(cfg.path or ""), *ready_made(items))
 
 
 LOADERS: dict[str, Callable[[DatasetConfig], Dataset]] = {

@@ -24,9 +24,17 @@ SKIPPED_NAMES = ("README.md",)
 _lock = threading.Lock()
 
 
-def _memo_path() -> Path:
-    from ragbench.models import cache_dir  # models imports this module: import at call time
+def cache_dir() -> Path:
+    """Where ragbench keeps models and hashes: $RAGBENCH_CACHE_DIR or the user cache dir."""
+    env = os.environ.get("RAGBENCH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
 
+    return Path(user_cache_dir("ragbench"))
+
+
+def _memo_path() -> Path:
     return cache_dir() / "hashes.json"
 
 

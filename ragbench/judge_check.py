@@ -2,7 +2,7 @@
 
 Contract:
 - ``judge_check(items, judge_cfg, db)`` is a run like any other: the labelled items become a
-  dataset of ready-made records (``labelled.labelled_dataset``: context, answer and the human
+  dataset of ready-made records (``labelled.ready_made``: context, answer and the human
   label) and ``experiment.run`` judges them with the same :class:`~ragbench.evaluate.Judge`
   ("faithfulness") experiments use, storing an experiment ``judge-check-<dataset>`` with one
   record per item and two score rows per item: ``faithfulness`` (NULL + error on failure) and
@@ -29,15 +29,9 @@ import pandas as pd
 
 from ragbench import models
 from ragbench.config import DatasetConfig, ExperimentConfig, JudgeConfig, PipelineConfig
+from ragbench.data import Dataset
 from ragbench.experiment import run
-from ragbench.labelled import (
-    BEGIN_WOW,
-    LabelledItem,
-    dataset_name,
-    items_dataset,
-    labelled_dataset,
-    load_labelled,
-)
+from ragbench.labelled import BEGIN_WOW, LabelledItem, dataset_name, load_labelled, ready_made
 from ragbench.stages import HUMAN_LABEL
 from ragbench.store import Store
 
@@ -242,9 +236,8 @@ def judge_check(
     """
     name = dataset_name(dataset)
     if items is None:
-        data = labelled_dataset(dataset, split=split)
-    else:
-        data = items_dataset(name, items)
+        items = load_labelled(dataset, split=split)
+    data = Dataset(name, *ready_made(items))
     if not data.questions:
         raise ValueError("judge_check needs at least one labelled item")
     source = BEGIN_WOW if name == BEGIN_WOW else str(Path(dataset).resolve())

@@ -7,8 +7,8 @@ Contract:
   = True, "Not fully attributable" = False, "Generic" dropped); any other argument is the path of
   a CSV (or TSV) with columns ``context, answer, label`` (true/false/1/0/yes/no). ``limit`` draws
   a seeded, label-stratified sample, so a small check still holds both classes.
-- ``labelled_dataset(...)`` turns the items into the one dataset contract: each item is a
-  ready-made question (``retrieved_contexts`` = [context], ``response`` = answer,
+- ``ready_made(items)`` turns the items into a corpus and questions (``data.Dataset`` holds them,
+  loader ``labelled``): each item is a ready-made question (``retrieved_contexts`` = [context], ``response`` = answer,
   ``human_label`` = label) that ``run`` judges as given, with nothing retrieved or generated.
 
 Positive class everywhere = "attributable" (human) / "faithful" (judge).
@@ -26,7 +26,8 @@ from pathlib import Path
 from llama_index.core import Document
 
 from ragbench.config import suggest
-from ragbench.data import DataError, Dataset, Question
+from ragbench.questions import Question
+from ragbench.readers import DataError
 
 BEGIN_WOW = "begin-wow"
 BEGIN_SPLITS = ("dev", "test")
@@ -191,16 +192,8 @@ def stratified_sample(
     return [it for i, it in enumerate(items) if i in chosen]
 
 
-def labelled_dataset(
-    name_or_path: str | Path, split: str = "dev", limit: int | None = None, seed: int = 0
-) -> Dataset:
-    """The labelled items as ready-made questions (see the module docstring)."""
-    items = load_labelled(name_or_path, split=split, limit=limit, seed=seed)
-    return items_dataset(dataset_name(name_or_path), items)
-
-
-def items_dataset(name: str, items: Sequence[LabelledItem]) -> Dataset:
-    """Labelled items as a :class:`Dataset` of ready-made questions."""
+def ready_made(items: Sequence[LabelledItem]) -> tuple[list[Document], list[Question]]:
+    """Labelled items as a corpus and ready-made questions (``data.Dataset``'s two halves)."""
     corpus = [
         Document(text=it.context, id_=it.item_id, metadata={"doc_id": it.item_id}) for it in items
     ]
@@ -216,4 +209,4 @@ def items_dataset(name: str, items: Sequence[LabelledItem]) -> Dataset:
         )
         for it in items
     ]
-    return Dataset(name, corpus, questions)
+    return corpus, questions

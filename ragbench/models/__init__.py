@@ -148,7 +148,11 @@ def make_embedding(cfg: EmbeddingConfig) -> BaseEmbedding:
             embed_batch_size=cfg.batch_size,
         )
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as hf_logging
 
+    # transformers 5 draws a "Loading weights" bar on stderr for every load: noise in the CLI and
+    # a pink stderr block in notebooks; ragbench shows its own progress.
+    hf_logging.disable_progress_bar()
     folder = cfg.model if cfg.provider == "sentence-transformers" else str(local_embedding_path())
     return HuggingFaceEmbedding(model_name=folder, device="cpu", embed_batch_size=cfg.batch_size)
 

