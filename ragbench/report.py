@@ -43,6 +43,17 @@ STAGED_TITLE = (
 TEXT_MARKS = "* best, ~ not significantly different from best, ? too few to compare"
 
 
+# How each ``stats.summarize`` interval method is named under the table.
+INTERVAL_METHODS = {
+    "wilson": "Wilson for 0/1 metrics (and a Wilson bound where every value is equal)",
+    "constant": "none for equal values outside the metric's range",
+    "t": "Student t below 20 values",
+    "bca": "BCa bootstrap from 20 values",
+    "percentile": "percentile bootstrap where BCa failed",
+    "single": "none for a single value",
+}
+
+
 @dataclass(eq=False)
 class Report:
     """A run read and computed once; see the module docstring for what it shows."""
@@ -124,8 +135,14 @@ class Report:
             f"Each trial vs the best, paired over the questions both scored: sign-flip permutation "
             f"test, p-values Holm-adjusted across all {tested} comparisons in this report "
             f"(alpha 0.05); fewer than {stats.MIN_N} shared questions: too few to compare. "
-            "Intervals: Wilson for 0/1 metrics, BCa bootstrap otherwise."
+            f"Intervals: {self._interval_methods()}."
         )
+
+    def _interval_methods(self) -> str:
+        """The interval methods this table actually used, in words."""
+        used = set(self.summary["method"]) if "method" in self.summary else set()
+        words = [text for method, text in INTERVAL_METHODS.items() if method in used]
+        return "; ".join(words) or "none (no scores)"
 
     def banners(self) -> list[tuple[str, str]]:
         """(text, level) of the warnings above the table: fake models, a run not finished."""
