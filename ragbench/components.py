@@ -91,17 +91,12 @@ class ChunkingConfig(Strict):
         return self
 
 
-class EmbeddingConfig(Strict):
-    provider: str = "local"  # all-MiniLM-L6-v2 shipped inside a PyPI wheel: offline, 384-d
-    model: str | None = None  # folder path (sentence-transformers) or endpoint model name
-    base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
-    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
-    batch_size: Int = Field(32, ge=1, le=1024)  # 32 measured ~10 passages/s on 2 cores
+class Endpoint(Strict):
+    """The fields every model config shares: which provider, and how to reach an endpoint."""
 
-    @field_validator("provider")
-    @classmethod
-    def _provider(cls, v: str) -> str:
-        return check_name("embedding provider", v, EMBEDDING_PROVIDERS)
+    model: str | None = None  # a local file/folder, or the model name an endpoint serves
+    base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
+    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
 
     @field_validator("base_url")
     @classmethod
@@ -113,6 +108,20 @@ class EmbeddingConfig(Strict):
     def _api_key_env(cls, v: str) -> str:
         return check_env_name(v)
 
+    def _needs_endpoint(self) -> None:
+        if getattr(self, "provider", None) == "openai" and not (self.base_url and self.model):
+            raise ValueError("provider 'openai' needs 'base_url' and 'model'")
+
+
+class EmbeddingConfig(Endpoint):
+    provider: str = "local"  # all-MiniLM-L6-v2 shipped inside a PyPI wheel: offline, 384-d
+    batch_size: Int = Field(32, ge=1, le=1024)  # 32 measured ~10 passages/s on 2 cores
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return check_name("embedding provider", v, EMBEDDING_PROVIDERS)
+
     @model_validator(mode="after")
     def _needs(self) -> EmbeddingConfig:
         if self.provider == "sentence-transformers":
@@ -120,16 +129,12 @@ class EmbeddingConfig(Strict):
                 raise ValueError("provider 'sentence-transformers' needs 'model': a local folder")
             if not Path(self.model).is_dir():
                 raise ValueError(f"embedding model folder not found: {self.model}")
-        if self.provider == "openai" and not (self.base_url and self.model):
-            raise ValueError("provider 'openai' needs 'base_url' and 'model'")
+        self._needs_endpoint()
         return self
 
 
-class LLMConfig(Strict):
+class LLMConfig(Endpoint):
     provider: str = "local"  # Qwen2.5-Coder-1.5B-Instruct GGUF via llama.cpp, assembled from PyPI
-    model: str | None = None  # GGUF path (local) or served model name (openai)
-    base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
-    api_key_env: str = "OPENAI_API_KEY"  # env var name; a missing var sends a dummy key
     temperature: Real = Field(0.0, ge=0.0, le=2.0)  # 0: reproducible answers and verdicts
     max_tokens: Int = Field(256, ge=1, le=8192)  # enough for a cited 3-sentence answer
     context_window: Int = Field(4096, ge=512, le=1_048_576)  # prompt + answer budget
@@ -144,20 +149,9 @@ class LLMConfig(Strict):
     def _provider(cls, v: str) -> str:
         return check_name("LLM provider", v, LLM_PROVIDERS)
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, v: str | None) -> str | None:
-        return check_url(v)
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _api_key_env(cls, v: str) -> str:
-        return check_env_name(v)
-
     @model_validator(mode="after")
     def _needs(self) -> LLMConfig:
-        if self.provider == "openai" and not (self.base_url and self.model):
-            raise ValueError("provider 'openai' needs 'base_url' and 'model'")
+        self._needs_endpoint()
         if self.provider == "local" and self.model and not Path(self.model).is_file():
             raise ValueError(f"GGUF model file not found: {self.model}")
         if self.max_tokens >= self.context_window:

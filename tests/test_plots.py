@@ -28,6 +28,7 @@ from ragbench.plots import (
     quality_latency_figure,
     sweep_axes,
 )
+from ragbench.stats import SUMMARY_COLUMNS
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -81,17 +82,7 @@ def frames(n_trials: int = 4, n_questions: int = 6) -> dict:
             for k, t in enumerate(trials)
             for m in ("hit_rate", "faithfulness")
         ],
-        columns=[
-            "trial_id",
-            "label",
-            "metric",
-            "mean",
-            "ci_low",
-            "ci_high",
-            "n",
-            "n_failed",
-            "method",
-        ],
+        columns=SUMMARY_COLUMNS,
     )
     latencies = pd.DataFrame(
         [

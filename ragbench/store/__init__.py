@@ -195,23 +195,11 @@ class Store:
             return
         with self.connect() as con:
             if records:
-                frame = pd.DataFrame(
-                    [self._record_row(r) for r in records], columns=list(RECORD_COLUMNS)
-                )
-                con.register("new_records", frame)
-                con.execute(
-                    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) "
-                    f"SELECT {', '.join(_RECORD_CASTS)} FROM new_records"
-                )
+                rows = [self._record_row(r) for r in records]
+                _insert(con, "records", RECORD_COLUMNS, _RECORD_CASTS, rows)
             if scores:
-                frame = pd.DataFrame(
-                    [self._score_row(s) for s in scores], columns=list(SCORE_COLUMNS)
-                )
-                con.register("new_scores", frame)
-                con.execute(
-                    f"INSERT OR REPLACE INTO scores ({', '.join(SCORE_COLUMNS)}) "
-                    f"SELECT {', '.join(_SCORE_CASTS)} FROM new_scores"
-                )
+                rows = [self._score_row(s) for s in scores]
+                _insert(con, "scores", SCORE_COLUMNS, _SCORE_CASTS, rows)
 
     def _record_row(self, record: Record) -> list[Any]:
         row = record.as_dict()
@@ -371,6 +359,21 @@ class Store:
             set(zip(records.trial_id, records.question_id, strict=True)),
             set(zip(scored.trial_id, scored.question_id, scored.metric, strict=True)),
         )
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    casts: Sequence[str],
+    rows: list[list[Any]],
+) -> None:
+    """Upsert rows into ``table`` in bulk, through a DataFrame DuckDB scans at once."""
+    con.register(f"new_{table}", pd.DataFrame(rows, columns=list(columns)))
+    con.execute(
+        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(casts)} FROM new_{table}"
+    )
 
 
 def _nulls(row: dict[str, Any]) -> dict[str, Any]:
