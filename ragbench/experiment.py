@@ -189,6 +189,12 @@ def run(
         store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], runner.stats)
         raise
     problems = runner.problems()
+    scored, failed = store.score_counts(run_id)
+    if scored == 0:
+        problems.append(
+            f"nothing could be scored ({failed} failure(s)): the retrieval metrics need questions "
+            "with gold_doc_ids (or gold_spans), the judged metrics an answer the judge can score"
+        )
     stats = (
         runner.stats
         | runner.builder.stats

@@ -232,3 +232,13 @@ def test_resume_of_an_unknown_run_creates_no_file(
     run(_config(fake_config_data), db=db, progress=False)
     with pytest.raises(ValueError, match="no run nope"):
         run(_config(fake_config_data), db=db, resume="nope", progress=False)
+
+
+def test_a_run_that_scored_nothing_is_not_ok(tmp_path: Path) -> None:
+    questions = [{"question_id": "a", "user_input": "Who built the lighthouse?", "reference": "x"}]
+    folder = write_qa_folder(tmp_path / "data", questions=questions)
+    data = qa_config(folder).model_dump(mode="json")
+    data["metrics"] = ["hit_rate", "mrr"]  # no gold documents, no judged metric
+    result = run(parse_config(data), db=tmp_path / "r.duckdb", progress=False)
+    assert not result.ok and "nothing could be scored" in result.problems[0]
+    assert Store(tmp_path / "r.duckdb").run_stats(result.run_id)["problems"] == result.problems

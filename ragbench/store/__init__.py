@@ -347,6 +347,14 @@ class Store:
             [run_id],
         )
 
+    def score_counts(self, run_id: str) -> tuple[int, int]:
+        """(scores with a value, scores that failed) of a run."""
+        df = self.query(
+            "SELECT count(value) AS ok, count(error) AS failed FROM scores WHERE run_id = ?",
+            [run_id],
+        )
+        return int(df.ok.iloc[0]), int(df.failed.iloc[0])
+
     def resume_state(self, run_id: str) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
         """What a resumed run may skip: (trial, question) pairs with a record, and the
         (trial, question, metric) scores that succeeded. Error rows are not done: they are retried."""
