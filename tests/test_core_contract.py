@@ -242,3 +242,18 @@ def test_a_run_that_scored_nothing_is_not_ok(tmp_path: Path) -> None:
     result = run(parse_config(data), db=tmp_path / "r.duckdb", progress=False)
     assert not result.ok and "nothing could be scored" in result.problems[0]
     assert Store(tmp_path / "r.duckdb").run_stats(result.run_id)["problems"] == result.problems
+
+
+def test_unreadable_files_are_printed_at_load_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = {
+        "lighthouse.md": "# Lighthouse\nThe Corran lighthouse was built in 1871 by Ada Finch.\n",
+        "ferry.txt": "The ferry to Ostby leaves every morning at 7:15 from pier 4.\n",
+        "broken.pdf": b"%PDF-1.4 not really a pdf",
+    }
+    folder = write_qa_folder(tmp_path / "data", docs=docs)
+    result = run(qa_config(folder), db=tmp_path / "r.duckdb", progress=True)
+    out = capsys.readouterr().out
+    assert "skipped 1 unreadable input(s):" in out and "broken.pdf" in out
+    assert [f for f, _ in result.stats["skipped_files"]] == ["broken.pdf"]

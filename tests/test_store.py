@@ -303,12 +303,23 @@ CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, experiment VARCHAR NOT NULL,
 CREATE TABLE trials (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
   params_json VARCHAR NOT NULL, overrides_json VARCHAR NOT NULL, stage INTEGER, stage_note VARCHAR,
   PRIMARY KEY (run_id, trial_id));
+CREATE TABLE records (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL,
+  question_id VARCHAR NOT NULL, user_input VARCHAR NOT NULL, retrieved_contexts VARCHAR[] NOT NULL,
+  retrieved_doc_ids VARCHAR[] NOT NULL, response VARCHAR, cited_doc_ids VARCHAR[],
+  reference VARCHAR, latency_s DOUBLE, retrieval_s DOUBLE, generation_s DOUBLE,
+  prompt_tokens INTEGER, completion_tokens INTEGER, PRIMARY KEY (run_id, trial_id, question_id));
 CREATE TABLE scores (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL,
   question_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, error VARCHAR,
   seconds DOUBLE, details VARCHAR, PRIMARY KEY (run_id, trial_id, question_id, metric));
+CREATE TABLE embeddings (model_id VARCHAR NOT NULL, text_hash VARCHAR NOT NULL,
+  vector FLOAT[] NOT NULL, PRIMARY KEY (model_id, text_hash));
+CREATE TABLE cache (kind VARCHAR NOT NULL, key VARCHAR NOT NULL, value_json VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL, PRIMARY KEY (kind, key));
 INSERT INTO runs VALUES ('old', 'exp', now(), now(), 'finished', NULL, '{}', '{}', false, 'demo',
   '{"judged": 3}');
 INSERT INTO trials VALUES ('old', 't1', 'top_k=2', '{}', '{}', NULL, NULL);
+INSERT INTO records VALUES ('old', 't1', 'q1', 'question?', ['chunk'], ['a.md'], 'answer', [],
+  'ref', 1.5, 0.5, 1.0, 10, 5);
 INSERT INTO scores VALUES ('old', 't1', 'q1', 'mrr', 0.5, NULL, NULL, NULL);
 """
 
@@ -337,3 +348,20 @@ def test_resumed_run_keeps_its_start_time_and_config(tmp_path) -> None:
     assert again["config_json"] == first["config_json"]
     assert again["status"] == "running"
     assert pd.isna(again["finished_at"])
+
+
+def test_version_1_files_still_open_in_ragbench_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragbench.cli import app
+    from ragbench.report import load
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(V1_SCHEMA)
+    con.close()
+    rep = load(path, experiment="exp")  # read-only: the old file is not migrated by reading
+    assert rep.run_id == "old" and "top_k=2" in rep.table
+    result = CliRunner().invoke(app, ["report", "exp", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "0.500" in result.output and "top_k=2" in result.output
