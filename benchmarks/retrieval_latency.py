@@ -96,7 +96,7 @@ def main() -> None:
         cfg = PipelineConfig.model_validate(FAKES | {"chunking": chunking, "retrieval": store})
         before = dict(b.stats)
         start = time.perf_counter()
-        _, nodes = b.index(cfg)
+        nodes = b.index(cfg).nodes
         seconds = time.perf_counter() - start
         embedded = b.stats["chunks_embedded"] - before["chunks_embedded"]
         embed_s = b.stats["embed_seconds"] - before["embed_seconds"]
