@@ -96,9 +96,8 @@ def _check_resume(
     if info["experiment"] != config.name:
         raise ValueError(f"run {run_id} belongs to experiment '{info['experiment']}'")
     old_conf = json.loads(info["config_json"])
-    if info.get("config_hash") not in (None, hashes[0]) or (
-        info.get("config_hash") is None and old_conf != conf
-    ):
+    old_hash = info.get("config_hash")  # None: a run from before hashes were stored
+    if (old_hash != hashes[0]) if old_hash is not None else (old_conf != conf):
         keys = changed_keys(old_conf, conf) or ["(config)"]
         raise ValueError(
             f"cannot resume run {run_id}: the experiment config changed since it started "

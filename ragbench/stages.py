@@ -88,16 +88,14 @@ class Stages:
         self.has_record: set[tuple[str, str]] = set()
         self.scored_ok: set[tuple[str, str, str]] = set()
         self.records: dict[tuple[str, str], Record] = {}
-        self.stage1_scores: list[dict[str, Any]] = []
+        self.stage1_scores: list[dict[str, Any]] = []  # staged.rank_by's rows only
         if resume:
             self.has_record, self.scored_ok = store.resume_state(run_id)
             self.records = {r.key: r for r in store.records(run_id, self.judged_ids)}
             if config.staged is not None:
                 prior = store.scores(run_id)
                 prior = prior[prior.metric == config.staged.rank_by]
-                self.stage1_scores = prior[["trial_id", "question_id", "metric", "value"]].to_dict(
-                    "records"
-                )
+                self.stage1_scores = prior[["trial_id", "question_id", "value"]].to_dict("records")
 
     def _tick(self, bar: Any, stage: str, done: int, total: int, trial: str) -> None:
         bar.update()
@@ -160,15 +158,12 @@ class Stages:
         rows = [self._row(record, m, v) for m, v in values.items()]
         if q.human_label is not None:  # a person's verdict, kept beside the judge's for agreement
             rows.append(self._row(record, HUMAN_LABEL, float(q.human_label)))
-        self.stage1_scores += [
-            {
-                "trial_id": r.trial_id,
-                "question_id": r.question_id,
-                "metric": r.metric,
-                "value": r.value,
-            }
-            for r in rows
-        ]
+        if self.config.staged is not None:  # what staged search ranks by, kept in memory
+            self.stage1_scores += [
+                {"trial_id": r.trial_id, "question_id": r.question_id, "value": r.value}
+                for r in rows
+                if r.metric == self.config.staged.rank_by
+            ]
         return record, rows
 
     # staged search --------------------------------------------------------------------------------
@@ -182,10 +177,9 @@ class Stages:
         if staged is None or len(trials) <= staged.top_n:
             return trials
         labels = {t.trial_id: t.label for t in trials}
-        frame = pd.DataFrame(
-            self.stage1_scores, columns=["trial_id", "question_id", "metric", "value"]
-        )
-        frame = frame[frame.trial_id.isin(labels)].assign(label=frame.trial_id.map(labels))
+        frame = pd.DataFrame(self.stage1_scores, columns=["trial_id", "question_id", "value"])
+        frame = frame[frame.trial_id.isin(labels)]
+        frame = frame.assign(metric=staged.rank_by, label=frame.trial_id.map(labels))
         ranking = order_trials(frame, staged.rank_by)
         order = [str(t) for t in ranking.trial_id]
         means = dict(zip(order, ranking["mean"], strict=True))
