@@ -188,6 +188,7 @@ class Judge:
         self.cfg = cfg
         self.cache = cache
         self.embed_id = embed_id
+        self.judge_id = models.llm_id(cfg)  # once: it may hash a model file
         self.ragas_version = ragas.__version__
         self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens)
         self.embed = make_ragas_embedding(embed)
@@ -243,7 +244,7 @@ class Judge:
                 "metric": metric,
                 "ragas": self.ragas_version,
                 "protocol": JUDGE_PROTOCOL,
-                "judge": models.llm_id(self.cfg),
+                "judge": self.judge_id,
                 "embedding": self.embed_id,
                 "settings": self.cfg.model_dump(
                     include={"temperature", "seed", "max_tokens", "context_window"}

@@ -6,7 +6,7 @@ named by what it computes with, never by its file name or folder path: new weigh
 same name get a new identity, so caches keyed by it cannot serve stale results.
 
 Hashing a 1 GB GGUF takes seconds, so results are memoised in ``<cache>/hashes.json`` keyed by
-(absolute path, size, modification time in ns): a file changed in place is hashed again.
+(absolute path, size, modification time in ns): a file changed in place is hashed again; within a process the answers are also kept in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx", ".gguf")
 SKIPPED_NAMES = ("README.md",)
 _lock = threading.Lock()
+_seen: dict[str, str] = {}  # this process's hashes, same keys as the file memo
 
 
 def cache_dir() -> Path:
@@ -62,8 +63,11 @@ def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
     stat = path.stat()
     memo_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
     with _lock:
+        if memo_key in _seen:  # identities are asked for per question: no file read each time
+            return _seen[memo_key]
         memo = _load_memo()
         if memo_key in memo:
+            _seen[memo_key] = memo[memo_key]
             return memo[memo_key]
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -74,6 +78,7 @@ def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
         memo = _load_memo()
         memo[memo_key] = value
         _save_memo(memo)
+        _seen[memo_key] = value
     return value
 
 
