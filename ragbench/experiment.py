@@ -143,8 +143,6 @@ def run(
         The run id, the db path, the trials, work statistics and any problems (``ok``).
     """
     config = experiment if isinstance(experiment, ExperimentConfig) else load_config(experiment)
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
     trials = expand(config)
     if dataset is None:
         dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
