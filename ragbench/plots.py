@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -403,8 +402,3 @@ def chart_set(
         if not values.dropna().isin([0.0, 1.0]).all():
             figures[f"distribution_{metric}"] = distribution_figure(scores, metric, title)
     return figures
-
-
-def metric_chart(summary: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Deprecated: ``save(metric_figure(summary, title), path)``, kept for interactive.py."""
-    return save(metric_figure(summary, title), path)

@@ -385,16 +385,6 @@ def compute(
     return summary, stats.rank_all(scores, order) if order else {}
 
 
-def summarize(store: Store, run_id: str) -> pd.DataFrame:
-    """``stats.summarize`` of a run's scores (for callers that hold a store)."""
-    return stats.summarize(store.scores(run_id))
-
-
-def summarize_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Deprecated alias of ``stats.summarize`` (kept until its callers import it from stats)."""
-    return stats.summarize(scores)
-
-
 def rankings_frame(rankings: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """All rankings in one long frame with a leading ``metric`` column (for rankings.csv)."""
     frames = [r.assign(metric=m) for m, r in rankings.items() if not r.empty]

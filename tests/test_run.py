@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from ragbench.cli import app
 from ragbench.config import ExperimentConfig, parse_config
 from ragbench.experiment import RunResult, run
-from ragbench.report import report, summarize
+from ragbench.report import report
 from ragbench.stages import judged_subset
+from ragbench.stats import summarize
 from ragbench.store import Store
 
 TABLES = ("runs", "trials", "records", "scores", "cache")
@@ -107,7 +108,7 @@ def test_report_flags_fake_models_and_writes_chart(first: RunResult, tmp_path: P
 
 
 def test_summary_counts_and_intervals(first: RunResult) -> None:
-    summary = summarize(Store(first.db), first.run_id)
+    summary = summarize(Store(first.db).scores(first.run_id))
     assert len(summary) == 4 * 4
     n = summary.set_index(["label", "metric"]).n
     assert n[("chunk_size=128, top_k=2", "hit_rate")] == 6

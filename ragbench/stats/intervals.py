@@ -145,11 +145,3 @@ def _bootstrap(data: np.ndarray, confidence: float, seed: int) -> tuple[float, f
         if math.isfinite(low) and math.isfinite(high):
             return low, high, method.lower()
     return math.nan, math.nan, "none"
-
-
-def bootstrap_ci(
-    values: Sequence[float] | np.ndarray, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """(mean, low, high) of :func:`mean_ci`; kept for callers of the old percentile version."""
-    ci = mean_ci(values, confidence=confidence, seed=seed)
-    return ci.mean, ci.low, ci.high
