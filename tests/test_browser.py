@@ -1,5 +1,6 @@
-"""Notebooks 01 and 03 as a person sees them: a real JupyterLab on loopback, driven by Playwright
-with Debian's Chromium, every cell run with the test doubles, the tuning button clicked.
+"""Notebooks 01, 03 and 05 as a person sees them: a real JupyterLab on loopback, driven by
+Playwright with Debian's Chromium, every cell run with the test doubles, the tuning and review
+buttons clicked.
 
 Asserts on the rendered page: widget controls are real controls (not their text fallback), the
 result tables are there, the button is disabled while the trial runs and enabled after, and no
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
+SYNTH_SAMPLE = ROOT / "tests" / "data" / "synth_sample.jsonl"
 SCREENSHOTS = ROOT / "results" / "screenshots"
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 SERVER_START_S = 120  # JupyterLab starts in ~5 s idle; 2 shared cores under load need more
@@ -99,10 +101,11 @@ def _get(url: str) -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with a token, serving a temp root: notebooks/ (parameterised copies
-    of 01 and 03), experiments/smoke.yaml and an empty results/."""
+    of 01, 03 and 05), experiments/smoke.yaml, data/questions.jsonl (a copy of the synthesized
+    sample) and an empty results/."""
     _chromium()
     root = tmp_path_factory.mktemp("lab")
-    for sub in ("notebooks", "experiments", "results", "settings", "runtime", "config"):
+    for sub in ("notebooks", "experiments", "results", "settings", "runtime", "config", "data"):
         (root / sub).mkdir()
     shutil.copy(SMOKE, root / "experiments" / "smoke.yaml")
     _copy_notebook(
@@ -110,6 +113,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     )
     _copy_notebook(
         "03-tune-interactively.ipynb", root / "notebooks", {"n_questions": 2, "fake": True}
+    )
+    shutil.copy(SYNTH_SAMPLE, root / "data" / "questions.jsonl")
+    _copy_notebook(
+        "05-review-questions.ipynb",
+        root / "notebooks",
+        {"questions_path": "../data/questions.jsonl"},
     )
     for rel, settings in LAB_SETTINGS.items():
         path = root / "settings" / rel
@@ -290,6 +299,49 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         assert "Warning" not in panel.inner_text()
         result.locator("details").first.evaluate("d => { d.open = true; }")  # show passages
         _shot(page, "03-tuning-panel.png", panel)
+    except Exception:
+        _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
+        raise
+    finally:
+        page.close()
+
+
+def test_notebook_05_review_panel_clicks(lab: Lab, browser: Any) -> None:
+    page = _open(browser, lab, "05-review-questions.ipynb")
+    try:
+        _run_all(page, UI_MS // 1000)
+        _no_stderr(page)
+        panel = page.locator(".jp-CodeCell").filter(has_text="panel = ReviewPanel(review)")
+        for control in ("select", "button", ".widget-slider", "textarea", ".widget-text input"):
+            assert panel.locator(f".jupyter-widgets {control}").count() >= 1, control
+        card = panel.locator(".ragbench-review-card")
+        assert "Who was the first director" in card.inner_text()
+        assert card.locator("mark").count() == 1  # the evidence, inside its passage
+        panel.get_by_role("button", name="Next").click()
+        card.get_by_text("shared computer catalogue in 1998").wait_for()
+        assert card.locator("mark").count() == 2  # a multi-passage question: one span in each
+
+        reject = panel.get_by_role("button", name="Reject")
+        reject.click()  # no reason typed yet: a message, no decision
+        panel.get_by_text("in the reason box first").wait_for()
+        panel.locator(".widget-text input").fill("too broad: two questions in one")
+        reject.click()
+        panel.get_by_text("rejected synth-1a96c5342846: too broad").wait_for()
+        assert "How many e-books" in card.inner_text()  # moved on to the next question
+        panel.get_by_text("1 unsaved change(s)").wait_for()
+        panel.get_by_role("button", name="Save file").click()
+        panel.get_by_text("saved 6 rows to").wait_for()
+        saved = (lab.root / "data" / "questions.jsonl").read_text().splitlines()
+        multi = json.loads(saved[1])
+        assert (
+            multi["status"] == "rejected" and multi["reason"] == "too broad: two questions in one"
+        )
+        assert str(lab.root) not in panel.inner_text()
+        _no_stderr(page)
+        assert "Warning" not in panel.inner_text()
+        panel.get_by_role("button", name="Previous").click()
+        card.get_by_text("too broad: two questions in one").wait_for()
+        _shot(page, "05-review-panel.png", panel)
     except Exception:
         _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
         raise

@@ -1,4 +1,5 @@
-"""What notebooks 01, 02 and 04 show when executed with the test doubles (03: test_interactive).
+"""What notebooks 01, 02 and 04 show when executed with the test doubles (03: test_interactive,
+05: test_review).
 
 Each cell's outputs must read as a person would want them: rich HTML for ragbench objects, no
 stderr stream, no error, no warning text and no absolute path of this machine. 02 reads the run
