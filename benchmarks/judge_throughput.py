@@ -12,6 +12,7 @@ Run it on an idle machine: another llama.cpp process on the same cores slows bot
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -33,12 +34,14 @@ METRICS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--metrics", nargs="+", default=METRICS, choices=METRICS)
     args = parser.parse_args()
+    metrics = args.metrics
     config = parse_config(
         {
             "name": "judge-throughput",
             "base": {"generation": {"llm": {"provider": "local", "max_tokens": 160}}},
-            "metrics": ["hit_rate", *METRICS],
+            "metrics": ["hit_rate", *metrics],
             "judge_limit": args.questions,
             "limit": args.questions,
         }
@@ -47,20 +50,36 @@ def main() -> None:
     start = time.perf_counter()
     first = run(config, db=db, progress=False)
     wall = time.perf_counter() - start
-    rows = Store(db).query(
-        "SELECT metric, count(*) AS n, avg(seconds) AS s, count(error) AS failed FROM scores "
-        "WHERE run_id = ? AND metric IN (SELECT unnest(?)) GROUP BY metric ORDER BY metric",
-        [first.run_id, METRICS],
-    )
+    scores = Store(db).scores(first.run_id)
+    scores = scores[scores.metric.isin(metrics)]
     print(
         f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
         f"({first.stats['judge_calls']} judge LLM calls)"
     )
-    for r in rows.itertuples():
+    print(
+        "  metric               q/min   s/question  calls  prompt tok (evaluated)  generated tok"
+        "  prompt s  generation s  failed"
+    )
+    for metric, group in scores.groupby("metric"):
+        ok = group[group.error.isna()]
+        details = [json.loads(d) for d in ok.details.dropna()]
+
+        def mean(key: str, details: list[dict] = details) -> float:
+            values = [d.get(key) or 0 for d in details]
+            return sum(values) / len(values) if values else float("nan")
+
+        seconds = ok.seconds.mean()
         print(
-            f"  {r.metric:<20} {60 / r.s:6.2f} judged questions/min  ({r.s:5.1f} s each, "
-            f"n={r.n}, failed={r.failed})"
+            f"  {metric:<20} {60 / seconds:5.2f}   {seconds:8.1f}   {mean('judge_calls'):5.1f}"
+            f"  {mean('judge_prompt_tokens'):8.0f} ({mean('judge_evaluated_prompt_tokens'):6.0f})"
+            f"     {mean('judge_completion_tokens'):8.0f}     {mean('judge_prompt_s'):7.1f}"
+            f"   {mean('judge_generation_s'):9.1f}      {len(group) - len(ok)}"
         )
+    print(
+        "  median seconds per judged question (the first question also fills the KV cache "
+        "with each prompt's instructions): "
+        + ", ".join(f"{m} {g.seconds.median():.1f} s" for m, g in scores.groupby("metric"))
+    )
     start = time.perf_counter()
     again = run(config, db=db, progress=False)
     rerun = time.perf_counter() - start

@@ -167,6 +167,14 @@ class JudgeConfig(LLMConfig):
     """The LLM that scores answers; same fields as any LLM, larger output budget."""
 
     max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
+    # compact: ragas' metrics asked for verdicts without reasons, shared context first (fewer
+    # generated tokens, see judge_prompts.py); ragas: ragas' own prompts, word for word
+    prompts: str = "compact"
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts(cls, v: str) -> str:
+        return check_name("judge prompts", v, ("compact", "ragas"))
 
 
 class RetrievalConfig(Strict):

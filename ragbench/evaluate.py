@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ragbench import models
+from ragbench import judge_prompts, models
 from ragbench.config import JUDGED_METRICS, LLMConfig, params_hash
 
 T = TypeVar("T")
@@ -70,23 +70,56 @@ def _ragas_embedding_base() -> type:
     return BaseRagasEmbedding
 
 
-def make_ragas_llm(llm: Any, max_retries: int, max_tokens: int) -> Any:
+# Token and time counts a judge call reports (the local model adds where its time went).
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "evaluated_prompt_tokens",
+    "prompt_s",
+    "generation_s",
+)
+
+
+def make_ragas_llm(
+    llm: Any,
+    max_retries: int,
+    max_tokens: int,
+    cache: Any | None = None,
+    identity: dict[str, Any] | None = None,
+) -> Any:
     """Adapt a LlamaIndex LLM to ragas 0.4's structured-output interface.
 
     Each call asks for JSON valid for ``response_model``'s schema, validates it, and retries up to
     ``max_retries`` times on invalid output or transport errors before raising JudgeError. At
     temperature 0 the same request gives the same output, so a retry after invalid JSON doubles the
     token budget: truncation is the usual cause of invalid JSON under a grammar.
+
+    With a ``cache`` (the store), each valid reply is kept under a hash of ``identity`` (the
+    judge's content id and settings), the prompt and the schema, so a call made before (the same
+    chunk judged for the same question in another trial, the same answer's statements) is not made
+    again, even when the metric as a whole is new work. Cached calls count in ``cached_calls``.
     """
 
     class RagasLLM(_ragas_llm_base()):  # type: ignore[misc]
         def __init__(self) -> None:
             self.calls = 0
+            self.cached_calls = 0
             self.trace: list[dict[str, Any]] = []
-            self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+            self.usage = dict.fromkeys(USAGE_KEYS, 0)
 
         def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
             schema = response_model.model_json_schema()
+            key: str | None = None
+            if cache is not None:
+                key = params_hash(
+                    {"judge": identity or {}, "prompt": prompt, "schema": schema}, length=32
+                )
+                hit = cache.cache_get("judge_call", key)
+                if hit is not None:
+                    self.cached_calls += 1
+                    parsed = response_model.model_validate(hit)
+                    self.trace.append({response_model.__name__: hit, "cached": True})
+                    return parsed
             last = ""
             budget = max_tokens
             for _attempt in range(max_retries + 1):
@@ -96,8 +129,8 @@ def make_ragas_llm(llm: Any, max_retries: int, max_tokens: int) -> Any:
                 except Exception as exc:  # noqa: BLE001 - transport errors of any client
                     last = f"{type(exc).__name__}: {exc}"
                     continue
-                for key in self.usage:
-                    self.usage[key] += int(usage.get(key) or 0)
+                for name in USAGE_KEYS:
+                    self.usage[name] += usage.get(name) or 0
                 try:
                     parsed = response_model.model_validate_json(text)
                 except ValidationError as exc:
@@ -105,6 +138,8 @@ def make_ragas_llm(llm: Any, max_retries: int, max_tokens: int) -> Any:
                     budget *= 2
                     continue
                 self.trace.append({response_model.__name__: parsed.model_dump()})
+                if key is not None:
+                    cache.cache_put("judge_call", key, parsed.model_dump())
                 return parsed
             raise JudgeError(f"judge failed after {max_retries + 1} attempts: {last}"[:500])
 
@@ -132,7 +167,7 @@ def make_ragas_embedding(embed: Any) -> Any:
 
 # Bump when the way ragbench calls ragas changes (adapter, schema mode, metric settings): judge
 # verdicts cached under an older protocol are then not reused.
-JUDGE_PROTOCOL = 2
+JUDGE_PROTOCOL = 3  # 3: judge.prompts (compact or ragas) and the per-call cache
 
 # The ragas sample fields each judged metric reads: exactly these are passed to ``ascore`` and
 # hashed into the judge cache key.
@@ -189,8 +224,16 @@ class Judge:
         self.cache = cache
         self.embed_id = embed_id
         self.judge_id = models.llm_id(cfg)  # once: it may hash a model file
+        # JudgeConfig.prompts; a plain LLMConfig (tests, judge checks) judges like the default
+        self.prompts: str = getattr(cfg, "prompts", "compact")
         self.ragas_version = ragas.__version__
-        self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens)
+        identity = {
+            "ragas": self.ragas_version,
+            "protocol": JUDGE_PROTOCOL,
+            "judge": self.judge_id,
+            "settings": self._settings(),
+        }
+        self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens, cache, identity)
         self.embed = make_ragas_embedding(embed)
         self._metrics: dict[str, Any] = {}
 
@@ -210,8 +253,11 @@ class Judge:
                 SemanticSimilarity,
             )
 
+            compact = self.prompts == "compact"
             if name == "faithfulness":
-                self._metrics[name] = Faithfulness(llm=self.llm)
+                self._metrics[name] = (
+                    judge_prompts.faithfulness(self.llm) if compact else Faithfulness(llm=self.llm)
+                )
             elif name == "answer_relevancy":
                 # At temperature 0 the default 3 generated questions are identical: one suffices.
                 strictness = 1 if self.cfg.temperature == 0 else 3
@@ -221,9 +267,17 @@ class Judge:
             elif name == "context_precision":
                 # ContextPrecision is ragas' "with reference" variant: each chunk judged useful or
                 # not for reaching the reference answer, then average precision over the ranks.
-                self._metrics[name] = ContextPrecision(llm=self.llm)
+                self._metrics[name] = (
+                    judge_prompts.context_precision(self.llm)
+                    if compact
+                    else ContextPrecision(llm=self.llm)
+                )
             elif name == "context_recall":
-                self._metrics[name] = ContextRecall(llm=self.llm)
+                self._metrics[name] = (
+                    judge_prompts.context_recall(self.llm)
+                    if compact
+                    else ContextRecall(llm=self.llm)
+                )
             elif name == "answer_correctness":
                 # ragas' default weights: 0.75 statement-level F1, 0.25 embedding similarity.
                 self._metrics[name] = AnswerCorrectness(llm=self.llm, embeddings=self.embed)
@@ -234,6 +288,15 @@ class Judge:
                     f"unknown judged metric '{name}'; valid: {', '.join(JUDGED_METRICS)}"
                 )
         return self._metrics[name]
+
+    def _settings(self) -> dict[str, Any]:
+        settings = self.cfg.model_dump(
+            include={"temperature", "seed", "max_tokens", "context_window"}
+        )
+        settings["prompts"] = self.prompts
+        if self.prompts == "compact":
+            settings["compact_version"] = judge_prompts.COMPACT_VERSION
+        return settings
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
         """Everything that determines a verdict: the metric and its prompts (ragas version and our
@@ -246,9 +309,7 @@ class Judge:
                 "protocol": JUDGE_PROTOCOL,
                 "judge": self.judge_id,
                 "embedding": self.embed_id,
-                "settings": self.cfg.model_dump(
-                    include={"temperature", "seed", "max_tokens", "context_window"}
-                ),
+                "settings": self._settings(),
                 "inputs": inputs,
             },
             length=32,
@@ -287,7 +348,8 @@ class Judge:
         if hit is not None and hit.get("error") is None:  # files of older versions cached failures
             return Score(hit["value"], None, 0.0, hit["details"], cached=True)
         self.llm.trace = []
-        self.llm.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.llm.usage = dict.fromkeys(USAGE_KEYS, 0)
+        calls_before, cached_before = self.llm.calls, self.llm.cached_calls
         start = time.perf_counter()
         try:
             result = run_sync(self._metric(metric).ascore(**inputs))
@@ -305,11 +367,19 @@ class Judge:
             value, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a metric bug must not kill a run
             value, error = None, f"{type(exc).__name__}: {exc}"[:500]
-        details = {
+        details: dict[str, Any] = {
             "trace": self.llm.trace,
             "judge_prompt_tokens": self.llm.usage["prompt_tokens"],
             "judge_completion_tokens": self.llm.usage["completion_tokens"],
+            "judge_calls": self.llm.calls - calls_before,
+            "judge_cached_calls": self.llm.cached_calls - cached_before,
         }
+        if self.llm.usage["evaluated_prompt_tokens"]:  # the local model says where time went
+            details |= {
+                "judge_evaluated_prompt_tokens": self.llm.usage["evaluated_prompt_tokens"],
+                "judge_prompt_s": round(self.llm.usage["prompt_s"], 3),
+                "judge_generation_s": round(self.llm.usage["generation_s"], 3),
+            }
         score = Score(value, error, time.perf_counter() - start, details)
         # A failure is never cached: the endpoint may be back, or more retries may succeed.
         if self.cache is not None and error is None:

@@ -83,8 +83,8 @@ def fake_instance(
         if key in schema:
             options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
             return fake_instance(options[0], prompt, defs)
-    if "enum" in schema:
-        return schema["enum"][0]
+    if "enum" in schema:  # 1 when allowed, as for integers: the "supported"/"useful" verdict
+        return 1 if 1 in schema["enum"] else schema["enum"][0]
     if "const" in schema:
         return schema["const"]
     kind = schema.get("type", "object")

@@ -1,0 +1,256 @@
+"""Compact judge prompts: ragas' metric definitions, asked for fewer tokens and in a cache-friendly order.
+
+Contract: ``faithfulness(llm)``, ``context_precision(llm)`` and ``context_recall(llm)`` return ragas
+0.4 collections metrics whose scores are computed exactly as ragas computes them (the same
+instructions, the same few-shot inputs, the same arithmetic), with two changes to how the LLM is
+asked, because on a 2-core CPU a generated token costs ~4x a prompt token and a prompt token not
+already in llama.cpp's KV cache costs ~25 ms:
+
+- **Compact outputs.** The reply holds what the score reads and nothing else. ragas' NLI step echoes
+  every statement word by word and writes a reason before each verdict (~50 generated tokens per
+  statement); here it returns one 0/1 verdict per statement, in order, with the list length fixed
+  by the JSON grammar (``{"verdicts": [1, 0, 1]}``). Context precision returns ``{"verdict": 1}``
+  without a reason; context recall keeps each reference statement (the model splits the reference
+  itself) but drops the reason.
+- **Shared context first.** Context precision asks once per retrieved chunk; its input is laid out
+  question, reference answer, then the chunk, so the calls for one question share everything but
+  the chunk (ragas puts the chunk before the reference). The instructions and examples come first
+  in every prompt and are served from the KV cache after the first call (``models.local`` keeps a
+  RAM cache of llama.cpp states, so switching between the metrics' prompts does not evict them).
+
+The few-shot examples are ragas' own, with their outputs converted to the compact form. The grammar
+(the response model passed to the LLM) may be stricter than the schema shown in the prompt (a fixed
+list length), so the prompt text, and with it the cached prefix, does not change with the input.
+Agreement with human labels before and after this change is measured on BEGIN (README).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, conlist, create_model
+
+# Bump when a prompt or output form here changes: cached verdicts are keyed by it (evaluate.py).
+COMPACT_VERSION = 1
+
+
+def _prompt_classes() -> dict[str, Any]:
+    """The ragas prompt classes and models this module builds on (imported lazily: ragas is slow)."""
+    from ragas.metrics.collections.context_precision.util import (
+        ContextPrecisionInput,
+        ContextPrecisionPrompt,
+    )
+    from ragas.metrics.collections.context_recall.util import ContextRecallPrompt
+    from ragas.metrics.collections.faithfulness.util import NLIStatementPrompt
+    from ragas.prompt.metrics.base_prompt import BasePrompt
+
+    return {
+        "BasePrompt": BasePrompt,
+        "ContextPrecisionInput": ContextPrecisionInput,
+        "ContextPrecisionPrompt": ContextPrecisionPrompt,
+        "ContextRecallPrompt": ContextRecallPrompt,
+        "NLIStatementPrompt": NLIStatementPrompt,
+    }
+
+
+# --- output models ---------------------------------------------------------------------------------
+
+
+class Verdicts(BaseModel):
+    """Faithfulness NLI: one verdict per statement, in the order given."""
+
+    verdicts: list[Literal[0, 1]] = Field(
+        ..., description="1 if the statement can be directly inferred from the context, else 0"
+    )
+
+
+def verdicts_model(n: int) -> type[BaseModel]:
+    """``Verdicts`` with exactly ``n`` items: the grammar then cannot drop or add a statement."""
+    return create_model(
+        "Verdicts",
+        verdicts=(conlist(Literal[0, 1], min_length=n, max_length=n), ...),
+    )
+
+
+class Verdict(BaseModel):
+    """Context precision: was this chunk useful for reaching the reference answer."""
+
+    verdict: Literal[0, 1] = Field(..., description="1 if the context was useful, else 0")
+
+
+class Attribution(BaseModel):
+    statement: str = Field(..., description="a sentence of the reference answer")
+    attributed: Literal[0, 1] = Field(
+        ..., description="1 if the sentence can be attributed to the context, else 0"
+    )
+
+
+class Attributions(BaseModel):
+    """Context recall: each sentence of the reference, attributed to the context or not."""
+
+    classifications: list[Attribution]
+
+
+class PrecisionInput(BaseModel):
+    """Context precision's input with the chunk last (shared prefix first)."""
+
+    question: str = Field(..., description="The question being asked")
+    answer: str = Field(..., description="The reference answer to the question")
+    context: str = Field(..., description="The context to evaluate for usefulness")
+
+
+# --- prompts -----------------------------------------------------------------------------------------
+
+
+def _nli_prompt() -> Any:
+    ragas = _prompt_classes()
+    original = ragas["NLIStatementPrompt"]
+
+    class CompactNLIPrompt(ragas["BasePrompt"]):  # type: ignore[misc]
+        input_model = original.input_model
+        output_model = Verdicts
+        instruction = (
+            original.instruction
+            + " Return only the verdicts, one per statement, in the order of the statements."
+        )
+        examples = [
+            (inp, Verdicts(verdicts=[s.verdict for s in out.statements]))
+            for inp, out in original.examples
+        ]
+
+    return CompactNLIPrompt()
+
+
+def _precision_prompt() -> Any:
+    ragas = _prompt_classes()
+    original = ragas["ContextPrecisionPrompt"]
+
+    class CompactPrecisionPrompt(ragas["BasePrompt"]):  # type: ignore[misc]
+        input_model = PrecisionInput
+        output_model = Verdict
+        instruction = original.instruction
+        examples = [
+            (
+                PrecisionInput(question=inp.question, answer=inp.answer, context=inp.context),
+                Verdict(verdict=out.verdict),
+            )
+            for inp, out in original.examples
+        ]
+
+    return CompactPrecisionPrompt()
+
+
+def _recall_prompt() -> Any:
+    ragas = _prompt_classes()
+    original = ragas["ContextRecallPrompt"]
+
+    class CompactRecallPrompt(ragas["BasePrompt"]):  # type: ignore[misc]
+        input_model = original.input_model
+        output_model = Attributions
+        instruction = original.instruction
+        examples = [
+            (
+                inp,
+                Attributions(
+                    classifications=[
+                        Attribution(statement=c.statement, attributed=c.attributed)
+                        for c in out.classifications
+                    ]
+                ),
+            )
+            for inp, out in original.examples
+        ]
+
+    return CompactRecallPrompt()
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+def faithfulness(llm: Any) -> Any:
+    """ragas Faithfulness (statements, then NLI) with the compact NLI step."""
+    from ragas.metrics.collections import Faithfulness
+    from ragas.metrics.collections.faithfulness.util import (
+        NLIStatementInput,
+        NLIStatementOutput,
+        StatementFaithfulnessAnswer,
+    )
+
+    prompt = _nli_prompt()
+
+    class CompactFaithfulness(Faithfulness):  # type: ignore[misc]
+        async def _create_verdicts(self, statements: list[str], context: str) -> Any:
+            text = prompt.to_string(NLIStatementInput(context=context, statements=statements))
+            out = await self.llm.agenerate(text, verdicts_model(len(statements)))
+            return NLIStatementOutput(
+                statements=[
+                    StatementFaithfulnessAnswer(statement=s, reason="", verdict=v)
+                    for s, v in zip(statements, out.verdicts, strict=True)
+                ]
+            )
+
+    return CompactFaithfulness(llm=llm)
+
+
+def context_precision(llm: Any) -> Any:
+    """ragas ContextPrecision (with reference): one verdict per chunk, average precision."""
+    from ragas.metrics.collections import ContextPrecision
+    from ragas.metrics.result import MetricResult
+
+    prompt = _precision_prompt()
+
+    class CompactContextPrecision(ContextPrecision):  # type: ignore[misc]
+        async def ascore(
+            self, user_input: str, reference: str, retrieved_contexts: list[str]
+        ) -> Any:
+            if not user_input or not reference or not retrieved_contexts:
+                raise ValueError("context precision needs a question, a reference and contexts")
+            verdicts = []
+            for context in retrieved_contexts:
+                text = prompt.to_string(
+                    PrecisionInput(question=user_input, answer=reference, context=context)
+                )
+                out = await self.llm.agenerate(text, Verdict)
+                verdicts.append(out.verdict)
+            return MetricResult(value=float(self._calculate_average_precision(verdicts)))
+
+    return CompactContextPrecision(llm=llm)
+
+
+def context_recall(llm: Any) -> Any:
+    """ragas ContextRecall: reference sentences attributed to the context, without reasons."""
+    from ragas.metrics.collections import ContextRecall
+    from ragas.metrics.result import MetricResult
+
+    prompt = _recall_prompt()
+    original_input = prompt.input_model
+
+    class CompactContextRecall(ContextRecall):  # type: ignore[misc]
+        async def ascore(
+            self, user_input: str, retrieved_contexts: list[str], reference: str
+        ) -> Any:
+            if not user_input or not reference or not retrieved_contexts:
+                raise ValueError("context recall needs a question, a reference and contexts")
+            text = prompt.to_string(
+                original_input(
+                    question=user_input, context="\n".join(retrieved_contexts), answer=reference
+                )
+            )
+            out = await self.llm.agenerate(text, Attributions)
+            flags = [c.attributed for c in out.classifications]
+            value = sum(flags) / len(flags) if flags else float("nan")
+            return MetricResult(value=float(value))
+
+    return CompactContextRecall(llm=llm)
+
+
+__all__ = [
+    "COMPACT_VERSION",
+    "Attributions",
+    "Verdict",
+    "Verdicts",
+    "context_precision",
+    "context_recall",
+    "faithfulness",
+    "verdicts_model",
+]
