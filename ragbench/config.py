@@ -83,7 +83,7 @@ class StagedConfig(Strict):
     def _rank_by(cls, v: str) -> str:
         if v in JUDGED_METRICS or v in ANSWER_METRICS:
             raise ValueError(
-                f"'{v}' needs answers, which come only after stage 1; rank by a retrieval "
+                f"'{v}' is judged only after stage 1 (it needs answers); rank by a retrieval "
                 f"metric, one of: {', '.join(RETRIEVAL_METRICS)}"
             )
         return check_name("stage-1 ranking metric", v, RETRIEVAL_METRICS)

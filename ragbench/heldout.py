@@ -154,8 +154,8 @@ def held_out_lines(frame: pd.DataFrame, splits: dict[str, str], info: dict[str, 
     how = f"split test {spec['test']}, " if isinstance(spec, dict) and "test" in spec else ""
     lines = [
         f"{len(splits) - n_test} dev / {n_test} test questions ({how}seeded, stratified by "
-        "kind): the table above and its best trials use the dev questions only; each metric's "
-        "best trial on the test questions, which it was not chosen on:"
+        "kind): the table above and its best trials use the dev questions only; below, each "
+        "metric's best trial scored on the test questions it was not chosen on"
     ]
     for r in frame.itertuples():
         dev = _score(r.dev_mean, r.dev_ci_low, r.dev_ci_high, r.dev_n)
