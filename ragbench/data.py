@@ -122,6 +122,12 @@ def _load_documents(cfg: DatasetConfig) -> Dataset:
         raise DataError("dataset loader 'documents' needs 'path' (a folder) and 'questions'")
     root = Path(cfg.path)
     docs, skipped = load_corpus(root)
+    source = Path(cfg.questions).expanduser()
+    if not cfg.questions.startswith("hf:") and not source.exists():
+        raise DataError(
+            f"question file not found: {source}; write it with `ragbench synth {root} --n 100 "
+            f"--out {source}`, or point dataset.questions at your own"
+        )
     questions, warnings = read_questions(cfg.questions)
     return Dataset(root.name, docs, questions, skipped, warnings)
 

@@ -1,6 +1,8 @@
 """Question sets: the native question schema, validated row by row on load.
 
-Contract: ``read_questions(source, base=None) -> (questions, warnings)`` where ``source`` is a local
+Contract: ``read_questions(source, base=None, *, all_rows=False) -> (questions, warnings)``
+(accepted rows only unless ``all_rows``; ``write_questions`` / ``question_row`` write the same
+schema back, e.g. for a review that accepts or rejects rows) where ``source`` is a local
 ``.jsonl`` file (one object per line), a ``.json`` file (a list of objects), or
 ``hf:OWNER/NAME[:split]``, a Hugging Face hub dataset read with ``datasets.load_dataset`` (online,
 or offline from the local datasets cache). Every row is checked against the schema below before any

@@ -328,3 +328,21 @@ def test_cli_prints_inventory_summary_and_next_command(tmp_path: Path) -> None:
         "0 unanswerable"
     ) in lines
     assert lines[-2:] == ["next:", f"  ragbench run {out}"]
+
+
+def test_documents_loader_says_how_to_write_a_missing_question_file(tmp_path: Path) -> None:
+    from ragbench.data import DataError, load_dataset
+
+    folder = make_folder(tmp_path / "docs")
+    result = init_experiment(folder, out=tmp_path / "exp" / "docs.yaml")
+    config = load_config(result.path)
+    with pytest.raises(DataError) as info:
+        load_dataset(config.dataset)
+    target = tmp_path / "exp" / "questions.jsonl"
+    assert str(info.value) == (
+        f"question file not found: {target}; write it with `ragbench synth {folder.resolve()} "
+        f"--n 100 --out {target}`, or point dataset.questions at your own"
+    )
+    write_questions(target, GOLD)
+    dataset = load_dataset(config.dataset)
+    assert dataset.name == "docs" and len(dataset.corpus) == 3 and len(dataset.questions) == 3

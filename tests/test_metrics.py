@@ -749,3 +749,24 @@ def test_run_scores_reference_only_and_unanswerable_questions(
     # resume: the answerable questions' missing abstained rows do not count as work left
     again = run(config, db=tmp_db, progress=False, resume=result.run_id)
     assert again.stats["generated"] == 0 and again.stats["generation_cache_hits"] == 0
+
+
+def test_staged_reference_recall_needs_a_question_with_a_reference(
+    make_qa_folder: Any, tmp_db: Path
+) -> None:
+    from ragbench.experiment import run
+
+    rows = [{"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["ferry.txt"]}]
+    config = parse_config(
+        {
+            "name": "no-reference",
+            "dataset": {"loader": "qa-folder", "path": str(make_qa_folder(questions=rows))},
+            "base": {"embedding": {"provider": "hashing"}},
+            "sweep": {"retrieval.top_k": [1, 2]},
+            "metrics": ["mrr", "reference_recall"],
+            "staged": {"rank_by": "reference_recall", "top_n": 1},
+        }
+    )
+    with pytest.raises(ValueError, match="'reference_recall' needs answerable questions with a"):
+        run(config, db=tmp_db, progress=False)
+    assert not tmp_db.exists()  # refused before any work
