@@ -3,9 +3,10 @@
 Contract:
 - ``check_gate(store, experiment, {"faithfulness": 0.6}, trial="best")`` takes the latest run of
   the experiment (``Store.latest_run``), picks a trial (``"best"``: ``stats.best_trial`` on the
-  first metric given, over the dev questions of a run with a held-out split; otherwise a trial id) and compares each metric's mean (``stats.summarize``,
-  failed scores excluded) with its minimum. A metric passes when its mean is >= the minimum; a
-  metric with no successful score fails.
+  first metric given, over the dev questions of a run with a held-out split; otherwise a trial
+  id) and compares each metric's mean (``stats.summarize`` over every question, failed scores
+  excluded) with its minimum. A metric passes when its mean is >= the minimum; a metric with no
+  successful score fails.
 - ``check_regression(store, experiment, baseline_run, min_effect=0.02)`` compares the latest run's
   trial (``"best"`` on the run's first metric, or a trial id) with the baseline run's same trial_id
   (its best when absent) per metric over the questions both scored, via ``diff.diff_runs``: a

@@ -209,12 +209,13 @@ def span_coverage(contexts: Sequence[str], gold_spans: Sequence[str]) -> float:
 
 
 # Function words that carry no content: a reference's "the" or "is" found in a chunk says nothing.
-STOPWORDS = frozenset(
-    """a about after all also an and any are as at be been before but by can could did do does
-    for from had has have he her his how i if in into is it its may might more most my no nor not
-    of on or our she should so such than that the their them then there these they this those to
-    too under up was we were what when where which while who whom why will with would you your""".split()
-)
+_STOPWORDS = """
+a about after all also an and any are as at be been before but by can could did do does for from
+had has have he her his how i if in into is it its may might more most my no nor not of on or our
+she should so such than that the their them then there these they this those to too under up was
+we were what when where which while who whom why will with would you your
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 _WORD = re.compile(r"\w+")
 
 

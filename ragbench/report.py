@@ -13,9 +13,9 @@ Contract:
   "mean [CI] n" with the best trial and those not significantly different from it marked, failures
   counted, a FAKE MODELS banner, the significance sentences, staged-search notes, the held-out
   check (a run with ``split:``: table and verdicts on the dev questions, each metric's best trial
-  scored on the test questions), problems and the input files the run skipped; ``__repr__`` and ``table`` say the same in text (CLI). ``figures``
-  are the charts as matplotlib Figures (drawn on first use) and ``show()`` displays table and charts
-  grouped under headings.
+  scored on the test questions), problems and the input files the run skipped; ``__repr__`` and
+  ``table`` say the same in text (CLI). ``figures`` are the charts as matplotlib Figures (drawn on
+  first use) and ``show()`` displays table and charts grouped under headings.
 """
 
 from __future__ import annotations
