@@ -230,6 +230,33 @@ def report(
 
 
 @app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="a folder of documents (any formats ragbench reads)")
+    ],
+    questions: Annotated[
+        Path | None, typer.Option(help="a question file to use (validated now)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="the YAML to write (default: experiments/<name>.yaml)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="experiment name (default: the folder's name)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="overwrite an existing YAML")] = False,
+) -> None:
+    """Look at a folder of documents and write a ready-to-run experiment YAML for it."""
+    from ragbench.scaffold import InitError, init_experiment
+
+    try:
+        result = init_experiment(folder, questions=questions, out=out, name=name, force=force)
+    except InitError as exc:
+        _fail(str(exc))
+    for line in result.lines():
+        _say(line)
+
+
+@app.command()
 def models() -> None:
     """Prepare the local models (assemble and verify the GGUF) and say what is missing."""
     from ragbench.models import check_models

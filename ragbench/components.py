@@ -47,8 +47,11 @@ FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
-DATASET_LOADERS = ("demo", "qa-folder", "pg-essays", "covid-qa", "sql", "labelled")
-RETRIEVAL_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
+DATASET_LOADERS = ("demo", "qa-folder", "documents", "pg-essays", "covid-qa", "sql", "labelled")
+# Computed for every question from the gold labels (gold_doc_ids, gold_spans).
+GOLD_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
+# reference_recall: computed from the reference answer instead (no gold labels needed).
+RETRIEVAL_METRICS = (*GOLD_METRICS, "reference_recall")
 JUDGED_METRICS = (
     "faithfulness",
     "answer_relevancy",
@@ -57,7 +60,9 @@ JUDGED_METRICS = (
     "answer_correctness",
     "semantic_similarity",  # embeddings only, but it needs the answer
 )
-METRICS = RETRIEVAL_METRICS + JUDGED_METRICS
+# Read from the answer without any model, beside the judged ones (unanswerable questions only).
+ANSWER_METRICS = ("abstained",)
+METRICS = RETRIEVAL_METRICS + JUDGED_METRICS + ANSWER_METRICS
 
 
 class Strict(BaseModel):
@@ -274,7 +279,8 @@ class DatasetConfig(Strict):
     path: str | None = None  # folder; relative paths resolve against the experiment file
     sql: SqlConfig | None = None  # loader 'sql' only: where the documents come from
     # qa-folder (default questions.jsonl) and sql (required): a native .jsonl/.json question file
-    # relative to `path`, or hf:OWNER/NAME[:split] read from the Hugging Face hub
+    # relative to `path`, or hf:OWNER/NAME[:split] read from the Hugging Face hub;
+    # documents (required): the file relative to the experiment file (`path` is the corpus)
     questions: str | None = None
     # A gold doc id naming no corpus document would silently score 0: stop by default.
     unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
@@ -296,8 +302,14 @@ class DatasetConfig(Strict):
             raise ValueError("loader 'sql' needs a 'sql' block and 'questions'")
         if self.loader != "sql" and self.sql is not None:
             raise ValueError(f"'sql' belongs to loader 'sql', not '{self.loader}'")
-        if self.questions and self.loader not in ("sql", "qa-folder"):
+        if self.questions and self.loader not in ("sql", "qa-folder", "documents"):
             raise ValueError(
-                f"'questions' belongs to loaders 'qa-folder' and 'sql', not '{self.loader}'"
+                "'questions' belongs to loaders 'qa-folder', 'documents' and 'sql', "
+                f"not '{self.loader}'"
+            )
+        if self.loader == "documents" and not (self.path and self.questions):
+            raise ValueError(
+                "loader 'documents' needs 'path' (a folder of documents) and 'questions' "
+                "(a question file, relative to the experiment file)"
             )
         return self

@@ -33,10 +33,12 @@ from pydantic import (
 )
 
 from ragbench.components import (  # noqa: F401 - config is where callers find them
+    ANSWER_METRICS,
     CHUNKERS,
     DATASET_LOADERS,
     EMBEDDING_PROVIDERS,
     FUSION_MODES,
+    GOLD_METRICS,
     JUDGED_METRICS,
     LLM_PROVIDERS,
     MAX_TRIALS,
@@ -61,6 +63,7 @@ from ragbench.redact import redact
 from ragbench.validation import (
     ConfigError,
     Int,
+    Real,
     check_name,
     format_errors,
     read_yaml,
@@ -78,12 +81,19 @@ class StagedConfig(Strict):
     @field_validator("rank_by")
     @classmethod
     def _rank_by(cls, v: str) -> str:
-        if v in JUDGED_METRICS:
+        if v in JUDGED_METRICS or v in ANSWER_METRICS:
             raise ValueError(
-                f"'{v}' is judged only after stage 1; rank by a retrieval metric, one of: "
-                f"{', '.join(RETRIEVAL_METRICS)}"
+                f"'{v}' is judged only after stage 1 (it needs answers); rank by a retrieval "
+                f"metric, one of: {', '.join(RETRIEVAL_METRICS)}"
             )
         return check_name("stage-1 ranking metric", v, RETRIEVAL_METRICS)
+
+
+class SplitConfig(Strict):
+    """A held-out test split of the questions: the best trial is chosen on the dev questions."""
+
+    test: Real = Field(gt=0, lt=1)  # share of the questions held out, e.g. 0.3
+    seed: Int | None = None  # None: the experiment's seed
 
 
 class ExperimentConfig(Strict):
@@ -94,11 +104,14 @@ class ExperimentConfig(Strict):
     sweep: dict[str, list[Any]] = {}
     # The trial's label when nothing is swept (None: "base"); the tuning panel names its choice.
     label: str | None = None
-    # Every cheap retrieval metric, and the two judged ones that need no reference answer.
-    metrics: list[str] = [*RETRIEVAL_METRICS, "faithfulness", "answer_relevancy"]
+    # Every gold-label retrieval metric, and the two judged ones that need no reference answer.
+    metrics: list[str] = [*GOLD_METRICS, "faithfulness", "answer_relevancy"]
     limit: Int | None = Field(None, ge=1)  # questions per trial; None = all
     judge_limit: Int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
     staged: StagedConfig | None = None  # None: every trial is answered and judged
+    # Hold out a share of the questions: every question is scored, the best trial is chosen on
+    # the dev questions only, and the report checks it on the test ones. None: no split.
+    split: SplitConfig | None = None
     seed: Int = 0
 
     @field_validator("metrics")
@@ -253,6 +266,11 @@ def parse_config(data: Any, source: str = "<config>", root: Path | None = None) 
         if not path.exists():
             raise ConfigError(f"{source}: dataset.path: not found: {path}")
         config.dataset.path = str(path)
+    questions = config.dataset.questions
+    if config.dataset.loader == "documents" and questions and root is not None:
+        # A plain folder of documents has no place for questions: they sit beside the YAML.
+        if not questions.startswith("hf:") and not Path(questions).expanduser().is_absolute():
+            config.dataset.questions = str((root / questions).resolve())
     try:
         trials = expand(config)  # every sweep point must validate now, not halfway through a run
     except ConfigError as exc:

@@ -4,12 +4,14 @@ Contract (after BEIR's corpus/queries/qrels): ``load_dataset(cfg, limit=None) ->
 - ``corpus``: LlamaIndex ``Document`` objects with stable ``doc_id`` ids (see :mod:`ragbench.corpus`
   for ids, metadata and access control);
 - ``questions``: :class:`Question` rows in the validated native schema (see
-  :mod:`ragbench.questions`): ragas field names plus ``gold_doc_ids``, ``gold_spans`` and optional
-  graded ``gold_relevance``;
+  :mod:`ragbench.questions`): ragas field names plus ``gold_doc_ids``, ``gold_spans``, optional
+  graded ``gold_relevance`` and ``answerable`` (missing gold ids do not make a question
+  unanswerable). Accepted rows only: rejected and pending ones are counted in one warning;
 - ``skipped``: ``(file or record, reason)`` for every input that could not be read. One bad file or
   record never aborts a load;
 - ``warnings``: problems the user should see but that do not stop a run (gold ids naming no
-  document, with ``dataset.unknown_gold_ids: warn``; ignored hub columns).
+  document, with ``dataset.unknown_gold_ids: warn``; ignored hub columns; skipped rejected and
+  pending questions).
 
 A dataset that cannot be used at all (no folder, no readable document, no question, a row that
 breaks the question schema, duplicate question ids, unknown gold ids by default) raises
@@ -112,6 +114,24 @@ def _load_generic(cfg: DatasetConfig) -> Dataset:
     return _load_qa_folder(Path(cfg.path), Path(cfg.path).name, cfg.questions)
 
 
+def _load_documents(cfg: DatasetConfig) -> Dataset:
+    """Any folder of documents (``path``) and a question file (``questions``): what
+    ``ragbench init`` writes. A relative ``questions`` is resolved against the experiment file by
+    ``load_config`` (in Python, against the working folder)."""
+    if not cfg.path or not cfg.questions:
+        raise DataError("dataset loader 'documents' needs 'path' (a folder) and 'questions'")
+    root = Path(cfg.path)
+    docs, skipped = load_corpus(root)
+    source = Path(cfg.questions).expanduser()
+    if not cfg.questions.startswith("hf:") and not source.exists():
+        raise DataError(
+            f"question file not found: {source}; write it with `ragbench synth {root} --n 100 "
+            f"--out {source}`, or point dataset.questions at your own"
+        )
+    questions, warnings = read_questions(cfg.questions)
+    return Dataset(root.name, docs, questions, skipped, warnings)
+
+
 def _load_pg_essays(cfg: DatasetConfig) -> Dataset:
     """Tonic Validate's Paul Graham essays: essays/*.txt + qa_pairs.json (essay, question, answer, quote)."""
     if not cfg.path:
@@ -179,6 +199,7 @@ def _load_covid_qa(cfg: DatasetConfig) -> Dataset:
                         reference=answers[0] if answers else "",
                         gold_doc_ids=[doc_id] if answers else [],
                         gold_spans=answers[:1],
+                        answerable=bool(answers),  # SQuAD: no answer = not in the paper
                     )
                 )
     return Dataset("covid-qa", docs, questions, skipped)
@@ -206,6 +227,7 @@ LOADERS: dict[str, Callable[[DatasetConfig], Dataset]] = {
     "labelled": _load_labelled,
     "demo": _load_demo,
     "qa-folder": _load_generic,
+    "documents": _load_documents,
     "pg-essays": _load_pg_essays,
     "covid-qa": _load_covid_qa,
     "sql": _load_sql,

@@ -2,8 +2,9 @@
 
 Contract: ``diff_runs(db, run_a, run_b, metric=None, trial="best")`` -> :class:`RunDiff`.
 
-- Trials: run B's trial ``trial`` (``"best"``: ``stats.best_trial`` on the rank metric) against the
-  same trial_id in run A when A has it, else A's best. The rank metric is ``metric`` when given,
+- Trials: run B's trial ``trial`` (``"best"``: ``stats.best_trial`` on the rank metric, over the
+  dev questions of a run with a held-out split) against the same trial_id in run A when A has
+  it, else A's best. The rank metric is ``metric`` when given,
   else the first metric of run B's config that both runs scored.
 - Metrics: ``metric`` alone, or every metric both trials scored (run B's order).
 - Per metric: ``stats.paired_comparison`` of B against A over the questions both scored (delta =
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ragbench import stats
+from ragbench import heldout, stats
 from ragbench.diff_views import as_html, as_text
 from ragbench.records import Record
 from ragbench.store import Store
@@ -161,7 +162,12 @@ def diff_runs(
     if not common:
         raise DiffError(f"runs {run_a} and {run_b} have no metric in common")
     rank_metric = metric or common[0]
-    trial_b, trial_a = pick_trials(scores_a, scores_b, rank_metric, trial, (run_a, run_b))
+    # "best" is chosen on the dev questions of a run with a held-out split, as in its report.
+    dev_a, dev_b = (
+        heldout.dev_scores(s, store.question_splits(r))
+        for s, r in ((scores_a, run_a), (scores_b, run_b))
+    )
+    trial_b, trial_a = pick_trials(dev_a, dev_b, rank_metric, trial, (run_a, run_b))
     notes = []
     if trial_a != trial_b:
         notes.append(f"run {run_a} has no trial {trial_b}: compared with its best on {rank_metric}")

@@ -8,7 +8,8 @@ run = provenance -> retrieve -> answer -> judge -> write; each stage hands the n
    config or data differ, naming what changed.
 2. Retrieve, for every trial and question: build (or reuse) the index, retrieve, score the
    retrieval metrics. All embedding happens here, before the LLM starts. Staged search then keeps
-   the trials that ``stats.best_trial``'s ordering ranks highest.
+   the trials that ``stats.best_trial``'s ordering ranks highest (on the dev questions when the
+   experiment holds out a ``split:``; every record stores its question's split).
 3. Answer and judge the seeded ``judge_limit`` subset: a cited answer (generation cache keyed by
    the LLM's content identity, the prompt and every sampling setting), then each judged metric
    (judge cache, see evaluate.py). Failures are recorded as rows and retried on resume.
@@ -29,6 +30,8 @@ from typing import Any
 from ragbench import models
 from ragbench.config import ExperimentConfig, Trial, expand, load_config
 from ragbench.data import Dataset, load_dataset
+from ragbench.heldout import splits_for
+from ragbench.metrics import content_words
 from ragbench.provenance import changed_keys, config_hash, data_hash, git_sha, versions
 from ragbench.records import Progress
 from ragbench.redact import redact_text, secrets_for
@@ -69,10 +72,19 @@ class RunResult:
 
 def _check_staged(config: ExperimentConfig, dataset: Dataset) -> None:
     """Staged search ranks by a retrieval metric: fail before any work if no question can have
-    that metric (no gold documents, or no gold spans for span_coverage)."""
+    that metric (no gold documents, no gold spans for span_coverage, no answerable question
+    with a reference answer for reference_recall)."""
     if config.staged is None:
         return
     rank_by = config.staged.rank_by
+    if rank_by == "reference_recall":
+        if not any(q.answerable and content_words(q.reference) for q in dataset.questions):
+            raise ValueError(
+                f"staged.rank_by 'reference_recall' needs answerable questions with a reference "
+                f"answer, and no question of {dataset.name} has one: rank by another metric or "
+                "drop 'staged'"
+            )
+        return
     needs = "gold_spans" if rank_by == "span_coverage" else "gold_doc_ids"
     if not any(getattr(q, needs) for q in dataset.questions):
         raise ValueError(
@@ -155,7 +167,10 @@ def run(
             print(f"warning: {warning}")
     judge_config(trials)
     _check_staged(config, dataset)
+    splits_for(config, dataset.questions)  # a split that cannot be made fails before any work
     conf = config.model_dump(mode="json")
+    if conf.get("split") is None:  # runs without a split keep the config hash they always had
+        conf.pop("split", None)
     hashes = (config_hash(conf), data_hash(dataset.corpus_hash, dataset.questions))
     if resume:  # checked on a read-only view first: a wrong id must not create a results file
         _check_resume(Store(db, read_only=True), resume, config, conf, hashes)
@@ -190,7 +205,8 @@ def run(
     if scored == 0:
         problems.append(
             f"nothing could be scored ({failed} failure(s)): the retrieval metrics need questions "
-            "with gold_doc_ids (or gold_spans), the judged metrics an answer the judge can score"
+            "with gold_doc_ids (or gold_spans; reference_recall a reference answer), the judged "
+            "metrics an answer the judge can score"
         )
     stats = (
         runner.stats

@@ -3,9 +3,10 @@
 Contract:
 - ``check_gate(store, experiment, {"faithfulness": 0.6}, trial="best")`` takes the latest run of
   the experiment (``Store.latest_run``), picks a trial (``"best"``: ``stats.best_trial`` on the
-  first metric given; otherwise a trial id) and compares each metric's mean (``stats.summarize``,
-  failed scores excluded) with its minimum. A metric passes when its mean is >= the minimum; a
-  metric with no successful score fails.
+  first metric given, over the dev questions of a run with a held-out split; otherwise a trial
+  id) and compares each metric's mean (``stats.summarize`` over every question, failed scores
+  excluded) with its minimum. A metric passes when its mean is >= the minimum; a metric with no
+  successful score fails.
 - ``check_regression(store, experiment, baseline_run, min_effect=0.02)`` compares the latest run's
   trial (``"best"`` on the run's first metric, or a trial id) with the baseline run's same trial_id
   (its best when absent) per metric over the questions both scored, via ``diff.diff_runs``: a
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ragbench import stats
+from ragbench import heldout, stats
 from ragbench.diff import DiffError, RunDiff, diff_runs
 from ragbench.store import Store
 
@@ -249,7 +250,9 @@ def check_gate(
     labels = dict(zip(trials.trial_id, trials.label, strict=True))
     if trial == "best":
         # a run whose first metric has no valid score at all: fall back on the first label
-        trial_id = stats.best_trial(scores, next(iter(minimums))) or next(iter(labels))
+        # chosen on the dev questions when the run held some out (its `split:`)
+        dev = heldout.dev_scores(scores, store.question_splits(run_id))
+        trial_id = stats.best_trial(dev, next(iter(minimums))) or next(iter(labels))
     elif trial in labels:
         trial_id = trial
     else:

@@ -7,6 +7,8 @@ maps the numbers an answer cites back to document ids.
 
 from __future__ import annotations
 
+# The reply the prompts ask for when the sources lack the answer; metrics.declines (the
+# `abstained` metric of unanswerable questions) recognises it and the usual paraphrases.
 NOT_FOUND = "I don't know based on the provided documents."
 
 PROMPTS: dict[str, str] = {

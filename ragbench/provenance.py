@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ragbench.config import params_hash
+from ragbench.questions import IMPLIED
 
 PACKAGES = (
     "ragbench",
@@ -78,11 +79,16 @@ def config_hash(config: dict[str, Any]) -> str:
 def data_hash(corpus_hash: str, questions: list[Any]) -> str:
     """``corpus:<hash> questions:<hash>``; each half changes with any document or question field.
 
-    Unset optional fields are left out, so adding a field to the schema changes no old hash.
+    Unset optional fields (and ``answerable``/``status`` at the value their absence means) are
+    left out, so adding a field to the schema changes no old hash.
     """
     digest = hashlib.sha256()
     for q in questions:
-        given = {k: v for k, v in vars(q).items() if v is not None}
+        given = {
+            k: v
+            for k, v in vars(q).items()
+            if v is not None and (k not in IMPLIED or v != IMPLIED[k])
+        }
         digest.update(json.dumps(given, sort_keys=True, default=str).encode() + b"\0")
     return f"corpus:{corpus_hash} questions:{digest.hexdigest()[:16]}"
 

@@ -37,6 +37,7 @@ class Record:
     latency_s: float | None = None  # retrieval + generation
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    split: str | None = None  # the question's held-out split: "dev" | "test"; None: no split
 
     @property
     def key(self) -> tuple[str, str]:

@@ -11,10 +11,11 @@ Contract:
   the table is still returned.
 - A :class:`Report` shows itself: ``_repr_html_`` (notebooks) is one trial x metric table of
   "mean [CI] n" with the best trial and those not significantly different from it marked, failures
-  counted, a FAKE MODELS banner, the significance sentences, staged-search notes, problems and the
-  input files the run skipped; ``__repr__`` and ``table`` say the same in text (CLI). ``figures``
-  are the charts as matplotlib Figures (drawn on first use) and ``show()`` displays table and charts
-  grouped under headings.
+  counted, a FAKE MODELS banner, the significance sentences, staged-search notes, the held-out
+  check (a run with ``split:``: table and verdicts on the dev questions, each metric's best trial
+  scored on the test questions), problems and the input files the run skipped; ``__repr__`` and
+  ``table`` say the same in text (CLI). ``figures`` are the charts as matplotlib Figures (drawn on
+  first use) and ``show()`` displays table and charts grouped under headings.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ragbench import display, plots, stats
+from ragbench import display, heldout, plots, stats
 from ragbench.store import Store
 
 DOT = " \u00b7 "
@@ -71,6 +72,9 @@ class Report:
     """The run's own problems, then any file this report could not write."""
     charts: list[Path] = field(default_factory=list)
     """PNG files written by ``write`` (empty after ``load``)."""
+    splits: dict[str, str] = field(default_factory=dict)
+    """question_id -> "dev" | "test" for a run with a held-out split; {} without one. Then
+    ``summary``, ``rankings`` and the charts use the dev questions only (``scores`` keeps all)."""
 
     # --- facts ------------------------------------------------------------------------------------
 
@@ -155,10 +159,17 @@ class Report:
             out.append((text, "error" if self.status == "failed" else "warning"))
         return out
 
+    @cached_property
+    def held_out(self) -> pd.DataFrame:
+        """Per metric, the trial chosen on the dev questions and its dev and test scores
+        (``heldout.HELD_OUT_COLUMNS``); empty for a run without a split."""
+        return heldout.held_out_frame(self.scores, self.splits, self.best)
+
     def notes(self) -> list[tuple[str, list[str], str]]:
         """(title, lines, level) of the notes under the table; empty ones are not shown."""
         return [
             (STAGED_TITLE, self.stage_notes, ""),
+            held_out_note(self),
             ("Problems", self.problems, "error"),
             (
                 f"Input files skipped ({len(self.skipped_files)})",
@@ -232,8 +243,9 @@ class Report:
         overrides = {
             str(r.trial_id): json.loads(r.overrides_json or "{}") for r in self.trials.itertuples()
         }
+        scores = heldout.dev_scores(self.scores, self.splits)  # what the table shows
         return plots.chart_set(
-            self.summary, self.scores, overrides, self.latencies, self.title, self.verdicts
+            self.summary, scores, overrides, self.latencies, self.title, self.verdicts
         )
 
     def figure_groups(self) -> list[tuple[str, list[tuple[str, Figure]]]]:
@@ -344,7 +356,8 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
         )
     scores = store.scores(run_id)
     run_stats = store.run_stats(run_id)
-    summary, rankings = compute(scores, configured_metrics(info))
+    splits = store.question_splits(run_id)
+    summary, rankings = compute(heldout.dev_scores(scores, splits), configured_metrics(info))
     return Report(
         run_id=run_id,
         experiment=str(info["experiment"]),
@@ -356,6 +369,7 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
         latencies=store.latencies(run_id),
         run_stats=run_stats,
         problems=[str(p) for p in run_stats.get("problems") or []],
+        splits=splits,
     )
 
 
@@ -391,6 +405,11 @@ def rankings_frame(rankings: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["metric", *stats.RANKING_COLUMNS])
     return pd.concat(frames, ignore_index=True)[["metric", *stats.RANKING_COLUMNS]]
+
+
+def held_out_note(rep: Report) -> tuple[str, list[str], str]:
+    """The "Held-out check" section (title, lines, level): no lines for a run without a split."""
+    return heldout.HELD_OUT_TITLE, heldout.held_out_lines(rep.held_out, rep.splits, rep.info), ""
 
 
 def _last(runs: pd.DataFrame) -> str | None:

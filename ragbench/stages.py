@@ -20,10 +20,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ragbench import models
-from ragbench.config import JUDGED_METRICS, ExperimentConfig, LLMConfig, Trial, params_hash
+from ragbench.config import (
+    ANSWER_METRICS,
+    JUDGED_METRICS,
+    ExperimentConfig,
+    LLMConfig,
+    Trial,
+    params_hash,
+)
 from ragbench.data import Dataset, Question
 from ragbench.evaluate import Judge, judge_details
-from ragbench.metrics import retrieval_scores
+from ragbench.heldout import dev_scores, splits_for
+from ragbench.metrics import ANSWER_SCORES, applies, retrieval_scores
 from ragbench.pipeline import Builder, doc_id_of
 from ragbench.records import Progress, Record, ScoreRow
 from ragbench.stats import order_trials
@@ -74,7 +82,10 @@ class Stages:
         self.builder = Builder(dataset, cache=store)
         self.questions = {q.question_id: q for q in dataset.questions}
         self.judged_ids = judged_subset(list(self.questions), config.judge_limit, config.seed)
-        self.judged_metrics = [m for m in config.metrics if m in JUDGED_METRICS]
+        # Judged metrics and the answer metrics read without a model (abstained).
+        answered = (*JUDGED_METRICS, *ANSWER_METRICS)
+        self.judged_metrics = [m for m in config.metrics if m in answered]
+        self.splits = splits_for(config, dataset.questions)  # {} without `split:`
         self.stats: dict[str, Any] = {
             "generated": 0,
             "generation_cache_hits": 0,
@@ -145,6 +156,7 @@ class Stages:
             reference=q.reference,
             retrieval_s=seconds,
             latency_s=seconds,
+            split=self.splits.get(q.question_id),
         )
         values = retrieval_scores(
             record.retrieved_doc_ids,
@@ -154,6 +166,8 @@ class Stages:
             contexts=record.retrieved_contexts,
             gold_spans=q.gold_spans,
             gains=getattr(q, "gold_relevance", None),
+            reference=q.reference,
+            answerable=q.answerable,
         )
         rows = [self._row(record, m, v) for m, v in values.items()]
         if q.human_label is not None:  # a person's verdict, kept beside the judge's for agreement
@@ -178,7 +192,7 @@ class Stages:
             return trials
         labels = {t.trial_id: t.label for t in trials}
         frame = pd.DataFrame(self.stage1_scores, columns=["trial_id", "question_id", "value"])
-        frame = frame[frame.trial_id.isin(labels)]
+        frame = dev_scores(frame[frame.trial_id.isin(labels)], self.splits)  # chosen on dev
         frame = frame.assign(metric=staged.rank_by, label=frame.trial_id.map(labels))
         ranking = order_trials(frame, staged.rank_by)
         order = [str(t) for t in ranking.trial_id]
@@ -217,8 +231,11 @@ class Stages:
         todo = []
         for t in trials:
             for qid in self.judged_ids:
+                answerable = self.questions[qid].answerable
                 missing = [
-                    m for m in self.judged_metrics if (t.trial_id, qid, m) not in self.scored_ok
+                    m
+                    for m in self.judged_metrics
+                    if (t.trial_id, qid, m) not in self.scored_ok and applies(m, answerable)
                 ]
                 if missing and (t.trial_id, qid) in self.records:
                     todo.append((t, self.records[(t.trial_id, qid)], missing))
@@ -281,6 +298,9 @@ class Stages:
         record.completion_tokens = answer["usage"].get("completion_tokens")
         rows = []
         for metric in metrics:
+            if metric in ANSWER_SCORES:  # read from the answer, no judge call
+                rows.append(self._row(record, metric, ANSWER_SCORES[metric](record.response)))
+                continue
             score = judge.score(
                 metric,
                 record.user_input,

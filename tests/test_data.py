@@ -59,10 +59,11 @@ def test_demo_gold_docs_exist_and_spans_occur(demo: Dataset) -> None:
     assert all(q.gold_spans for q in answerable)
 
 
-def test_demo_unanswerable_questions_have_no_gold(demo: Dataset) -> None:
-    empty = [q.question_id for q in demo.questions if not q.gold_doc_ids]
-    assert empty == ["q23", "q24", "q25"]
-    assert all(not q.gold_spans for q in demo.questions if not q.gold_doc_ids)
+def test_demo_unanswerable_questions_are_marked_and_have_no_gold(demo: Dataset) -> None:
+    unanswerable = [q.question_id for q in demo.questions if not q.answerable]
+    assert unanswerable == ["q23", "q24", "q25"]
+    assert [q.question_id for q in demo.questions if not q.gold_doc_ids] == unanswerable
+    assert all(not q.gold_spans for q in demo.questions if not q.answerable)
 
 
 def test_demo_metadata_kept_out_of_embedded_text(demo: Dataset) -> None:

@@ -541,7 +541,7 @@ def test_sql_loader_from_experiment_yaml(tmp_path: Path) -> None:
 def test_sql_config_validation() -> None:
     with pytest.raises(ConfigError, match="loader 'sql' needs a 'sql' block and 'questions'"):
         parse_config({"name": "x", "dataset": {"loader": "sql"}})
-    with pytest.raises(ConfigError, match="belongs to loaders 'qa-folder' and 'sql'"):
+    with pytest.raises(ConfigError, match="belongs to loaders 'qa-folder', 'documents' and 'sql'"):
         parse_config({"name": "x", "dataset": {"loader": "demo", "questions": "q.jsonl"}})
     sql = {"url": "sqlite:///a.db", "query": "SELECT 1", "id_column": "id", "text_columns": []}
     with pytest.raises(ConfigError, match="text_columns"):

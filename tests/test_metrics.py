@@ -19,19 +19,35 @@ from ir_measures import RR, R, Success, nDCG
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from ragbench.config import JUDGED_METRICS, RETRIEVAL_METRICS, LLMConfig, parse_config
+from ragbench.config import (
+    ANSWER_METRICS,
+    GOLD_METRICS,
+    JUDGED_METRICS,
+    METRICS,
+    RETRIEVAL_METRICS,
+    ConfigError,
+    LLMConfig,
+    parse_config,
+)
 from ragbench.evaluate import METRIC_INPUTS, Judge, judge_details
 from ragbench.metrics import (
+    ANSWER_SCORES,
     RANKED_METRICS,
+    abstained,
+    applies,
+    content_words,
+    declines,
     distinct_docs,
     hit_rate,
     mrr,
     ndcg,
     recall,
+    reference_recall,
     retrieval_scores,
     span_coverage,
 )
 from ragbench.models import FakeLLM, HashingEmbedding
+from ragbench.prompts import NOT_FOUND
 from ragbench.store import Store
 
 QUESTION = "When was the Corran lighthouse built?"
@@ -51,7 +67,10 @@ def dcg(*ranks: int) -> float:
 
 
 def test_metric_names_match_the_config() -> None:
-    assert set(RANKED_METRICS) | {"span_coverage"} == set(RETRIEVAL_METRICS)
+    assert set(RANKED_METRICS) | {"span_coverage"} == set(GOLD_METRICS)
+    assert set(RETRIEVAL_METRICS) == set(GOLD_METRICS) | {"reference_recall"}
+    assert set(ANSWER_SCORES) == set(ANSWER_METRICS) == {"abstained"}
+    assert set(METRICS) == set(RETRIEVAL_METRICS) | set(JUDGED_METRICS) | set(ANSWER_METRICS)
 
 
 def test_distinct_docs_keeps_the_first_occurrence() -> None:
@@ -359,8 +378,10 @@ def test_retrieval_scores_all_metrics() -> None:
         k=4,
         contexts=contexts,
         gold_spans=["LIGHTHOUSE was built"],
+        reference="The lighthouse was built in 1871.",
     )
     assert set(scores) == set(RETRIEVAL_METRICS)
+    assert scores["reference_recall"] == 1.0  # lighthouse, built, 1871: all in the top 4
     assert scores["hit_rate"] == 1.0 and scores["mrr"] == 0.5 and scores["recall"] == 1.0
     assert scores["ndcg"] == pytest.approx(dcg(2, 3) / dcg(1, 2))
     assert scores["span_coverage"] == 1.0
@@ -373,7 +394,7 @@ def test_retrieval_scores_all_metrics() -> None:
 
 def test_retrieval_scores_what_applies() -> None:
     metrics = list(RETRIEVAL_METRICS)
-    # no gold document: nothing applies, spans or not
+    # no gold document and no reference: nothing applies, spans or not
     assert retrieval_scores(["a"], [], metrics, k=3, contexts=["t"], gold_spans=["t"]) == {}
     # no gold spans: span_coverage does not apply (absent, not 0)
     assert "span_coverage" not in retrieval_scores(["a"], ["a"], metrics, k=3, contexts=["t"])
@@ -393,6 +414,115 @@ def test_retrieval_scores_what_applies() -> None:
 def test_k_is_required() -> None:
     with pytest.raises(TypeError):
         retrieval_scores(["a", "b"], ["b"], ["mrr"])  # type: ignore[call-arg]
+
+
+# --- reference_recall: retrieval scored from the reference answer ----------------------------------
+
+FERRY = "The ferry leaves at 7:15 from pier 4."  # content words: ferry leaves 7 15 pier 4
+
+
+def test_content_words_are_unique_lowercased_tokens_without_stopwords() -> None:
+    assert content_words(FERRY) == {"ferry", "leaves", "7", "15", "pier", "4"}
+    assert content_words("Ferry, FERRY and the ferry!") == {"ferry"}
+    assert content_words("It is what it was.") == set()
+
+
+@pytest.mark.parametrize(
+    ("contexts", "k", "expected"),
+    [
+        (["The ferry to Ostby leaves every morning.", "Boats use pier 9."], 2, 3 / 6),
+        (["The ferry to Ostby leaves every morning.", "Boats use pier 9."], 1, 2 / 6),
+        (["Boats use pier 9.", "The ferry to Ostby leaves every morning."], 1, 1 / 6),
+        (["It leaves at 7:15 from pier 4, the ferry."], 3, 1.0),
+        (["Ferries leave from piers."], 3, 0.0),  # words, not substrings or stems
+        ([], 3, 0.0),
+    ],
+)
+def test_reference_recall_exact_values(contexts: list[str], k: int, expected: float) -> None:
+    assert reference_recall(contexts, FERRY, k=k) == pytest.approx(expected)
+
+
+def test_reference_recall_counts_a_repeated_reference_word_once() -> None:
+    assert reference_recall(["ferry pier"], "ferry ferry ferry pier harbour", k=1) == 2 / 3
+
+
+def test_reference_recall_bad_input() -> None:
+    with pytest.raises(ValueError, match="needs a reference answer with a content word"):
+        reference_recall(["anything"], "It is.", k=1)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        reference_recall(["ferry"], FERRY, k=0)
+
+
+def test_reference_recall_applies_to_answerable_questions_with_a_reference() -> None:
+    contexts = ["The ferry to Ostby leaves every morning.", "Boats use pier 9."]
+    metrics = ["hit_rate", "mrr", "reference_recall"]
+    # a labelled-answer-only question: no gold-doc rows at all (not zeros), reference_recall only
+    assert retrieval_scores(["a", "b"], [], metrics, k=2, contexts=contexts, reference=FERRY) == {
+        "reference_recall": 0.5
+    }
+    # with gold documents too, both kinds apply
+    both = retrieval_scores(["a", "b"], ["b"], metrics, k=2, contexts=contexts, reference=FERRY)
+    assert both == {"hit_rate": 1.0, "mrr": 0.5, "reference_recall": 0.5}
+    # not applicable: no reference, a reference without content words, not listed, unanswerable
+    assert retrieval_scores(["a"], [], metrics, k=2, contexts=contexts, reference="") == {}
+    assert retrieval_scores(["a"], [], metrics, k=2, contexts=contexts, reference="It is.") == {}
+    assert retrieval_scores(["a"], [], ["mrr"], k=2, contexts=contexts, reference=FERRY) == {}
+    unanswerable = retrieval_scores(
+        ["a"], [], metrics, k=2, contexts=contexts, reference=FERRY, answerable=False
+    )
+    assert unanswerable == {}
+
+
+def test_reference_recall_is_a_valid_staged_rank_by_and_abstained_is_not() -> None:
+    base = {"name": "x", "sweep": {"retrieval.top_k": [1, 2, 3]}}
+    config = parse_config(
+        {**base, "metrics": ["reference_recall"], "staged": {"rank_by": "reference_recall"}}
+    )
+    assert config.staged is not None and config.staged.rank_by == "reference_recall"
+    with pytest.raises(
+        ConfigError, match="'abstained' is judged only after stage 1 \\(it needs answers\\)"
+    ):
+        parse_config({**base, "metrics": ["abstained"], "staged": {"rank_by": "abstained"}})
+
+
+# --- abstained: declining an unanswerable question -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        NOT_FOUND,
+        NOT_FOUND.upper(),
+        "I don\u2019t know.",
+        "I do not know: the sources say nothing about parking.",
+        "The provided documents do not mention parking spaces.",
+        "The context doesn't specify this.",
+        "This is not mentioned in the sources.",
+        "There is no information about dogs in the libraries.",
+        "The question cannot be answered from these passages.",
+        "I am unable to answer that.",
+    ],
+)
+def test_abstained_is_one_for_a_refusal(response: str) -> None:
+    assert declines(response) and abstained(response) == 1.0
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "The Central Library has 40 parking spaces [1].",
+        "The fee does not include VAT [2].",
+        "Dogs are not allowed, except assistance dogs [3].",
+        "",
+    ],
+)
+def test_abstained_is_zero_for_an_answer(response: str) -> None:
+    assert not declines(response) and abstained(response) == 0.0
+
+
+def test_abstained_applies_to_unanswerable_questions_only() -> None:
+    assert applies("abstained", answerable=False) and not applies("abstained", answerable=True)
+    assert applies("faithfulness", answerable=True) and applies("faithfulness", answerable=False)
 
 
 # --- judged metrics ------------------------------------------------------------------------------
@@ -565,3 +695,78 @@ def test_run_stores_every_metric(make_qa_folder: Any, tmp_db: Path) -> None:
         assert got[("t2", metric)].error == "no reference answer"
         assert got[("t1", metric)].error is None
     assert '"judge_prompt_tokens"' in got[("t1", "context_recall")].details
+
+
+def test_run_scores_reference_only_and_unanswerable_questions(
+    make_qa_folder: Any, tmp_db: Path
+) -> None:
+    from ragbench.experiment import run
+
+    questions = [
+        {
+            "question_id": "t1",
+            "user_input": "Who built the Corran lighthouse?",
+            "reference": "Ada Finch built it in 1871.",
+            "gold_doc_ids": ["lighthouse.md"],
+        },
+        {  # labelled answer, no document labels: answerable, scored from its reference
+            "question_id": "t2",
+            "user_input": "When does the ferry to Ostby leave?",
+            "reference": "Every morning at 7:15 from pier 4.",
+        },
+        {
+            "question_id": "t3",
+            "user_input": "How many parking spaces are there?",
+            "answerable": False,
+            "kind": "unanswerable",
+        },
+    ]
+    config = parse_config(
+        {
+            "name": "label-free",
+            "dataset": {"loader": "qa-folder", "path": str(make_qa_folder(questions=questions))},
+            "base": {
+                "embedding": {"provider": "hashing"},
+                "retrieval": {"top_k": 2},
+                "generation": {"llm": {"provider": "fake"}},
+                "judge": {"provider": "fake"},
+            },
+            "metrics": ["hit_rate", "mrr", "reference_recall", "abstained", "faithfulness"],
+        }
+    )
+    result = run(config, db=tmp_db, progress=False)
+    rows = Store(tmp_db).query("SELECT * FROM scores WHERE run_id = ?", [result.run_id])
+    got = {(r.question_id, r.metric): r.value for r in rows.itertuples()}
+    by_question = {q: sorted(m for qid, m in got if qid == q) for q in ("t1", "t2", "t3")}
+    assert by_question == {
+        "t1": ["faithfulness", "hit_rate", "mrr", "reference_recall"],
+        "t2": ["faithfulness", "reference_recall"],  # no gold-doc rows, not zeros
+        "t3": ["abstained", "faithfulness"],  # unanswerable: no retrieval rows
+    }
+    # top_k 2 of a two-document corpus retrieves both: every content word is found
+    assert got[("t1", "reference_recall")] == 1.0 and got[("t2", "reference_recall")] == 1.0
+    assert got[("t3", "abstained")] == 0.0  # the fake LLM answers from its first source
+    # resume: the answerable questions' missing abstained rows do not count as work left
+    again = run(config, db=tmp_db, progress=False, resume=result.run_id)
+    assert again.stats["generated"] == 0 and again.stats["generation_cache_hits"] == 0
+
+
+def test_staged_reference_recall_needs_a_question_with_a_reference(
+    make_qa_folder: Any, tmp_db: Path
+) -> None:
+    from ragbench.experiment import run
+
+    rows = [{"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["ferry.txt"]}]
+    config = parse_config(
+        {
+            "name": "no-reference",
+            "dataset": {"loader": "qa-folder", "path": str(make_qa_folder(questions=rows))},
+            "base": {"embedding": {"provider": "hashing"}},
+            "sweep": {"retrieval.top_k": [1, 2]},
+            "metrics": ["mrr", "reference_recall"],
+            "staged": {"rank_by": "reference_recall", "top_n": 1},
+        }
+    )
+    with pytest.raises(ValueError, match="'reference_recall' needs answerable questions with a"):
+        run(config, db=tmp_db, progress=False)
+    assert not tmp_db.exists()  # refused before any work

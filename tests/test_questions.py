@@ -168,3 +168,167 @@ def test_hub_set_rows_are_validated_and_splits_named(monkeypatch: pytest.MonkeyP
         read_questions("hf:o/n")
     with pytest.raises(DataError, match="expected hf:OWNER/NAME"):
         read_questions("hf:just-a-name")
+
+
+# --- answerable, kind, status, reason, provenance (the synthesized-question row) ----------------
+
+SYNTH_ROW = {
+    "question_id": "synth-3f9a2c1b7d04",
+    "user_input": "Why did the keeper light the lamp by hand?",
+    "reference": "Because the clockwork had failed.",
+    "gold_doc_ids": ["lighthouse.md"],
+    "gold_spans": ["built in 1871 by Ada Finch"],
+    "answerable": True,
+    "kind": "single",
+    "status": "accepted",
+    "reason": None,
+    "provenance": {
+        "generator": "fake-llm",
+        "seed": 0,
+        "sources": [{"doc_id": "lighthouse.md", "start": 0, "end": 40, "passage": "..."}],
+        "spans": [{"doc_id": "lighthouse.md", "start": 12, "end": 38}],
+        "reviewed_by": "filters",
+        "edited": False,
+    },
+}
+UNANSWERABLE = {
+    "question_id": "u1",
+    "user_input": "How many parking spaces are there?",
+    "answerable": False,
+    "kind": "unanswerable",
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"answerable": "yes"}, "answerable must be true or false, got string"),
+        ({"answerable": 1}, "answerable must be true or false, got number 1"),
+        ({"answerable": False}, "answerable is false but gold_doc_ids are given"),
+        (
+            {"answerable": False, "gold_doc_ids": None, "gold_relevance": {"lighthouse.md": 2}},
+            "answerable is false but gold_doc_ids are given",
+        ),
+        (
+            {"answerable": False, "gold_doc_ids": [], "kind": "unanswerable"},
+            "answerable is false but gold_spans are given",
+        ),
+        ({"kind": "unanswerable", "gold_doc_ids": [], "gold_spans": []}, 'kind "unanswerable"'),
+        (
+            {"kind": "unanswerable", "answerable": True, "gold_doc_ids": [], "gold_spans": []},
+            'kind "unanswerable" needs answerable: false',
+        ),
+        (
+            {"kind": "single", "answerable": False, "gold_doc_ids": [], "gold_spans": []},
+            'answerable is false, so kind must be "unanswerable", not "single"',
+        ),
+        ({"kind": "singel"}, "unknown kind 'singel' (did you mean 'single'?)"),
+        ({"kind": 2}, "kind must be a string, got number"),
+        ({"status": "acepted"}, "unknown status 'acepted' (did you mean 'accepted'?)"),
+        ({"reason": 3}, "reason must be a string, got number"),
+        ({"provenance": ["a"]}, "provenance must be an object, got list"),
+        ({"provenance": "filters"}, "provenance must be an object, got string"),
+    ],
+)
+def test_new_fields_are_type_checked(tmp_path: Path, fields: dict[str, Any], expected: str) -> None:
+    assert expected in error_for(tmp_path, **fields)
+
+
+def test_missing_gold_means_answerable(tmp_path: Path) -> None:
+    rows = [
+        {"question_id": "a", "user_input": "Who?", "reference": "Ada."},
+        {"question_id": "b", "user_input": "When?", "gold_doc_ids": [], "answerable": None},
+        UNANSWERABLE,
+    ]
+    questions, warnings = read_questions(write_rows(tmp_path / "q.jsonl", rows))
+    assert [(q.question_id, q.answerable) for q in questions] == [
+        ("a", True),
+        ("b", True),
+        ("u1", False),
+    ]
+    assert [q.status for q in questions] == ["accepted"] * 3 and warnings == []
+    assert questions[2].kind == "unanswerable" and questions[0].kind is None
+
+
+def test_synthesized_row_round_trips(tmp_path: Path) -> None:
+    rejected = {
+        **SYNTH_ROW,
+        "question_id": "synth-000000000001",
+        "status": "rejected",
+        "reason": "leaks the answer: the reference is in the question",
+    }
+    path = write_rows(tmp_path / "q.jsonl", [SYNTH_ROW, rejected, UNANSWERABLE])
+    questions, _ = read_questions(path, all_rows=True)
+    first = questions[0]
+    assert (first.answerable, first.kind, first.status, first.reason) == (
+        True,
+        "single",
+        "accepted",
+        None,
+    )
+    assert first.provenance == SYNTH_ROW["provenance"]
+    assert questions[1].reason == "leaks the answer: the reference is in the question"
+    write_questions(tmp_path / "again.jsonl", questions)
+    assert read_questions(tmp_path / "again.jsonl", all_rows=True)[0] == questions
+    written = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
+    # implied values are left out: answerable true, status accepted, reason null
+    assert set(written[0]) == set(SYNTH_ROW) - {"answerable", "status", "reason"}
+    assert written[1]["status"] == "rejected" and written[2]["answerable"] is False
+
+
+SKIP_WARNING = (
+    "2 rejected and 1 pending questions skipped: experiments use accepted questions "
+    "(review them in notebooks/05-review-questions.ipynb)"
+)
+
+
+def test_rejected_and_pending_rows_are_skipped_with_one_warning(tmp_path: Path) -> None:
+    rows = [
+        {**GOOD, "question_id": "ok1"},
+        {**GOOD, "question_id": "no1", "status": "rejected", "reason": "duplicate: of ok1"},
+        {**GOOD, "question_id": "ok2", "status": "accepted"},
+        {**GOOD, "question_id": "wait", "status": "pending"},
+        {**GOOD, "question_id": "no2", "status": "rejected"},
+    ]
+    path = write_rows(tmp_path / "q.jsonl", rows)
+    questions, warnings = read_questions(path)
+    assert [q.question_id for q in questions] == ["ok1", "ok2"]
+    assert warnings == [f"{path}: {SKIP_WARNING}"]
+    everything, none = read_questions(path, all_rows=True)
+    assert len(everything) == 5 and none == []
+
+
+def test_dataset_warns_once_about_skipped_rows(make_qa_folder: Any) -> None:
+    rows = [
+        {"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["lighthouse.md"]},
+        {"question_id": "t2", "user_input": "A?", "status": "rejected"},
+        {"question_id": "t3", "user_input": "B?", "status": "pending"},
+        {"question_id": "t4", "user_input": "C?", "status": "rejected"},
+    ]
+    root = make_qa_folder(questions=rows)
+    ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
+    assert [q.question_id for q in ds.questions] == ["t1"]
+    assert ds.warnings == [f"{root / 'questions.jsonl'}: {SKIP_WARNING}"]
+
+
+def test_no_accepted_question_is_a_data_error(tmp_path: Path) -> None:
+    rows = [{**GOOD, "status": "rejected"}, {**GOOD, "question_id": "q2", "status": "pending"}]
+    path = write_rows(tmp_path / "q.jsonl", rows)
+    with pytest.raises(DataError) as info:
+        read_questions(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: no accepted question (1 rejected and 1 pending questions)")
+    assert "notebooks/05-review-questions.ipynb" in message and "\n" not in message
+
+
+def test_implied_values_do_not_change_the_data_hash(tmp_path: Path) -> None:
+    from ragbench.provenance import data_hash
+
+    plain, _ = read_questions(write_rows(tmp_path / "a.jsonl", [GOOD]))
+    spelled, _ = read_questions(
+        write_rows(tmp_path / "b.jsonl", [{**GOOD, "answerable": True, "status": "accepted"}])
+    )
+    assert plain == spelled
+    assert data_hash("c", plain) == data_hash("c", spelled)
+    flagged, _ = read_questions(write_rows(tmp_path / "c.jsonl", [{**GOOD, "kind": "single"}]))
+    assert data_hash("c", flagged) != data_hash("c", plain)

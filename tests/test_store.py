@@ -331,10 +331,12 @@ def test_version_1_files_are_migrated_and_keep_their_runs(tmp_path: Path) -> Non
     con.close()
     reader = Store(path, read_only=True)  # reading an old file needs no migration
     assert reader.latest_run("exp") == "old" and reader.run_stats("old") == {"judged": 3}
+    assert reader.question_splits("old") == {}  # no split column yet: a run without a split
     store = Store(path)
+    assert store.question_splits("old") == {}  # the column is added, NULL for the old records
     assert store.run_stats("old") == {"judged": 3}  # kept in message by version 1
     assert list(store.scores("old").value) == [0.5]
-    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "2"
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "3"
 
 
 def test_resumed_run_keeps_its_start_time_and_config(tmp_path) -> None:

@@ -13,8 +13,9 @@ Contract:
   opens it for one transaction and retries while another process holds the lock. Several runs can
   share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
   read-only file); every unusable file becomes a one-line :class:`StoreError`.
-- Typed reads (``scores``, ``trials``, ``records``, ``latencies``, ``run_info``, ``run_stats``,
-  ``runs``, ``latest_run``) are the only way other modules see the database.
+- Typed reads (``scores``, ``trials``, ``records``, ``question_splits``, ``latencies``,
+  ``run_info``, ``run_stats``, ``runs``, ``latest_run``) are the only way other modules see the
+  database.
 - An optional ``redact`` function is applied to every string written (config, errors, answers,
   statistics), so no configured secret reaches the file.
 """
@@ -337,6 +338,22 @@ class Store:
         """The run's records as :class:`Record` objects (what ``--resume`` continues from)."""
         frame = self.records_frame(run_id, question_ids)
         return [Record.from_dict(_nulls(row)) for row in frame.to_dict("records")]
+
+    def question_splits(self, run_id: str) -> dict[str, str]:
+        """question_id -> held-out split ("dev" or "test") of a run; {} for a run without one
+        (also in a file from before splits were stored, opened read-only)."""
+        has_column = self.query(
+            "SELECT count(*) AS n FROM information_schema.columns "
+            "WHERE table_name = 'records' AND column_name = 'split'"
+        )
+        if not int(has_column.n.iloc[0]):
+            return {}
+        rows = self.query(
+            "SELECT DISTINCT question_id, split FROM records "
+            "WHERE run_id = ? AND split IS NOT NULL ORDER BY question_id",
+            [run_id],
+        )
+        return dict(zip(rows.question_id.astype(str), rows.split.astype(str), strict=True))
 
     def latencies(self, run_id: str) -> pd.DataFrame:
         """Per record: trial_id, label, answered, latency_s, retrieval_s, generation_s."""

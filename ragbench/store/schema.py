@@ -8,11 +8,13 @@ Version history:
 1. runs, trials, records, scores, embeddings, cache (run statistics were kept in runs.message).
 2. runs.stats_json (work statistics in a real column), runs.config_hash and runs.data_hash
    (what ``--resume`` checks), meta.
+3. records.split: the question's held-out split (``dev``/``test``; NULL without ``split:``), so
+   a report of the run chooses and checks its best trial on the same questions as the run did.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS records (
     generation_s DOUBLE,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
+    split VARCHAR,                    -- held-out split: dev | test; NULL: the run had no split
     PRIMARY KEY (run_id, trial_id, question_id)
 );
 CREATE TABLE IF NOT EXISTS scores (
@@ -88,10 +91,11 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-# Bring a version-1 file up to date; every statement is a no-op on a current file.
+# Bring a version-1 or -2 file up to date; every statement is a no-op on a current file.
 MIGRATIONS = (
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS stats_json VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS config_hash VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS data_hash VARCHAR",
+    "ALTER TABLE records ADD COLUMN IF NOT EXISTS split VARCHAR",
     f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
 )
