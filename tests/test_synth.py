@@ -299,6 +299,15 @@ def test_fuzzy_match_of_a_lightly_changed_quote() -> None:
     assert text[a.start : a.end] == sentence
 
 
+def test_fuzzy_match_of_a_long_quote_finds_its_boundaries() -> None:
+    text, start, end = _doc()
+    quote = " ".join(fact(i) for i in range(3, 6))
+    changed = quote.replace(" eats ", " ate ", 2).replace("near the old", "by the old", 1)
+    a = align_span(changed, text, start, end)
+    assert a is not None and a.method == "fuzzy" and a.score >= 0.9
+    assert text[a.start : a.end] == quote
+
+
 def test_ellipsis_fragments_give_the_covering_span() -> None:
     text, start, end = _doc()
     sentence = fact(2)

@@ -11,8 +11,8 @@ Contract:
   big document cannot dominate), passages of a document in a seeded shuffled order. Same seed,
   same order.
 - ``PassageIndex`` is BM25 (bm25s) over every passage of the corpus, prose or not: ``search``
-  finds the passages a question matches (the unanswerable check), ``related`` the best passage of
-  another document for a multi-passage pair.
+  finds the passages a question matches (the unanswerable check), ``related`` the best unused
+  prose passage of another document among the 50 best matches, for a multi-passage pair.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def split_passages(doc_id: str, text: str) -> list[Passage]:
 def prose_problem(text: str) -> str | None:
     """Why a passage is not prose worth asking about, or None when it is."""
     if len(text) < MIN_PROSE_CHARS:
-        return f"too short ({len(text)} < {MIN_PROSE_CHARS} characters)"
+        return f"too short (< {MIN_PROSE_CHARS} characters)"
     if len(_REFERENCE.findall(text)) >= MAX_REFERENCE_MARKS:
         return "looks like a reference list"
     lines = [line for line in text.splitlines() if line.strip()]
