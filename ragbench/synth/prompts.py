@@ -32,7 +32,7 @@ From the passage at the end, pick one sentence that states a specific fact and r
 - "evidence": that sentence, copied word for word from the passage;
 - "question": a question a user would type into the search engine that this sentence answers. \
 {_OWN} Do not put the answer in the question;
-- "answer": the answer, in a few words.
+- "answer": the answer, in a few words taken from that sentence.
 
 Example passage:
 {_EXAMPLE}
@@ -49,7 +49,7 @@ from EACH passage (for example one that compares or connects them) and return JS
 - "evidence_1": the sentence of passage 1 that gives its fact, copied word for word;
 - "evidence_2": the sentence of passage 2 that gives its fact, copied word for word;
 - "question": the question. {_OWN} Do not put the answer in the question;
-- "answer": the answer, in one short sentence.
+- "answer": the answer, in one short sentence that uses both facts.
 
 Example passages:
 1: The Corran lighthouse was built in 1871 by the engineer Ada Finch.
