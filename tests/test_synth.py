@@ -705,6 +705,12 @@ def test_bad_corpora_are_one_clear_error(tmp_path: Path) -> None:
         run(tmp_path / "numbers", 1, tmp_path / "q.jsonl", ScriptedLLM())
 
 
+def test_out_file_inside_the_corpus_is_refused(corpus: Path) -> None:
+    with pytest.raises(SynthError, match="is inside the corpus folder .* read as a document"):
+        run(corpus, 1, corpus / "questions.jsonl", ScriptedLLM())
+    assert not (corpus / "questions.jsonl").exists()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -221,6 +221,14 @@ def synthesize(
         SynthError: bad input (one line). SynthLLMError: the LLM could not be called at all.
     """
     _check_args(n, multi, unanswerable, batch_size)
+    out = Path(out).expanduser()
+    if isinstance(corpus, str | Path) and out.resolve().is_relative_to(
+        Path(corpus).expanduser().resolve()
+    ):
+        raise SynthError(
+            f"--out {out} is inside the corpus folder {corpus}: the questions would be read as a "
+            "document next time; write them elsewhere"
+        )
     llm_cfg = llm or LLMConfig()
     embed_cfg = embedding or EmbeddingConfig()
     docs, notes = _documents(corpus)
@@ -233,7 +241,6 @@ def synthesize(
         raise SynthError(
             f"no passage of the corpus's {len(docs)} document(s) is usable prose ({why})"
         )
-    out = Path(out).expanduser()
     generator = models.llm_id(llm_cfg)
     rows = read_rows(out, generator, seed) if not force else []
     if out.is_dir():
