@@ -376,6 +376,74 @@ def judge_check(
     _say(result.summary())
 
 
+@app.command()
+def synth(
+    corpus: Annotated[Path, typer.Argument(help="folder of documents to make questions from")],
+    n: Annotated[int, typer.Option("--n", min=1, help="accepted questions wanted (at least 1)")],
+    out: Annotated[Path, typer.Option("--out", help="JSONL file the rows are appended to")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="experiment YAML: its base.generation.llm and base.embedding are used "
+            "(default: the local models)",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="source order and question ids")] = 0,
+    multi: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of questions that need two documents")
+    ] = 0.15,
+    unanswerable: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of questions the corpus cannot answer")
+    ] = 0.10,
+    db: DbOption = DEFAULT_DB,
+    force: Annotated[
+        bool, typer.Option("--force", help="start --out afresh (another model or seed)")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Generate a question set from a folder of documents; rerun the same command to resume.
+
+    Every candidate becomes a row of --out, accepted or rejected with its reason; exit 1 when the
+    LLM fails or no question is accepted.
+    """
+    from ragbench.synth import SynthError, SynthLLMError, synthesize
+
+    llm_cfg = embedding_cfg = None
+    if config is not None:
+        loaded = _load(config)
+        llm_cfg, embedding_cfg = loaded.base.generation.llm, loaded.base.embedding
+    try:
+        result = synthesize(
+            corpus,
+            n,
+            out,
+            llm=llm_cfg,
+            embedding=embedding_cfg,
+            seed=seed,
+            multi=multi,
+            unanswerable=unanswerable,
+            db=db,
+            force=force,
+            progress=progress,
+        )
+    except SynthError as exc:
+        _fail(str(exc))
+    except SynthLLMError as exc:
+        _fail(
+            f"{exc}; the rows done so far are kept in {out}: rerun the same command to resume",
+            code=EXIT_FAILED,
+        )
+    for line in result.lines():
+        _say(line)
+    _say(
+        "next: review the questions in notebooks/05-review-questions.ipynb (accept, reject, "
+        "edit), then `ragbench run` an experiment whose dataset uses this file as its questions"
+    )
+    if result.accepted == 0:
+        _fail("no question was accepted (see the rejection counts above)", code=EXIT_FAILED)
+
+
 notebook_app = typer.Typer(
     no_args_is_help=True, help="Execute the notebooks headlessly (papermill)."
 )

@@ -1,0 +1,136 @@
+"""Prompts and output schemas of synthesis, written for a small local model.
+
+Contract: one ``string.Template`` per call kind (``SINGLE``, ``MULTI``, ``UNANSWERABLE``, ``CHECK``) and one
+pydantic model per reply (its JSON schema is what llama.cpp's grammar enforces). Every template
+puts its fixed instructions and one short example FIRST and the passages LAST, so llama.cpp's KV
+cache reuses the instruction prefix from one candidate to the next. Replies are kept short
+(evidence first, then the question, then a few-word answer): the local 1.5B model writes ~7-30
+tokens a second. Changing a template changes the cache keys, so old replies are not reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from string import Template
+
+from pydantic import BaseModel
+
+from ragbench.synth.sampling import Passage
+
+_ROLE = "You write questions for testing a search engine over a collection of documents."
+_OWN = (
+    "Name the subject explicitly so that the question makes sense on its own; never mention "
+    '"the passage", "the text", "the author" or "the document".'
+)
+_EXAMPLE = (
+    "The Corran lighthouse was built in 1871 by the engineer Ada Finch. Its lamp was converted "
+    "to electricity in 1932."
+)
+
+SINGLE = f"""{_ROLE}
+From the passage at the end, pick one sentence that states a specific fact and return JSON with:
+- "evidence": that sentence, copied word for word from the passage;
+- "question": a question a user would type into the search engine that this sentence answers. \
+{_OWN} Do not put the answer in the question;
+- "answer": the answer, in a few words taken from that sentence.
+
+Example passage:
+{_EXAMPLE}
+Example output:
+{{"evidence": "The Corran lighthouse was built in 1871 by the engineer Ada Finch.", \
+"question": "Who built the Corran lighthouse?", "answer": "The engineer Ada Finch"}}
+
+Passage (from the document "$doc_id"):
+$passage"""
+
+MULTI = f"""{_ROLE}
+Below are two passages from different documents. Write one question whose answer needs a fact \
+from EACH passage (for example one that compares or connects them) and return JSON with:
+- "evidence_1": the sentence of passage 1 that gives its fact, copied word for word;
+- "evidence_2": the sentence of passage 2 that gives its fact, copied word for word;
+- "question": the question. {_OWN} Do not put the answer in the question;
+- "answer": the answer, in one short sentence that uses both facts.
+
+Example passages:
+1: The Corran lighthouse was built in 1871 by the engineer Ada Finch.
+2: The Ostby ferry pier was completed in 1902 and is still in use.
+Example output:
+{{"evidence_1": "The Corran lighthouse was built in 1871 by the engineer Ada Finch.", \
+"evidence_2": "The Ostby ferry pier was completed in 1902 and is still in use.", \
+"question": "Which is older, the Corran lighthouse or the Ostby ferry pier?", \
+"answer": "The Corran lighthouse, built 31 years before the pier."}}
+
+Passage 1 (from the document "$doc_1"):
+$passage_1
+
+Passage 2 (from the document "$doc_2"):
+$passage_2"""
+
+UNANSWERABLE = f"""{_ROLE}
+Read the passage at the end and write one question that a reader of it might ask next: on the \
+same subject, specific and plausible, but NOT answered by the passage (the passage must not \
+contain the answer). {_OWN} Return JSON with "question".
+
+Example passage:
+{_EXAMPLE}
+Example output:
+{{"question": "How tall is the Corran lighthouse?"}}
+
+Passage (from the document "$doc_id"):
+$passage"""
+
+CHECK = """You check the questions of a test set, using only the text given, not what you know.
+Can the question be answered from the text below alone? Return JSON: {"answerable": true} if \
+the text states the answer, {"answerable": false} if it does not.
+
+Question: $question
+
+Text:
+$texts"""
+
+
+class SingleReply(BaseModel):
+    evidence: str
+    question: str
+    answer: str
+
+
+class MultiReply(BaseModel):
+    evidence_1: str
+    evidence_2: str
+    question: str
+    answer: str
+
+
+class UnanswerableReply(BaseModel):
+    question: str
+
+
+class Verdict(BaseModel):
+    answerable: bool
+
+
+# Reply budgets in tokens (doubled on a retry after invalid JSON: truncation is the usual cause).
+MAX_TOKENS = {"single": 200, "multi": 320, "unanswerable": 80, "check": 12}
+
+
+def single(p: Passage) -> str:
+    return Template(SINGLE).substitute(doc_id=p.doc_id, passage=p.text)
+
+
+def multi(p1: Passage, p2: Passage) -> str:
+    return Template(MULTI).substitute(
+        doc_1=p1.doc_id, passage_1=p1.text, doc_2=p2.doc_id, passage_2=p2.text
+    )
+
+
+def unanswerable(p: Passage) -> str:
+    return Template(UNANSWERABLE).substitute(doc_id=p.doc_id, passage=p.text)
+
+
+def check(question: str, texts: Sequence[str]) -> str:
+    """The answerability check: only the evidence span(s), or the retrieved passages."""
+    joined = "\n\n".join(f"[{i}] {t}" for i, t in enumerate(texts, start=1))
+    return Template(CHECK).substitute(
+        question=question, texts=joined if len(texts) > 1 else texts[0]
+    )

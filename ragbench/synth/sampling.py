@@ -1,0 +1,195 @@
+"""Source passages for synthesis: cut, judged for prose, ordered fairly across documents, searched.
+
+Contract:
+- ``split_passages(doc_id, text)`` cuts a document's text at sentence boundaries into
+  :class:`Passage` objects of ~600-1000 characters whose ``text`` is exactly
+  ``text[start:end]`` (document offsets, so spans found in a passage are document spans).
+  Every passage carries ``problem``: None for usable prose, else why it is skipped (too short,
+  mostly digits or symbols, a reference list, a list or table).
+- ``stratified_order(passages, seed)`` is the order sources are drawn in: documents in a seeded
+  shuffled round-robin (every document gives its k-th passage before any gives its (k+1)-th, so a
+  big document cannot dominate), passages of a document in a seeded shuffled order. Same seed,
+  same order.
+- ``PassageIndex`` is BM25 (bm25s) over every passage of the corpus, prose or not: ``search``
+  finds the passages a question matches (the unanswerable check), ``related`` the best unused
+  prose passage of another document among the 50 best matches, for a multi-passage pair.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+TARGET_CHARS = 800  # a passage is closed once it reaches this length ...
+MIN_CHARS = 600  # ... or, before the next sentence would pass MAX_CHARS, once it has this many
+MAX_CHARS = 1000
+MIN_PROSE_CHARS = 200  # shorter passages (tiny documents, tails) rarely support a real question
+MIN_LETTER_SHARE = 0.7  # of non-space characters: tables of figures, code and IDs fall below
+MIN_FUNCTION_WORD_SHARE = 0.08  # prose is full of "the", "of", "to"; name lists and tables are not
+MAX_REFERENCE_MARKS = 3  # "et al.", DOIs, URLs, "(2019)", "[12]": a bibliography, not prose
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space, or at a blank line.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n\s*\n")
+# Periods that do not end a sentence: common abbreviations and initials ("J. R. R. Tolkien").
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|Prof|St|No|Fig|Vol|pp|cf|al|approx|Inc|Ltd|Co)"
+    r"|\b[A-Z])\.$"
+)
+_REFERENCE = re.compile(
+    r"\bet al\b|\bdoi\b|https?://|\(\d{4}[a-z]?\)|\[\d+\]|\bvol\.\s*\d|\bpp?\.\s*\d", re.I
+)
+_FUNCTION_WORDS = frozenset(
+    "the a an of to in and or is are was were be been it that this for on with as by at from "
+    "not but have has had which who they he she we you i their its his her our".split()
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A cut of one document: ``text == document_text[start:end]``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    problem: str | None = None  # None: usable prose; else why it is not used as a source
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.doc_id, self.start, self.end
+
+    def source(self) -> dict[str, object]:
+        """The provenance entry of this passage."""
+        return {"doc_id": self.doc_id, "start": self.start, "end": self.end, "passage": self.text}
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, whitespace trimmed; over-long ones are cut at spaces."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        if "\n\n" not in match.group(0) and _ABBREVIATION.search(
+            text[max(0, start) : match.start()]
+        ):
+            continue
+        spans.extend(_trimmed_pieces(text, start, match.start()))
+        start = match.end()
+    spans.extend(_trimmed_pieces(text, start, len(text)))
+    return spans
+
+
+def _trimmed_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The span without edge whitespace, cut at spaces into pieces of at most MAX_CHARS."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    pieces = []
+    while end - start > MAX_CHARS:
+        cut = text.rfind(" ", start + MIN_CHARS, start + TARGET_CHARS)
+        cut = cut if cut > start else start + TARGET_CHARS
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+def split_passages(doc_id: str, text: str) -> list[Passage]:
+    """Cut a document into passages of whole sentences (see the module docstring)."""
+    spans: list[tuple[int, int]] = []
+    first: int | None = None
+    last = 0
+    for s, e in sentence_spans(text):
+        if first is None:
+            first, last = s, e
+        elif e - first > MAX_CHARS and last - first >= MIN_CHARS:
+            spans.append((first, last))
+            first, last = s, e
+        else:
+            last = e
+        if last - first >= TARGET_CHARS:
+            spans.append((first, last))
+            first = None
+    if first is not None:  # the tail: joined to the previous passage when it is short
+        if spans and last - first < MIN_CHARS and last - spans[-1][0] <= MAX_CHARS + MIN_CHARS // 2:
+            spans[-1] = (spans[-1][0], last)
+        else:
+            spans.append((first, last))
+    return [Passage(doc_id, s, e, text[s:e], prose_problem(text[s:e])) for s, e in spans]
+
+
+def prose_problem(text: str) -> str | None:
+    """Why a passage is not prose worth asking about, or None when it is."""
+    if len(text) < MIN_PROSE_CHARS:
+        return f"too short (< {MIN_PROSE_CHARS} characters)"
+    if len(_REFERENCE.findall(text)) >= MAX_REFERENCE_MARKS:
+        return "looks like a reference list"
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) >= 6 and sum(len(line) for line in lines) / len(lines) < 40:
+        return "short lines (a list, table or menu)"
+    visible = [c for c in text if not c.isspace()]
+    if sum(c.isalpha() for c in visible) < MIN_LETTER_SHARE * len(visible):
+        return "mostly digits or symbols"
+    words = re.findall(r"[a-z]+", text.lower())
+    if sum(w in _FUNCTION_WORDS for w in words) < MIN_FUNCTION_WORD_SHARE * max(1, len(words)):
+        return "little prose (a list, table or index)"
+    return None
+
+
+def stratified_order(passages: Iterable[Passage], seed: int) -> list[Passage]:
+    """Usable passages in the order sources are drawn (see the module docstring)."""
+    by_doc: dict[str, list[Passage]] = {}
+    for p in passages:
+        if p.problem is None:
+            by_doc.setdefault(p.doc_id, []).append(p)
+    rng = random.Random(f"ragbench-synth:{seed}")  # a str seed hashes the same in every process
+    doc_ids = sorted(by_doc)
+    rng.shuffle(doc_ids)
+    queues = [rng.sample(by_doc[d], len(by_doc[d])) for d in doc_ids]
+    rounds = max((len(q) for q in queues), default=0)
+    return [q[r] for r in range(rounds) for q in queues if r < len(q)]
+
+
+def _tokens(texts: Sequence[str]) -> list[list[str]]:
+    import bm25s
+
+    return list(bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False))
+
+
+class PassageIndex:
+    """BM25 over every passage of the corpus (see the module docstring)."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        import bm25s
+
+        self.passages = list(passages)
+        self._bm25 = bm25s.BM25()
+        if self.passages:
+            self._bm25.index(_tokens([p.text for p in self.passages]), show_progress=False)
+
+    def search(self, query: str, k: int) -> list[tuple[Passage, float]]:
+        """The best ``k`` passages for ``query`` with their BM25 scores; no zero-score passage."""
+        k = min(k, len(self.passages))
+        tokens = _tokens([query])
+        if k == 0 or not tokens[0]:
+            return []
+        ids, scores = self._bm25.retrieve(tokens, k=k, show_progress=False)
+        return [
+            (self.passages[int(i)], float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if s > 0
+        ]
+
+    def related(
+        self, passage: Passage, used: set[tuple[str, int, int]], k: int = 50
+    ) -> Passage | None:
+        """The usable, unused passage of another document that best matches ``passage``."""
+        for other, _score in self.search(passage.text, k):
+            if other.doc_id != passage.doc_id and other.problem is None and other.key not in used:
+                return other
+        return None
