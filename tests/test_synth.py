@@ -816,7 +816,6 @@ def test_cli_exits_1_when_nothing_is_accepted_or_the_llm_is_down(
 # --- the question loader --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="needs the schema branch")
 def test_written_rows_load_with_read_questions(corpus: Path, tmp_path: Path) -> None:
     from ragbench.questions import read_questions
 

@@ -215,7 +215,9 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
             # instructions, so without this each switch re-reads ~400-1,000 instruction tokens
             # (~25 ms each on 2 cores). The RAM cache keeps the state after each call and restores
             # the one sharing the longest prefix (measured: a 1,000-token prompt 26 s -> 2 s).
-            llama.set_cache(LlamaRAMCache(capacity_bytes=STATE_CACHE_BYTES))
+            capacity = int(os.environ.get("RAGBENCH_LLAMA_STATE_CACHE", STATE_CACHE_BYTES))
+            if capacity > 0:  # 0 turns it off (benchmarks compare with and without)
+                llama.set_cache(LlamaRAMCache(capacity_bytes=capacity))
             _LLAMAS[key] = llama
         return _LLAMAS[key]
 
