@@ -23,7 +23,6 @@ Contract:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import astuple
@@ -35,13 +34,13 @@ import duckdb
 import pandas as pd
 
 from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, ScoreRow
+from ragbench.store.buffered import BatchWriter, BufferedCache, CacheEntry
 from ragbench.store.connection import StoreError, connect
 from ragbench.store.schema import MIGRATIONS, SCHEMA
 
-__all__ = ["BatchWriter", "Store", "StoreError", "connect"]
+__all__ = ["BatchWriter", "BufferedCache", "CacheEntry", "Store", "StoreError", "connect"]
 
 Redact = Callable[[str], str]
-CacheEntry = tuple[str, str, Any]  # (kind, key, value) of the cache table
 
 # DataFrame columns of all-None values have no type DuckDB can infer: cast each to its column's.
 _TYPES = {
@@ -419,47 +418,3 @@ def _insert(
 def _nulls(row: dict[str, Any]) -> dict[str, Any]:
     """pandas gives NaN for SQL NULL in float columns; the record contract uses None."""
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-
-
-class BatchWriter:
-    """Buffers records and score rows; writes one transaction per ``max_items`` questions or per
-    ``max_seconds`` of work, whichever comes first, and the rest on exit (also after an error, so
-    work completed before a crash is kept). A ``kill -9`` loses at most one unwritten batch."""
-
-    def __init__(self, store: Store, max_items: int, max_seconds: float) -> None:
-        self.store = store
-        self.max_items = max_items
-        self.max_seconds = max_seconds
-        self.records: list[Record] = []
-        self.scores: list[ScoreRow] = []
-        self.cache: list[CacheEntry] = []
-        self.items = 0
-        self.since = time.monotonic()
-        self.transactions = 0
-
-    def add(
-        self,
-        records: Sequence[Record] = (),
-        scores: Sequence[ScoreRow] = (),
-        cache: Sequence[CacheEntry] = (),
-    ) -> None:
-        """Buffer one item's rows (and the cache entries its work produced)."""
-        self.records.extend(records)
-        self.scores.extend(scores)
-        self.cache.extend(cache)
-        self.items += 1
-        if self.items >= self.max_items or time.monotonic() - self.since >= self.max_seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.records or self.scores or self.cache:
-            self.store.write(self.records, self.scores, self.cache)
-            self.transactions += 1
-        self.records, self.scores, self.cache, self.items = [], [], [], 0
-        self.since = time.monotonic()
-
-    def __enter__(self) -> BatchWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.flush()
