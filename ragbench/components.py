@@ -138,7 +138,24 @@ class EmbeddingConfig(Endpoint):
         return self
 
 
+#: Why ``concurrency`` > 1 is refused for the local model (the one line ``validate`` shows).
+LOCAL_SEQUENTIAL = (
+    "the local llama.cpp model runs one call at a time: two model processes on 2 cores slow each "
+    "other; set concurrency on an OpenAI-compatible endpoint"
+)
+
+
 class LLMConfig(Endpoint):
+    """An answer or judge LLM: which model, how it samples, and how its calls are run.
+
+    ``concurrency`` is how many calls may be in flight at once. Stage 3 (answer and judge) runs
+    ``min(generation concurrency, judge concurrency)`` questions in parallel threads, so it pays
+    for OpenAI-compatible endpoints (vLLM, Ollama, llama.cpp server, hosted), which serve several
+    requests at once. The local llama.cpp path stays sequential: its calls share one process's
+    cores, and two model processes on 2 cores slow each other down, so a value > 1 is refused for
+    provider ``local``. The fake LLM accepts any value (tests).
+    """
+
     provider: str = "local"  # Qwen2.5-Coder-1.5B-Instruct GGUF via llama.cpp, assembled from PyPI
     temperature: Real = Field(0.0, ge=0.0, le=2.0)  # 0: reproducible answers and verdicts
     max_tokens: Int = Field(256, ge=1, le=8192)  # enough for a cited 3-sentence answer
@@ -147,7 +164,10 @@ class LLMConfig(Endpoint):
     # uint32 and reads its top value (-1 in C) as "random"
     seed: Int = Field(0, ge=0, lt=2**32 - 1)
     timeout_s: Real = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
-    max_retries: Int = Field(2, ge=0, le=10)  # on invalid JSON or transport errors
+    # endpoint calls: retries after 429, 5xx, timeouts and dropped connections (backoff, honouring
+    # Retry-After); the judge also retries invalid JSON
+    max_retries: Int = Field(2, ge=0, le=10)
+    concurrency: Int = Field(1, ge=1, le=64)  # calls in flight; 1: sequential (see docstring)
 
     @field_validator("provider")
     @classmethod
@@ -157,6 +177,8 @@ class LLMConfig(Endpoint):
     @model_validator(mode="after")
     def _needs(self) -> LLMConfig:
         self._needs_endpoint()
+        if self.provider == "local" and self.concurrency > 1:
+            raise ValueError(LOCAL_SEQUENTIAL)
         if self.provider == "local" and self.model and not Path(self.model).is_file():
             raise ValueError(f"GGUF model file not found: {self.model}")
         if self.max_tokens >= self.context_window:

@@ -8,6 +8,10 @@ Contract:
   an ``error`` saying why, after bounded retries. Results are cached in the store by a hash of
   (metric, ragas version, judge model, sampling params, inputs), so identical work is never judged
   twice, across trials and runs.
+- ``Judge.score`` may be called from several threads at once (stage 3 with ``concurrency`` > 1):
+  each thread judges through its own ragas adapter and metric objects (their trace and token
+  counts are per call), and concurrent calls with one cache key take turns, so the second finds
+  the first's verdict in the cache.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pydantic import BaseModel, ValidationError
 
 from ragbench import judge_prompts, models
 from ragbench.config import JUDGED_METRICS, LLMConfig, params_hash
+from ragbench.models.endpoint import EndpointError
+from ragbench.workers import KeyedLocks
 
 T = TypeVar("T")
 
@@ -86,6 +92,7 @@ def make_ragas_llm(
     max_tokens: int,
     cache: Any | None = None,
     identity: dict[str, Any] | None = None,
+    inflight: KeyedLocks | None = None,
 ) -> Any:
     """Adapt a LlamaIndex LLM to ragas 0.4's structured-output interface.
 
@@ -108,12 +115,22 @@ def make_ragas_llm(
             self.usage = dict.fromkeys(USAGE_KEYS, 0)
 
         def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
+            if cache is None:
+                return self._generate(prompt, response_model, None)
             schema = response_model.model_json_schema()
-            key: str | None = None
-            if cache is not None:
-                key = params_hash(
-                    {"judge": identity or {}, "prompt": prompt, "schema": schema}, length=32
-                )
+            key = params_hash(
+                {"judge": identity or {}, "prompt": prompt, "schema": schema}, length=32
+            )
+            if inflight is None:
+                return self._generate(prompt, response_model, key)
+            with inflight.hold(f"call:{key}"):  # the same call from two threads is made once
+                return self._generate(prompt, response_model, key)
+
+        def _generate(
+            self, prompt: str, response_model: type[BaseModel], key: str | None
+        ) -> BaseModel:
+            schema = response_model.model_json_schema()
+            if key is not None:
                 hit = cache.cache_get("judge_call", key)
                 if hit is not None:
                     self.cached_calls += 1
@@ -126,6 +143,9 @@ def make_ragas_llm(
                 self.calls += 1
                 try:
                     text, usage, _ = models.complete(llm, prompt, schema=schema, max_tokens=budget)
+                except EndpointError as exc:  # the endpoint already retried with backoff
+                    last = str(exc)
+                    break
                 except Exception as exc:  # noqa: BLE001 - transport errors of any client
                     last = f"{type(exc).__name__}: {exc}"
                     continue
@@ -227,20 +247,50 @@ class Judge:
         # JudgeConfig.prompts; a plain LLMConfig (tests, judge checks) judges like the default
         self.prompts: str = getattr(cfg, "prompts", "compact")
         self.ragas_version = ragas.__version__
-        identity = {
+        self._identity = {
             "ragas": self.ragas_version,
             "protocol": JUDGE_PROTOCOL,
             "judge": self.judge_id,
             "settings": self._settings(),
         }
-        self.llm = make_ragas_llm(llm, cfg.max_retries, cfg.max_tokens, cache, identity)
+        self._base_llm = llm
         self.embed = make_ragas_embedding(embed)
-        self._metrics: dict[str, Any] = {}
+        # Per thread: a ragas adapter (its trace and usage describe one score) and the metric
+        # objects that call it. Every adapter is kept, for the call count.
+        self._local = threading.local()
+        self._adapters: list[Any] = []
+        self._adapters_lock = threading.Lock()
+        self._inflight = KeyedLocks()
+
+    @property
+    def llm(self) -> Any:
+        """This thread's ragas adapter of the judge LLM."""
+        if not hasattr(self._local, "llm"):
+            self._local.llm = make_ragas_llm(
+                self._base_llm,
+                self.cfg.max_retries,
+                self.cfg.max_tokens,
+                self.cache,
+                self._identity,
+                self._inflight,
+            )
+            self._local.metrics = {}
+            with self._adapters_lock:
+                self._adapters.append(self._local.llm)
+        return self._local.llm
+
+    @property
+    def _metrics(self) -> dict[str, Any]:
+        """This thread's metric objects, by name (they hold this thread's adapter)."""
+        self.llm  # noqa: B018 - creates the thread's adapter and metric table on first use
+        metrics: dict[str, Any] = self._local.metrics
+        return metrics
 
     @property
     def calls(self) -> int:
-        """Judge LLM calls made so far (cache hits make none)."""
-        return self.llm.calls
+        """Judge LLM calls made so far, by every thread (cache hits make none)."""
+        with self._adapters_lock:
+            return sum(adapter.calls for adapter in self._adapters)
 
     def _metric(self, name: str) -> Any:
         if name not in self._metrics:
@@ -315,6 +365,28 @@ class Judge:
             length=32,
         )
 
+    def inputs(
+        self,
+        metric: str,
+        user_input: str,
+        response: str,
+        contexts: list[str],
+        *,
+        reference: str = "",
+    ) -> dict[str, Any] | None:
+        """What ``metric`` reads (``METRIC_INPUTS``; with ``cache_key``, its cache key), or None
+        when it needs a reference answer and there is none."""
+        given = {
+            "user_input": user_input,
+            "response": response,
+            "retrieved_contexts": contexts,
+            "reference": reference or "",
+        }
+        names = METRIC_INPUTS.get(metric, ("user_input", "response"))
+        if "reference" in names and not given["reference"]:
+            return None
+        return {name: given[name] for name in names}
+
     def score(
         self,
         metric: str,
@@ -332,18 +404,15 @@ class Judge:
         cost (``judge_prompt_tokens``, ``judge_completion_tokens``; a cache hit repeats the
         original cost and spends none).
         """
-        given = {
-            "user_input": user_input,
-            "response": response,
-            "retrieved_contexts": contexts,
-            "reference": reference or "",
-        }
-        names = METRIC_INPUTS.get(metric, ("user_input", "response"))
-        if "reference" in names and not given["reference"]:
+        inputs = self.inputs(metric, user_input, response, contexts, reference=reference)
+        if inputs is None:
             # Not cached and not an LLM call: adding references to the QA set fixes it.
             return Score(None, "no reference answer")
-        inputs: dict[str, Any] = {name: given[name] for name in names}
         key = self.cache_key(metric, inputs)
+        with self._inflight.hold(key):  # the same verdict asked twice at once is judged once
+            return self._score(metric, inputs, key)
+
+    def _score(self, metric: str, inputs: dict[str, Any], key: str) -> Score:
         hit = self.cache.cache_get("judge", key) if self.cache is not None else None
         if hit is not None and hit.get("error") is None:  # files of older versions cached failures
             return Score(hit["value"], None, 0.0, hit["details"], cached=True)

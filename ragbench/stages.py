@@ -7,13 +7,24 @@ Contract: ``Stages(config, dataset, store, run_id, resume, progress, on_progress
 seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried).
 Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
 makes a finished run unfit to decide on. ``experiment.run`` is the only caller.
+
+Stage 3 work items are ``(trial, record, missing metrics)``; ``_run_items`` runs a list of them:
+in order in this thread, or, when the generator's and the judge's ``concurrency`` both exceed 1
+(OpenAI-compatible endpoints), on ``min(...)`` worker threads. Workers only compute (answer, judge:
+``_compute_item``) and return the item's record and score rows; this thread commits each item
+whole through the batch writer as it completes and counts it, so a kill loses at most the items
+in flight and the last unwritten batch, and ``--resume`` redoes exactly those (the caches answer
+what was finished). The local llama.cpp model stays sequential (see ``LLMConfig``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -36,10 +47,27 @@ from ragbench.pipeline import Builder, doc_id_of
 from ragbench.records import Progress, Record, ScoreRow
 from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
+from ragbench.store.buffered import BufferedCache
+from ragbench.workers import KeyedLocks, completed
 
 #: The score row that holds a person's verdict (1.0 = attributable) beside the judge's, in judge
 #: checks and any question set that carries ``human_label``.
 HUMAN_LABEL = "human_label"
+
+#: Judged metrics that read the judge's embedding model; other runs never load it.
+EMBEDDING_METRICS = ("answer_relevancy", "answer_correctness", "semantic_similarity")
+
+#: One stage-3 work item: a trial, one of its records, and the judged metrics it still lacks.
+Item = tuple[Trial, Record, list[str]]
+
+
+@dataclass
+class ItemResult:
+    """What a worker hands back for one item; the main thread commits it and adds the counts."""
+
+    record: Record | None  # None: the answer failed, and only failure rows are written
+    rows: list[ScoreRow]
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 def judged_subset(question_ids: list[str], limit: int | None, seed: int) -> list[str]:
@@ -94,6 +122,10 @@ class Stages:
             "judge_failures": 0,
             "transactions": 0,
         }
+        self.items_done = 0  # stage-3 items committed, for progress across rounds of items
+        self._inflight = KeyedLocks()  # one generation per prompt at a time (see workers.py)
+        # Stage 3's answer and verdict caches: prefetched in bulk, written with each batch.
+        self.cache = BufferedCache(store)
         # Resume: what is already committed. Records are read back only for the questions that
         # stage 3 may still need; error rows are not "done" and are retried.
         self.has_record: set[tuple[str, str]] = set()
@@ -221,14 +253,15 @@ class Stages:
         trials = self.select_stage3(trials)
         judge_cfg = judge_config(trials)
         embed_cfg = self._judge_embedding(judge_cfg)
+        needs_embedding = any(m in EMBEDDING_METRICS for m in self.judged_metrics)
         judge = Judge(
             judge_cfg,
             self.builder.llm(judge_cfg),
-            self.builder.embedding(embed_cfg),
-            cache=self.store,
+            self.builder.embedding(embed_cfg) if needs_embedding else None,
+            cache=self.cache,
             embed_id=models.embedding_id(embed_cfg),
         )
-        todo = []
+        todo: list[Item] = []
         for t in trials:
             for qid in self.judged_ids:
                 answerable = self.questions[qid].answerable
@@ -240,62 +273,122 @@ class Stages:
                 if missing and (t.trial_id, qid) in self.records:
                     todo.append((t, self.records[(t.trial_id, qid)], missing))
         with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
-            for done, (trial, record, missing) in enumerate(todo, start=1):
-                bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
-                self._answer_one(trial, record, missing, judge, batch)
-                self._tick(bar, "answer+judge", done, len(todo), trial.label)
+            self._run_items(todo, judge, batch, bar)
             self.stats["transactions"] += batch.transactions
         self.stats["judge_calls"] = judge.calls
+        retries = self._endpoint_retries(trials, judge_cfg)
+        if retries:
+            self.stats["endpoint_retries"] = retries
 
-    def _generation_key(self, llm_cfg: LLMConfig, prompt: str) -> str:
+    def _workers(self, items: list[Item], judge: Judge) -> int:
+        """Threads for these items: ``min(generation concurrency, judge concurrency)``; answers
+        that are given (not generated) leave the generator out."""
+        limits = [judge.cfg.concurrency]
+        for trial, record, _ in items:
+            if self.questions[record.question_id].response is None:
+                limits.append(trial.pipeline.generation.llm.concurrency)
+        return max(1, min(limits)) if len(items) > 1 else 1
+
+    def _run_items(self, items: list[Item], judge: Judge, batch: BatchWriter, bar: Any) -> None:
+        """Answer and judge ``items``, committing each item's record and score rows through
+        ``batch`` as it completes (see the module docstring); the bar ticks once per item."""
+        workers = self._workers(items, judge)
+        # Pipelines are built here (the builder's caches are not thread-safe) and the cached
+        # answers read in one transaction.
+        keys = []
+        for trial, record, _ in items:
+            if self.questions[record.question_id].response is None:
+                try:
+                    keys.append(self._generation_key(trial, record))
+                except Exception:  # noqa: BLE001, S112 - the item records why, in _compute_item
+                    continue
+        self.cache.prefetch("generation", keys)
+        total = bar.total if bar.total is not None else len(items)
+
+        def compute(item: Item) -> ItemResult:
+            return self._compute_item(*item, judge)
+
+        with contextlib.closing(completed(items, compute, workers)) as results:
+            for (trial, record, _), result in results:
+                self._commit(result, batch)
+                self.items_done += 1
+                bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
+                self._tick(bar, "answer+judge", self.items_done, total, trial.label)
+
+    def _endpoint_retries(self, trials: list[Trial], judge_cfg: LLMConfig) -> int:
+        """Retries the endpoint LLMs of this stage made (a retry is a 429, 5xx or lost call)."""
+        cfgs = [judge_cfg, *(t.pipeline.generation.llm for t in trials)]
+        llms = {
+            id(llm): llm for llm in (self.builder.llm(c) for c in cfgs if c.provider == "openai")
+        }
+        return sum(int(getattr(llm, "retries", 0)) for llm in llms.values())
+
+    def _prompt(self, trial: Trial, record: Record) -> str:
+        pipeline = self.builder.build(trial.pipeline)
+        return pipeline.prompt_for(
+            record.user_input, record.retrieved_contexts, record.retrieved_doc_ids
+        )
+
+    def _generation_key(self, trial: Trial, record: Record) -> str:
+        llm_cfg = trial.pipeline.generation.llm
         settings = llm_cfg.model_dump(
             include={"temperature", "seed", "max_tokens", "context_window"}
         )
         return params_hash(
-            {"llm": models.llm_id(llm_cfg), "prompt": prompt, "settings": settings}, length=32
+            {
+                "llm": models.llm_id(llm_cfg),
+                "prompt": self._prompt(trial, record),
+                "settings": settings,
+            },
+            length=32,
         )
 
-    def _answer(self, trial: Trial, record: Record) -> dict[str, Any]:
-        """The record's answer: ready-made, from the generation cache, or generated (may raise)."""
+    def _answer(self, trial: Trial, record: Record, counts: Counter[str]) -> dict[str, Any]:
+        """The record's answer: ready-made, from the generation cache, or generated (may raise).
+
+        ``counts`` gets ``generated`` or ``generation_cache_hits``. Safe in worker threads: one
+        prompt is generated by one thread at a time, so a twin waits and hits the cache."""
         given = self.questions[record.question_id].response
         if given is not None:  # a ready-made answer is judged as it is
             return {"response": given, "cited": [], "seconds": 0.0, "usage": {}}
-        pipeline = self.builder.build(trial.pipeline)
-        prompt = pipeline.prompt_for(
-            record.user_input, record.retrieved_contexts, record.retrieved_doc_ids
-        )
-        key = self._generation_key(trial.pipeline.generation.llm, prompt)
-        cached = self.store.cache_get("generation", key)
-        if cached is not None:
-            self.stats["generation_cache_hits"] += 1
-            return dict(cached)
-        out = pipeline.answer(prompt, record.retrieved_doc_ids)
-        answer = {
-            "response": out.response,
-            "cited": out.cited_doc_ids,
-            "seconds": out.seconds,
-            "usage": out.usage,
-        }
-        self.store.cache_put("generation", key, answer)
-        self.stats["generated"] += 1
+        key = self._generation_key(trial, record)
+        with self._inflight.hold(key):
+            cached = self.cache.cache_get("generation", key)
+            if cached is not None:
+                counts["generation_cache_hits"] += 1
+                return dict(cached)
+            pipeline = self.builder.build(trial.pipeline)
+            out = pipeline.answer(self._prompt(trial, record), record.retrieved_doc_ids)
+            answer = {
+                "response": out.response,
+                "cited": out.cited_doc_ids,
+                "seconds": out.seconds,
+                "usage": out.usage,
+            }
+            self.cache.cache_put("generation", key, answer)
+        counts["generated"] += 1
         return answer
 
-    def _answer_one(
-        self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
-    ) -> None:
+    def _compute_item(
+        self, trial: Trial, record: Record, metrics: list[str], judge: Judge
+    ) -> ItemResult:
+        """Answer and judge one item; touches no shared state but the caches and ``record``."""
+        counts: Counter[str] = Counter()
         try:
-            answer = self._answer(trial, record)
+            answer = self._answer(trial, record, counts)
         except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
             reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-            batch.add(scores=[self._row(record, m, None, error=reason) for m in metrics])
-            self.stats["judge_failures"] += len(metrics)
-            return
+            counts["judge_failures"] += len(metrics)
+            return ItemResult(
+                None, [self._row(record, m, None, error=reason) for m in metrics], counts
+            )
         record.response = answer["response"]
         record.cited_doc_ids = answer["cited"]
         record.generation_s = answer["seconds"]
         record.latency_s = (record.retrieval_s or 0.0) + answer["seconds"]
         record.prompt_tokens = answer["usage"].get("prompt_tokens")
         record.completion_tokens = answer["usage"].get("completion_tokens")
+        self._prefetch_verdicts(record, metrics, judge)
         rows = []
         for metric in metrics:
             if metric in ANSWER_SCORES:  # read from the answer, no judge call
@@ -308,9 +401,9 @@ class Stages:
                 record.retrieved_contexts,
                 reference=record.reference or "",
             )
-            self.stats["judged"] += 1
-            self.stats["judge_cache_hits"] += score.cached
-            self.stats["judge_failures"] += score.error is not None
+            counts["judged"] += 1
+            counts["judge_cache_hits"] += score.cached
+            counts["judge_failures"] += score.error is not None
             rows.append(
                 self._row(
                     record,
@@ -321,7 +414,36 @@ class Stages:
                     details=judge_details(score),
                 )
             )
-        batch.add([record], rows)
+        return ItemResult(record, rows, counts)
+
+    def _prefetch_verdicts(self, record: Record, metrics: list[str], judge: Judge) -> None:
+        """Read the cached verdicts of one answered record in one transaction."""
+        keys = []
+        for metric in metrics:
+            inputs = judge.inputs(
+                metric,
+                record.user_input,
+                record.response or "",
+                record.retrieved_contexts,
+                reference=record.reference or "",
+            )
+            if inputs is not None:
+                keys.append(judge.cache_key(metric, inputs))
+        self.cache.prefetch("judge", keys)
+
+    def _commit(self, result: ItemResult, batch: BatchWriter) -> None:
+        """Write one item's record and rows (one batch entry: never half an item), with the cache
+        entries computed so far, and count it."""
+        records = [result.record] if result.record is not None else []
+        batch.add(records, result.rows, cache=self.cache.drain())
+        for key, n in result.counts.items():
+            self.stats[key] += n
+
+    def _answer_one(
+        self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
+    ) -> None:
+        """Answer, judge and commit one item in this thread."""
+        self._commit(self._compute_item(trial, record, metrics, judge), batch)
 
     def _judge_embedding(self, judge_cfg: LLMConfig) -> models.EmbeddingConfig:
         # Answer relevancy compares questions in one fixed embedding space for every trial, so a

@@ -511,7 +511,7 @@ def test_every_numeric_field_is_found() -> None:
     from ragbench.config import ExperimentConfig
 
     fields = dict(_numeric_fields(ExperimentConfig))
-    assert len(fields) == 30  # the walk reaches every section (update when a field is added)
+    assert len(fields) == 32  # the walk reaches every section (update when a field is added)
     assert fields[("split", "test")] == "float" and fields[("split", "seed")] == "int"
     assert fields[("base", "retrieval", "top_k")] == "int"
     assert fields[("base", "generation", "llm", "temperature")] == "float"

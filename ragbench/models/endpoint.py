@@ -1,0 +1,168 @@
+"""OpenAI-compatible endpoints: the LLM ragbench calls, with its retries in one place.
+
+Contract:
+- ``EndpointLLM`` is LlamaIndex's ``OpenAILike`` whose every network call (``complete``, ``chat``,
+  and so ``predict``; sync paths, the only ones ragbench uses) goes through :func:`call` : an
+  HTTP 429, any 5xx, a timeout or a dropped connection is retried with exponential backoff and
+  jitter, waiting what a ``Retry-After`` header asks (seconds or an HTTP date; capped at
+  ``retry_cap_s``) when the server sends one, at most ``endpoint_retries`` times. Any other 4xx is
+  not retried. The OpenAI client's own silent retries stay off (``max_retries=0``).
+- A call that still fails raises :class:`EndpointError`: one line naming the endpoint (URL without
+  credentials), the status or failure, how many attempts were made and the server's message, with
+  the API key masked.
+- ``EndpointLLM.retries`` counts the retries made so far (thread-safe: several threads may share
+  one instance; the OpenAI client is thread-safe).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import openai
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
+from llama_index.llms.openai_like import OpenAILike
+from pydantic import Field, PrivateAttr
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+T = TypeVar("T")
+
+BACKOFF_S = 0.5  # first wait without Retry-After; doubles per retry (plus up to as much jitter)
+BACKOFF_MAX_S = 30.0  # no single backoff wait exceeds this
+
+
+class EndpointError(RuntimeError):
+    """An endpoint call that failed for good (not retryable, or out of retries); one line."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """429, 5xx, timeouts and connection failures (including a dropped connection) are transient;
+    any other error, e.g. a 400 or 401, would fail the same way again."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)  # APITimeoutError is one
+
+
+def retry_after(exc: BaseException | None, now: datetime | None = None) -> float | None:
+    """Seconds a response's ``Retry-After`` header asks to wait (delay-seconds or an HTTP date),
+    or None when there is none or it cannot be read."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter before retry number ``attempt`` (1, 2, ...)."""
+    base = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (attempt - 1))
+    return min(BACKOFF_MAX_S, base + random.uniform(0, base))
+
+
+def call(
+    fn: Callable[[], T],
+    max_retries: int,
+    cap_s: float,
+    on_retry: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``fn()``, retried as the module docstring says; the last error is re-raised as it is."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = retry_after(exc)
+        if asked is not None:
+            return min(asked, cap_s)
+        return backoff(state.attempt_number)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(max_retries + 1),
+        retry=retry_if_exception(retryable),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=lambda state: on_retry(),
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def describe(exc: BaseException, url: str, attempts: int, secret: str = "") -> str:
+    """The one line an endpoint failure is recorded as (no traceback, no key)."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        what = f"HTTP {exc.status_code}: {message or body or exc.message}"
+    elif isinstance(exc, openai.APITimeoutError):
+        what = "timed out"
+    elif isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        what = f"connection failed ({cause or exc.message})"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    if retryable(exc):
+        tries = f"failed after {attempts} attempt{'s' if attempts != 1 else ''}"
+    else:
+        tries = "failed, not retryable"
+    line = " ".join(f"{url} {tries}: {what}".split())  # one line, however the server wrote it
+    if len(secret) >= 8:
+        line = line.replace(secret, "***")
+    return line[:400]
+
+
+class EndpointLLM(OpenAILike):
+    """``OpenAILike`` with bounded, recorded retries (see the module docstring)."""
+
+    endpoint_retries: int = Field(2, ge=0, description="retries after a transient failure")
+    retry_cap_s: float = Field(300.0, gt=0, description="longest single Retry-After wait")
+    safe_url: str = Field("", description="the endpoint's URL without credentials, for errors")
+    _retried: int = PrivateAttr(0)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "ragbench_endpoint_llm"
+
+    @property
+    def retries(self) -> int:
+        """Retries made so far by every thread using this instance."""
+        return self._retried
+
+    def _count_retry(self) -> None:
+        with self._lock:
+            self._retried += 1
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        try:
+            return call(attempt, self.endpoint_retries, self.retry_cap_s, self._count_retry)
+        except openai.OpenAIError as exc:
+            raise EndpointError(
+                describe(exc, self.safe_url or "endpoint", attempts, self.api_key or "")
+            ) from None
+
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._call(lambda: super(EndpointLLM, self)._chat(messages, **kwargs))
+
+    def _complete(self, prompt: str, **kwargs: Any) -> CompletionResponse:
+        return self._call(lambda: super(EndpointLLM, self)._complete(prompt, **kwargs))

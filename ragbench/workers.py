@@ -1,0 +1,70 @@
+"""Bounded worker threads, and per-key locks so that identical work runs once.
+
+Contract:
+- ``completed(items, fn, workers)`` yields ``(item, fn(item))`` for every item: in input order from
+  the calling thread when ``workers`` is 1, in completion order from a pool of ``workers`` threads
+  otherwise (never more than ``workers`` calls at once). An exception from ``fn`` is raised in the
+  caller. Closing the generator early (an error in the caller, Ctrl-C) cancels the queued items
+  and waits for the running ones, so no worker outlives it: use it under ``contextlib.closing``.
+  The caller consumes results in one thread, so whatever it writes to (a batch writer, counters)
+  needs no lock.
+- ``KeyedLocks().hold(key)`` lets one thread at a time hold a key: a second thread asking for the
+  same cache key waits for the first and then finds its result in the cache, instead of repeating
+  an LLM call that concurrency made simultaneous. Holders of different keys do not wait.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TypeVar
+
+I = TypeVar("I")  # noqa: E741 - an item
+R = TypeVar("R")
+
+
+def completed(
+    items: Iterable[I], fn: Callable[[I], R], workers: int
+) -> Generator[tuple[I, R], None, None]:
+    """``(item, fn(item))`` as each finishes (see the module docstring)."""
+    if workers <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragbench-worker")
+    try:
+        pending: dict[Future[R], I] = {pool.submit(fn, item): item for item in items}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                yield item, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class KeyedLocks:
+    """One lock per key, created on demand and dropped when no thread holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            with self._guard:
+                _, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)

@@ -1,0 +1,226 @@
+"""A real OpenAI-compatible chat-completions server on loopback, for tests and benchmarks.
+
+Contract: ``EndpointServer(latency_s, faults, reject)`` serves ``POST .../chat/completions`` on
+127.0.0.1 (a free port) from threads, like vLLM or a llama.cpp server would, enough for LlamaIndex's
+``OpenAILike`` and the ragas judge:
+
+- a RAG prompt (no ``response_format``) gets a short cited answer that repeats the question line,
+  so a test can check each answer belongs to its question;
+- a judge prompt (``response_format`` with a JSON schema) gets JSON valid for the schema
+  (``ragbench.models.fake_instance``) whose strings name the item the question asks about
+  ("Where is item <name> stored?"), so a test can check each verdict belongs to its question;
+- every reply waits ``latency_s`` first (a slow model);
+- ``faults`` maps request numbers (1, 2, ... in arrival order) to a failure: ``"429"`` (with
+  ``Retry-After: 1``), ``"429-date"`` (``Retry-After`` as an HTTP date about 2 s ahead), ``"500"``,
+  ``"drop"`` (the connection is closed without a reply). The schedule is deterministic: the n-th
+  request fails, whichever question it is for;
+- a RAG prompt containing ``reject`` gets a 400 (not retryable).
+
+``write_dataset(root, items)`` writes a qa-folder dataset of one document and one such question per
+item (a question about the ``poisoned`` item also carries ``reject``). It records what happened (``outcomes`` counts replies by kind; ``waited`` holds, for each 429, the
+earliest time its ``Retry-After`` allowed and the time the same request came back). Run as a
+script it serves until killed and prints its base URL (``--latency``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ragbench.models import fake_instance
+
+QUESTION = re.compile(r"Where is item (\w+) stored")
+# Item names are words of 4+ letters: fake_instance builds its strings from such words.
+ITEMS = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima "
+    "mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray"
+).split()
+
+
+def write_dataset(root: Path, items: list[str], poisoned: str | None = None) -> Path:
+    """A qa-folder dataset: ``<item>.md`` and the question "Where is item <item> stored?"."""
+    (root / "corpus").mkdir(parents=True)
+    questions = []
+    for n, item in enumerate(items, start=1):
+        (root / "corpus" / f"{item}.md").write_text(
+            f"# {item.title()}\nThe {item} crate is kept in room {100 + n} of the east wing.\n"
+        )
+        text = f"Where is item {item} stored?" + (" POISON" if item == poisoned else "")
+        questions.append(
+            {
+                "question_id": item,
+                "user_input": text,
+                "reference": f"Room {100 + n}.",
+                "gold_doc_ids": [f"{item}.md"],
+            }
+        )
+    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    return root
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many clients connect at once
+    endpoint: EndpointServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed run) is expected here, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, reply = self.server.endpoint.respond(self.path, body)
+        if status == 0:  # "drop": close the connection without a reply
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+
+class EndpointServer:
+    """See the module docstring; use as a context manager (``with EndpointServer() as s``)."""
+
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        faults: dict[int, str] | None = None,
+        reject: str | None = "POISON",
+        port: int = 0,
+    ) -> None:
+        self.latency_s = latency_s
+        self.faults = dict(faults or {})
+        self.reject = reject
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.outcomes: Counter[str] = Counter()
+        self.waited: list[tuple[float, float]] = []  # (Retry-After allowed from, came back at)
+        self._pending: dict[str, float] = {}  # body hash of a 429'd request -> allowed from
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.endpoint = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> EndpointServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def respond(self, path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        """(status, headers, JSON reply) for one request; status 0 means "drop the connection"."""
+        arrived = time.time()
+        digest = hashlib.sha256(body).hexdigest()
+        with self.lock:
+            self.requests += 1
+            fault = self.faults.get(self.requests)
+            if digest in self._pending:
+                self.waited.append((self._pending.pop(digest), arrived))
+        if not path.endswith("/chat/completions"):
+            return self._count("404"), {}, {"error": {"message": f"no route {path}"}}
+        request = json.loads(body)
+        prompt = str(request["messages"][-1]["content"])
+        schema = (request.get("response_format") or {}).get("schema")
+        time.sleep(self.latency_s)
+        if fault == "drop":
+            self._count("drop")
+            return 0, {}, None
+        if fault in ("429", "429-date"):
+            if fault == "429":
+                allowed, after = time.time() + 1, "1"
+            else:  # an HTTP date has whole seconds: 2 s ahead, rounded up
+                allowed = float(math.ceil(time.time()) + 2)
+                after = formatdate(allowed, usegmt=True)
+            with self.lock:
+                self._pending[digest] = allowed
+            error = {"error": {"message": "rate limited", "type": "rate_limit"}}
+            return self._count(fault), {"Retry-After": after}, error
+        if fault == "500":
+            return self._count("500"), {}, {"error": {"message": "model crashed", "type": "server"}}
+        if schema is None and self.reject and self.reject in prompt:
+            error = {"error": {"message": f"prompt contains {self.reject}", "type": "invalid"}}
+            return self._count("400"), {}, error
+        found = QUESTION.search(prompt)
+        item = found.group(1) if found else "unknown"
+        if schema is not None:
+            text = json.dumps(fake_instance(schema, f"Statement about item {item} stored"))
+            self._count("judge")
+        else:
+            question = prompt.rsplit("Question:", 1)[-1].split("\n", 1)[0].strip()
+            text = f"{question} It is answered by the first source [1]."
+            self._count("answer")
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
+        return 200, {}, _completion(request.get("model", "loopback"), text, usage)
+
+    def _count(self, kind: str) -> int:
+        with self.lock:
+            self.outcomes[kind] += 1
+        return {"404": 404, "429": 429, "429-date": 429, "500": 500, "400": 400}.get(kind, 200)
+
+
+def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage | {"total_tokens": sum(usage.values())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per reply")
+    args = parser.parse_args()
+    with EndpointServer(latency_s=args.latency) as server:
+        print(server.url, flush=True)
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
