@@ -89,7 +89,9 @@ def _parse(kind: str, prompt: str) -> dict[str, Any]:
         texts = re.split(r"\n\n\[\d+\] ", "\n\n" + m.group(2)) if "[1] " in m.group(2) else None
         return {"question": m.group(1), "texts": [t for t in texts if t] if texts else [m.group(2)]}
     found = re.findall(
-        r'Passage (?:\d )?\(from the document "(.*?)"\):\n(.*?)(?=\n\nPassage 2|\Z)', prompt, re.S
+        r'Passage (?:\d )?\(from the document "(.*?)"\):\n(.*?)(?=\n\nPassage 2|\n\nCopy |\Z)',
+        prompt,
+        re.S,
     )
     return {"docs": [d for d, _ in found], "passages": [t for _, t in found]}
 
@@ -338,6 +340,10 @@ def test_evidence_not_in_the_passage_or_too_short_is_not_found() -> None:
             "What food is mentioned for the heron?",
         ),
         ("Who built the Corran lighthouse?", "Who built the Corran lighthouse?"),
+        (
+            "What is the smallest size of the notebook mentioned?",
+            "What is the smallest size of the notebook?",
+        ),
     ],
 )
 def test_self_contained_rewrites(question: str, expected: str) -> None:
@@ -566,6 +572,24 @@ def test_multi_evidence_missing_from_one_document_is_span_not_found(
     assert rows_of(tmp_path / "q.jsonl")[0]["reason"].startswith(
         'span not found: evidence_2 "The walrus of Nowhere eats nothing." is not in '
     )
+
+
+def test_multi_evidence_quoted_from_one_document_says_so(corpus: Path, tmp_path: Path) -> None:
+    def both_from_second(info: dict[str, Any]) -> dict[str, str]:
+        sentences = [m.group(0) for m in SENTENCE.finditer(info["passages"][1])]
+        return good_multi(info) | {"evidence_1": sentences[0], "evidence_2": sentences[1]}
+
+    result = run(corpus, 1, tmp_path / "q.jsonl", ScriptedLLM(multi=both_from_second), multi=1.0)
+    assert result.rejected["span not found"] == 3
+    reasons = [r["reason"] for r in rows_of(tmp_path / "q.jsonl")]
+    assert all(
+        re.fullmatch(
+            r"span not found: both evidence spans are from \w\.txt: a multi-passage question "
+            r"needs one from each document",
+            reason,
+        )
+        for reason in reasons
+    ), reasons
 
 
 def test_unanswerable_questions_are_verified_against_the_whole_corpus(tmp_path: Path) -> None:
