@@ -30,7 +30,8 @@ _EXAMPLE = (
 )
 
 SINGLE = f"""{_ROLE}
-From the passage at the end, pick one sentence that states a specific fact and return JSON with:
+From the passage at the end, pick one sentence that states a specific fact (a name, number, \
+date, reason or definition) and makes sense without the sentences around it, and return JSON with:
 - "evidence": that sentence, copied word for word from the passage;
 - "question": a question a user would type into the search engine that this sentence answers. \
 {_OWN} Do not put the answer in the question;
