@@ -2,9 +2,10 @@
 
 Contract (each returns None when the question passes, else the detail of its rejection reason):
 - ``make_self_contained(question) -> (question, detail)``: a question that points at its source
-  ("the passage", "this text", "the author", "according to ...") is first repaired
-  deterministically (a leading "According to the passage," clause or an "in the text" phrase is
-  dropped); ``detail`` is None when the (possibly rewritten) question stands on its own.
+  ("the passage", "this text", "the author", "according to ...", a dangling "mentioned?") is
+  first repaired deterministically (a leading "According to the passage," clause, an "in the
+  text" phrase or the dangling participle is dropped); ``detail`` is None when the (possibly
+  rewritten) question stands on its own.
 - ``leak(question, answer, evidence)``: the question contains the normalised answer, at least
   :data:`LEAK_SHARE` of the answer's content words, or the evidence span verbatim.
 - ``Deduper``: cosine similarity of question embeddings against the accepted questions;
@@ -39,6 +40,10 @@ _TRAILING = re.compile(
     rf"\s*,?\s*{_CLAUSE}\s+{_DET}\s+(?:(?:given|provided|above)\s+)?(?:{_NOUNS})\s*(?=[?.!]*\s*$)",
     re.I,
 )
+# "... of the notebook mentioned?": a dangling participle that points at the unseen source.
+_DANGLING = re.compile(
+    r"\s+(?:mentioned|described|discussed|cited|referred to|above)(?=\s*[?.!]*\s*$)", re.I
+)
 _INNER = re.compile(
     rf"\s+(?:in|from|within)\s+{_DET}\s+(?:(?:given|provided|above)\s+)?(?:{_NOUNS})\b", re.I
 )
@@ -58,10 +63,11 @@ def _pointer(question: str) -> str | None:
 
 def make_self_contained(question: str) -> tuple[str, str | None]:
     """The question, repaired if it can be, and why it still is not self-contained (or None)."""
-    if _pointer(question) is None:
+    dangling = _DANGLING.search(question)
+    if _pointer(question) is None and dangling is None:
         return question, None
     fixed = _TRAILING.sub("", _LEADING.sub("", question))
-    fixed = _INNER.sub("", fixed).strip()
+    fixed = _DANGLING.sub("", _INNER.sub("", fixed)).strip()
     if fixed and fixed[0].islower():
         fixed = fixed[0].upper() + fixed[1:]
     if fixed and not fixed.endswith(("?", ".")):
@@ -69,7 +75,8 @@ def make_self_contained(question: str) -> tuple[str, str | None]:
     still = _pointer(fixed)
     if still is None and len(_words(fixed)) >= 3:
         return fixed, None
-    return question, f'refers to its source ("{still or _pointer(question)}")'
+    where = still or _pointer(question) or (dangling.group(0).strip() if dangling else "")
+    return question, f'refers to its source ("{where}")'
 
 
 def _words(text: str) -> list[str]:

@@ -109,6 +109,14 @@ class Worker:
                 if b1 and b2:
                     a1, a2 = b1, b2
             if a1 is None or a2 is None:
+                for p in (p1, p2):  # a small model tends to quote both from the last passage
+                    if self._align(e1, p) and self._align(e2, p):
+                        c.reject(
+                            "span not found",
+                            f"both evidence spans are from {p.doc_id}: a multi-passage question "
+                            "needs one from each document",
+                        )
+                        return False
                 missing = [
                     self._not_found(e, p, f"evidence_{i}")
                     for i, (e, p, a) in enumerate(((e1, p1, a1), (e2, p2, a2)), start=1)

@@ -3,7 +3,9 @@
 Contract: one ``string.Template`` per call kind (``SINGLE``, ``MULTI``, ``UNANSWERABLE``, ``CHECK``) and one
 pydantic model per reply (its JSON schema is what llama.cpp's grammar enforces). Every template
 puts its fixed instructions and one short example FIRST and the passages LAST, so llama.cpp's KV
-cache reuses the instruction prefix from one candidate to the next. Replies are kept short
+cache reuses the instruction prefix from one candidate to the next (MULTI ends with a one-line
+reminder of which passage each quote comes from: the 1.5B model took both from the last one).
+Replies are kept short
 (evidence first, then the question, then a few-word answer): the local 1.5B model writes ~7-30
 tokens a second. Changing a template changes the cache keys, so old replies are not reused.
 """
@@ -28,7 +30,8 @@ _EXAMPLE = (
 )
 
 SINGLE = f"""{_ROLE}
-From the passage at the end, pick one sentence that states a specific fact and return JSON with:
+From the passage at the end, pick one sentence that states a specific fact (a name, number, \
+date, reason or definition) and makes sense without the sentences around it, and return JSON with:
 - "evidence": that sentence, copied word for word from the passage;
 - "question": a question a user would type into the search engine that this sentence answers. \
 {_OWN} Do not put the answer in the question;
@@ -64,7 +67,9 @@ Passage 1 (from the document "$doc_1"):
 $passage_1
 
 Passage 2 (from the document "$doc_2"):
-$passage_2"""
+$passage_2
+
+Copy evidence_1 from passage 1 and evidence_2 from passage 2."""
 
 UNANSWERABLE = f"""{_ROLE}
 Read the passage at the end and write one question that a reader of it might ask next: on the \
