@@ -19,7 +19,7 @@ from ragbench.synth.align import MIN_WORDS, Alignment, align_span, strip_wrapper
 from ragbench.synth.filters import Deduper, leak, make_self_contained
 from ragbench.synth.llm import InvalidOutput, JsonCaller
 from ragbench.synth.plan import Candidate
-from ragbench.synth.sampling import Passage, PassageIndex
+from ragbench.synth.sampling import Passage, PassageIndex, fact_sentence
 
 FILTERS = (
     "invalid output",
@@ -57,8 +57,18 @@ class Worker:
     def draft(self, c: Candidate) -> None:
         reply: Any
         if c.kind == "single":
-            prompt = prompts.single(c.sources[0])
-            reply = self.caller.ask(prompt, prompts.SingleReply, prompts.MAX_TOKENS["single"])
+            source = c.sources[0]
+            picked = fact_sentence(source, self.texts[source.doc_id])
+            if picked is None:
+                c.reject("span not found", f"no usable fact sentence in {source.doc_id}")
+                return
+            sentence = self.texts[source.doc_id][picked[0] : picked[1]]
+            prompt = prompts.from_sentence(source, sentence)
+            reply = self.caller.ask(
+                prompt, prompts.QuestionReply, prompts.MAX_TOKENS["from_sentence"]
+            )
+            if not isinstance(reply, InvalidOutput):
+                c.evidence = [sentence]
         elif c.kind == "multi":
             prompt = prompts.multi(*c.sources)
             reply = self.caller.ask(prompt, prompts.MultiReply, prompts.MAX_TOKENS["multi"])
@@ -71,9 +81,7 @@ class Worker:
             c.reject("invalid output", reply.detail)
             return
         c.question = reply.question.strip()
-        if c.kind == "single":
-            c.evidence = [reply.evidence]
-        elif c.kind == "multi":
+        if c.kind == "multi":
             c.evidence = [reply.evidence_1, reply.evidence_2]
         if c.kind != "unanswerable":
             c.answer = reply.answer.strip()

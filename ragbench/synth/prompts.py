@@ -46,6 +46,30 @@ Example output:
 Passage (from the document "$doc_id"):
 $passage"""
 
+# Evidence first: ragbench picks the fact sentence (``sampling.fact_sentence``) and the model only
+# writes the question it answers. Measured on pg-essays passages with the local 1.5B model, letting
+# the model pick and copy the sentence gave questions its own evidence did not answer in most
+# drafts (rejected by the check) and cost ~40 extra generated tokens per candidate.
+FROM_SENTENCE = f"""{_ROLE}
+You get a passage and one sentence from it. Write a question that a user would type into the \
+search engine and that this sentence answers, and the answer. Return JSON with:
+- "question": the question. {_OWN} Do not put the answer in the question;
+- "answer": the answer, in a few words taken from the sentence.
+
+Example passage:
+{_EXAMPLE}
+Example sentence:
+Its lamp was converted to electricity in 1932.
+Example output:
+{{"question": "When was the lamp of the Corran lighthouse converted to electricity?", \
+"answer": "In 1932"}}
+
+Passage (from the document "$doc_id"):
+$passage
+
+Sentence:
+$sentence"""
+
 MULTI = f"""{_ROLE}
 Below are two passages from different documents. Write one question whose answer needs a fact \
 from EACH passage (for example one that compares or connects them) and return JSON with:
@@ -100,6 +124,11 @@ class SingleReply(BaseModel):
     answer: str
 
 
+class QuestionReply(BaseModel):
+    question: str
+    answer: str
+
+
 class MultiReply(BaseModel):
     evidence_1: str
     evidence_2: str
@@ -116,11 +145,15 @@ class Verdict(BaseModel):
 
 
 # Reply budgets in tokens (doubled on a retry after invalid JSON: truncation is the usual cause).
-MAX_TOKENS = {"single": 200, "multi": 320, "unanswerable": 80, "check": 12}
+MAX_TOKENS = {"from_sentence": 100, "single": 200, "multi": 320, "unanswerable": 80, "check": 12}
 
 
 def single(p: Passage) -> str:
     return Template(SINGLE).substitute(doc_id=p.doc_id, passage=p.text)
+
+
+def from_sentence(p: Passage, sentence: str) -> str:
+    return Template(FROM_SENTENCE).substitute(doc_id=p.doc_id, passage=p.text, sentence=sentence)
 
 
 def multi(p1: Passage, p2: Passage) -> str:

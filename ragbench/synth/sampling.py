@@ -80,6 +80,38 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_PERSONAL = frozenset({"i", "me", "my", "we", "our", "us", "you", "your", "i'm", "i've", "i'd"})
+
+
+def fact_sentence(passage: Passage, text: str) -> tuple[int, int] | None:
+    """Document offsets of the passage's most fact-dense sentence, or None if none is usable.
+
+    A usable sentence has 8-60 words, starts with a capital and is not a question; among those,
+    the one with the most specifics wins: digits, capitalised words after the first, and length,
+    less first- and second-person words (ties: the earlier sentence). Picked by ragbench, not by the model, so the evidence is
+    the document's own characters by construction.
+    """
+    best, best_score = None, -1.0
+    for start, end in sentence_spans(text[passage.start : passage.end]):
+        sentence = text[passage.start + start : passage.start + end]
+        words = sentence.split()
+        if (
+            not 8 <= len(words) <= 60
+            or sentence.rstrip().endswith("?")
+            or not sentence[:1].isupper()  # a fragment, a quotation or a list item
+        ):
+            continue
+        digits = sum(ch.isdigit() for ch in sentence)
+        names = sum(w[:1].isupper() for w in words[1:])
+        # first and second person ("I was...", "you should...") make questions about a speaker
+        # the question cannot name
+        personal = sum(w.strip(",.;:").lower() in _PERSONAL for w in words)
+        score = min(digits, 8) + 2 * min(names, 6) + min(len(words), 30) / 10 - 3 * personal
+        if score > best_score:
+            best, best_score = (passage.start + start, passage.start + end), score
+    return best
+
+
 def _trimmed_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The span without edge whitespace, cut at spaces into pieces of at most MAX_CHARS."""
     while start < end and text[start].isspace():
