@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ragbench.metrics import content_words
 from ragbench.synth import prompts
 from ragbench.synth.align import MIN_WORDS, Alignment, align_span, strip_wrappers
 from ragbench.synth.filters import Deduper, leak, make_self_contained
@@ -30,6 +31,7 @@ FILTERS = (
     "not answerable from the span",
     "answerable from the corpus",
 )
+ROUND_TRIP_SHARE = 0.5  # content words the check's answer and the reference must share (of either)
 CORPUS_CHECK_K = 3  # passages retrieved for the "is this really unanswerable?" check
 
 
@@ -180,7 +182,8 @@ class Worker:
                 return
             texts = [p.text for p in hits]
         else:
-            texts = self.span_texts(c)
+            self._round_trip(c)
+            return
         verdict = self.caller.ask(
             prompts.check(c.question, texts), prompts.Verdict, prompts.MAX_TOKENS["check"]
         )
@@ -196,6 +199,32 @@ class Worker:
             what = "span" if len(texts) == 1 else f"{len(texts)} spans"
             c.reject(
                 "not answerable from the span", f"the checker could not answer it from the {what}"
+            )
+
+    def _round_trip(self, c: Candidate) -> None:
+        """Answer the question from the span(s) alone; keep it if that answer agrees with the
+        reference: at least half the content words of one appear in the other."""
+        texts = self.span_texts(c)
+        reply = self.caller.ask(
+            prompts.answer_check(c.question, texts),
+            prompts.AnswerReply,
+            prompts.MAX_TOKENS["answer_check"],
+        )
+        if isinstance(reply, InvalidOutput):
+            c.reject("invalid output", f"answerability check: {reply.detail}")
+            return
+        c.check_answer = reply.answer
+        given, reference = content_words(reply.answer), content_words(c.answer)
+        shared = len(given & reference)
+        agree = bool(given and reference) and (
+            shared >= ROUND_TRIP_SHARE * len(reference) or shared >= ROUND_TRIP_SHARE * len(given)
+        )
+        if not agree:
+            what = "span" if len(texts) == 1 else f"{len(texts)} spans"
+            c.reject(
+                "not answerable from the span",
+                f'answered from the {what} alone: "{_short(reply.answer, 60)}", which does not '
+                f'agree with the reference "{_short(c.answer, 60)}"',
             )
 
     def finish(self, c: Candidate) -> None:

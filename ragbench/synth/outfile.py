@@ -50,6 +50,8 @@ def make_row(
         provenance["rewritten_from"] = c.original
     if unanswerable:
         provenance["checked_against"] = c.checked_against
+    if c.check_answer is not None:
+        provenance["check_answer"] = c.check_answer  # the round-trip check's answer
     provenance.update(extra)
     return {
         "question_id": c.question_id,

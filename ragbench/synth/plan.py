@@ -59,6 +59,7 @@ class Candidate:
     checked_against: list[str] = field(default_factory=list)  # unanswerable: retrieved passages
     vector: Any = None  # the question's embedding, for the duplicate filter
     reason: str | None = None  # "<filter name>: <detail>" once rejected
+    check_answer: str | None = None  # the round-trip check's answer from the span(s) alone
 
     def reject(self, name: str, detail: str) -> None:
         self.reason = f"{name}: {detail}"
