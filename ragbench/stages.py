@@ -4,8 +4,9 @@ Contract: ``Stages(config, dataset, store, run_id, resume, progress, on_progress
 ``retrieve_all(trials)`` builds a :class:`~ragbench.records.Record` and its retrieval
 :class:`~ragbench.records.ScoreRow` s for every (trial, question) not yet committed;
 ``answer_and_judge(trials)`` keeps the trials staged search selects, then answers and judges the
-seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried).
-Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
+seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried);
+with ``judge_budget`` or ``allocation: adaptive`` it does so in the rounds ``allocation.Allocator``
+plans (``budgeted.py``). ``_run_items`` is the one executor of answer+judge work items. Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
 makes a finished run unfit to decide on. ``experiment.run`` is the only caller.
 """
 
@@ -20,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ragbench import models
+from ragbench.budgeted import BudgetedJudging
 from ragbench.config import JUDGED_METRICS, ExperimentConfig, LLMConfig, Trial, params_hash
 from ragbench.data import Dataset, Question
 from ragbench.evaluate import Judge, judge_details
@@ -53,7 +55,7 @@ def judge_config(trials: list[Trial]) -> LLMConfig:
     return trials[0].pipeline.judge
 
 
-class Stages:
+class Stages(BudgetedJudging):
     def __init__(
         self,
         config: ExperimentConfig,
@@ -83,6 +85,8 @@ class Stages:
             "judge_failures": 0,
             "transactions": 0,
         }
+        self.judge_done = 0  # answer+judge progress, counted across rounds
+        self.judge_total = 0
         # Resume: what is already committed. Records are read back only for the questions that
         # stage 3 may still need; error rows are not "done" and are retried.
         self.has_record: set[tuple[str, str]] = set()
@@ -214,21 +218,39 @@ class Stages:
             cache=self.store,
             embed_id=models.embedding_id(embed_cfg),
         )
-        todo = []
-        for t in trials:
-            for qid in self.judged_ids:
-                missing = [
-                    m for m in self.judged_metrics if (t.trial_id, qid, m) not in self.scored_ok
-                ]
-                if missing and (t.trial_id, qid) in self.records:
-                    todo.append((t, self.records[(t.trial_id, qid)], missing))
-        with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
-            for done, (trial, record, missing) in enumerate(todo, start=1):
-                bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
-                self._answer_one(trial, record, missing, judge, batch)
-                self._tick(bar, "answer+judge", done, len(todo), trial.label)
-            self.stats["transactions"] += batch.transactions
+        if self.config.judge_budget is not None or self.config.allocation != "uniform":
+            self._allocate(trials, judge)
+        else:
+            todo = []
+            for t in trials:
+                for qid in self.judged_ids:
+                    missing = [
+                        m for m in self.judged_metrics if (t.trial_id, qid, m) not in self.scored_ok
+                    ]
+                    if missing and (t.trial_id, qid) in self.records:
+                        todo.append((t, self.records[(t.trial_id, qid)], missing))
+            self.judge_done, self.judge_total = 0, len(todo)
+            with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
+                self._run_items(todo, judge, batch, bar)
+                self.stats["transactions"] += batch.transactions
         self.stats["judge_calls"] = judge.calls
+
+    def _run_items(
+        self,
+        items: list[tuple[Trial, Record, list[str]]],
+        judge: Judge,
+        batch: BatchWriter,
+        bar: Any,
+    ) -> dict[tuple[str, str], list[ScoreRow]]:
+        """Answer and judge each (trial, record, metrics still missing) item, in order; returns
+        each item's score rows by (trial_id, question_id). Progress counts on across calls."""
+        rows = {}
+        for trial, record, missing in items:
+            bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
+            rows[record.key] = self._answer_one(trial, record, missing, judge, batch)
+            self.judge_done += 1
+            self._tick(bar, "answer+judge", self.judge_done, self.judge_total, trial.label)
+        return rows
 
     def _generation_key(self, llm_cfg: LLMConfig, prompt: str) -> str:
         settings = llm_cfg.model_dump(
@@ -265,14 +287,16 @@ class Stages:
 
     def _answer_one(
         self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
-    ) -> None:
+    ) -> list[ScoreRow]:
+        """Answer the record and judge ``metrics``; writes and returns the score rows."""
         try:
             answer = self._answer(trial, record)
         except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
             reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-            batch.add(scores=[self._row(record, m, None, error=reason) for m in metrics])
+            failed = [self._row(record, m, None, error=reason) for m in metrics]
+            batch.add(scores=failed)
             self.stats["judge_failures"] += len(metrics)
-            return
+            return failed
         record.response = answer["response"]
         record.cited_doc_ids = answer["cited"]
         record.generation_s = answer["seconds"]
@@ -302,6 +326,7 @@ class Stages:
                 )
             )
         batch.add([record], rows)
+        return rows
 
     def _judge_embedding(self, judge_cfg: LLMConfig) -> models.EmbeddingConfig:
         # Answer relevancy compares questions in one fixed embedding space for every trial, so a
