@@ -96,6 +96,22 @@ class SplitConfig(Strict):
     seed: Int | None = None  # None: the experiment's seed
 
 
+ALLOCATIONS = ("uniform", "adaptive")
+
+
+class JudgeBudget(Strict):
+    """How much judging a run may do (whichever ends first); see ``ragbench.allocation``."""
+
+    verdicts: Int | None = Field(None, ge=1)  # one question answered + judged for one trial
+    seconds: Real | None = Field(None, gt=0)  # answer + judge seconds, summed over verdicts
+
+    @model_validator(mode="after")
+    def _some(self) -> JudgeBudget:
+        if self.verdicts is None and self.seconds is None:
+            raise ValueError("give verdicts, seconds or both, e.g. {verdicts: 120}")
+        return self
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)  # a folder name
     description: str = ""
@@ -112,7 +128,27 @@ class ExperimentConfig(Strict):
     # Hold out a share of the questions: every question is scored, the best trial is chosen on
     # the dev questions only, and the report checks it on the test ones. None: no split.
     split: SplitConfig | None = None
+    # Judged questions (verdicts) or seconds for the whole run; a bare number is verdicts.
+    # None: every judged question of every trial. judge_limit still caps the questions.
+    judge_budget: JudgeBudget | None = None
+    allocation: str = "uniform"  # adaptive: stop judging trials significantly worse than the best
+    allocation_metric: str | None = None  # what adaptive decides on; None: first judged metric
     seed: Int = 0
+
+    @field_validator("judge_budget", mode="before")
+    @classmethod
+    def _bare_budget(cls, v: Any) -> Any:
+        if isinstance(v, bool) or isinstance(v, float | str):
+            raise ValueError(
+                f"give a whole number of verdicts (e.g. 120) or {{verdicts: N}} / {{seconds: S}}, "
+                f"got {v!r}"
+            )
+        return {"verdicts": v} if isinstance(v, int) else v
+
+    @field_validator("allocation")
+    @classmethod
+    def _allocation(cls, v: str) -> str:
+        return check_name("allocation", v, ALLOCATIONS)
 
     @field_validator("metrics")
     @classmethod
@@ -161,6 +197,28 @@ class ExperimentConfig(Strict):
                 f"staged.rank_by '{self.staged.rank_by}' is not in metrics "
                 f"({', '.join(self.metrics)}): add it to metrics or {hint}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _budget(self) -> ExperimentConfig:
+        judged = [m for m in self.metrics if m in JUDGED_METRICS]
+        if (self.judge_budget or self.allocation != "uniform") and not judged:
+            raise ValueError(
+                "judge_budget and allocation spend judged verdicts, and metrics lists no judged "
+                f"metric ({', '.join(JUDGED_METRICS)})"
+            )
+        metric = self.allocation_metric
+        if metric is not None:
+            if self.allocation != "adaptive":
+                raise ValueError(
+                    "allocation_metric is what allocation: adaptive decides on; set allocation: "
+                    "adaptive or drop it"
+                )
+            if metric not in judged:
+                raise ValueError(
+                    f"allocation_metric '{metric}' is not a judged metric in metrics"
+                    f"{suggest(metric, judged)}; judged metrics here: {', '.join(judged)}"
+                )
         return self
 
 

@@ -100,6 +100,24 @@ def items(title: str, lines: Sequence[str], open_max: int = 10, level: str = "")
     )
 
 
+def small_table(
+    title: str, note: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> str:
+    """A titled plain table with a muted note under the title (e.g. the judging budget)."""
+    if not rows:
+        return ""
+    cell = "padding:2px 8px;text-align:left;vertical-align:top"
+    head = "".join(f'<th style="{cell}">{esc(c)}</th>' for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{cell}">{esc(v)}</td>' for v in row) + "</tr>" for row in rows
+    )
+    return (
+        f'<div style="margin:6px 0"><b>{esc(title)}</b><div style="{MUTED}">{esc(note)}</div>'
+        f'<table style="border-collapse:collapse;font-variant-numeric:tabular-nums;margin:2px 0">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 # --- the trial x metric table ------------------------------------------------------------------------
 
 

@@ -130,7 +130,7 @@ def make_ragas_llm(
             self, prompt: str, response_model: type[BaseModel], key: str | None
         ) -> BaseModel:
             schema = response_model.model_json_schema()
-            if key is not None:
+            if key is not None and cache is not None:
                 hit = cache.cache_get("judge_call", key)
                 if hit is not None:
                     self.cached_calls += 1
@@ -158,7 +158,7 @@ def make_ragas_llm(
                     budget *= 2
                     continue
                 self.trace.append({response_model.__name__: parsed.model_dump()})
-                if key is not None:
+                if key is not None and cache is not None:
                     cache.cache_put("judge_call", key, parsed.model_dump())
                 return parsed
             raise JudgeError(f"judge failed after {max_retries + 1} attempts: {last}"[:500])

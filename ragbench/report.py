@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ragbench import display, heldout, plots, stats
+from ragbench import allocation, display, heldout, plots, stats
+from ragbench.components import JUDGED_METRICS
 from ragbench.store import Store
 
 DOT = " \u00b7 "
@@ -41,6 +42,8 @@ STAGED_TITLE = (
     "Staged search (stage 1: retrieval metrics for every trial; stage 2: answers and judged "
     "metrics for the trials kept)"
 )
+BUDGET_TITLE = "Judging budget"
+BUDGET_COLUMNS = ("trial", "verdicts", "why it stopped")
 TEXT_MARKS = "* best, ~ not significantly different from best, ? too few to compare"
 
 
@@ -124,6 +127,20 @@ class Report:
         return [f"{r.label}: {r.stage_note}" for r in staged.itertuples()]
 
     @property
+    def allocation(self) -> dict[str, Any]:
+        """What budgeted judging did (``Allocator.summary``), or {} when it was not used."""
+        found = self.run_stats.get("allocation")
+        return found if isinstance(found, dict) else {}
+
+    def budget_rows(self) -> list[tuple[str, int, str]]:
+        """Judging budget: (trial label, verdicts, why it stopped), most verdicts first."""
+        return allocation.budget_rows(self.allocation, self.labels)
+
+    def budget_note(self) -> str:
+        judged = [m for m in configured_metrics(self.info) if m in JUDGED_METRICS]
+        return allocation.budget_note(self.allocation, judged)
+
+    @property
     def title(self) -> str:
         return f"{self.experiment} ({self.run_id})" + (
             "  [FAKE MODELS]" if self.fake_models else ""
@@ -188,6 +205,9 @@ class Report:
         lines += ["", display.text_table(self.summary, self.verdicts, self.labels)]
         if self.rankings:
             lines += ["", *self.sentences(), f"{TEXT_MARKS}. {self.method_note()}"]
+        if self.allocation:
+            lines += ["", f"{BUDGET_TITLE}: {self.budget_note()}"]
+            lines += [f"  {label}: {n} verdicts; {why}" for label, n, why in self.budget_rows()]
         for title, notes, _ in self.notes():
             if notes:
                 lines += ["", f"{title}:", *[f"  {note}" for note in notes]]
@@ -230,6 +250,11 @@ class Report:
             parts.append(display.score_table(self.summary, self.verdicts, trials, pruned))
             parts.append(display.items("Significance", self.sentences()))
             parts.append(f'<div style="{display.MUTED}">{display.esc(self.method_note())}</div>')
+        parts.append(
+            display.small_table(
+                BUDGET_TITLE, self.budget_note(), BUDGET_COLUMNS, self.budget_rows()
+            )
+        )
         parts += [display.items(t, lines, level=level) for t, lines, level in notes[1:]]
         if charts:
             parts.append(display.chart_sections(self.figure_groups()))
@@ -314,6 +339,13 @@ class Report:
         if self.rankings:
             parts.append("\n".join(f"- {s}" for s in self.sentences()) + "\n")
             parts.append(f"_{self.method_note()}_\n")
+        if self.allocation:
+            rows = [[str(v).replace("|", "\\|") for v in row] for row in self.budget_rows()]
+            parts.append(
+                f"## {BUDGET_TITLE}\n\n{self.budget_note()}\n\n| {' | '.join(BUDGET_COLUMNS)} |\n"
+                + "|---|---|---|\n"
+                + "".join(f"| {' | '.join(r)} |\n" for r in rows)
+            )
         for title, lines, _ in self.notes():
             if lines:
                 parts.append(f"## {title}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")

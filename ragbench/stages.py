@@ -4,8 +4,9 @@ Contract: ``Stages(config, dataset, store, run_id, resume, progress, on_progress
 ``retrieve_all(trials)`` builds a :class:`~ragbench.records.Record` and its retrieval
 :class:`~ragbench.records.ScoreRow` s for every (trial, question) not yet committed;
 ``answer_and_judge(trials)`` keeps the trials staged search selects, then answers and judges the
-seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried).
-Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
+seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried);
+with ``judge_budget`` or ``allocation: adaptive`` it does so in the rounds ``allocation.Allocator``
+plans (``budgeted.py``). ``_run_items`` is the one executor of answer+judge work items. Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
 makes a finished run unfit to decide on. ``experiment.run`` is the only caller.
 
 Stage 3 work items are ``(trial, record, missing metrics)``; ``_run_items`` runs a list of them:
@@ -31,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ragbench import models
+from ragbench.budgeted import BudgetedJudging
 from ragbench.config import (
     ANSWER_METRICS,
     JUDGED_METRICS,
@@ -89,7 +91,7 @@ def judge_config(trials: list[Trial]) -> LLMConfig:
     return trials[0].pipeline.judge
 
 
-class Stages:
+class Stages(BudgetedJudging):
     def __init__(
         self,
         config: ExperimentConfig,
@@ -122,7 +124,8 @@ class Stages:
             "judge_failures": 0,
             "transactions": 0,
         }
-        self.items_done = 0  # stage-3 items committed, for progress across rounds of items
+        self.judge_done = 0  # stage-3 items done, for progress across rounds of items
+        self.judge_total = 0
         self._inflight = KeyedLocks()  # one generation per prompt at a time (see workers.py)
         # Stage 3's answer and verdict caches: prefetched in bulk, written with each batch.
         self.cache = BufferedCache(store)
@@ -261,20 +264,19 @@ class Stages:
             cache=self.cache,
             embed_id=models.embedding_id(embed_cfg),
         )
-        todo: list[Item] = []
-        for t in trials:
-            for qid in self.judged_ids:
-                answerable = self.questions[qid].answerable
-                missing = [
-                    m
-                    for m in self.judged_metrics
-                    if (t.trial_id, qid, m) not in self.scored_ok and applies(m, answerable)
-                ]
-                if missing and (t.trial_id, qid) in self.records:
-                    todo.append((t, self.records[(t.trial_id, qid)], missing))
-        with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
-            self._run_items(todo, judge, batch, bar)
-            self.stats["transactions"] += batch.transactions
+        if self.config.judge_budget is not None or self.config.allocation != "uniform":
+            self._allocate(trials, judge)
+        else:
+            todo: list[Item] = []
+            for t in trials:
+                for qid in self.judged_ids:
+                    missing = self.missing_metrics(t.trial_id, qid)
+                    if missing and (t.trial_id, qid) in self.records:
+                        todo.append((t, self.records[(t.trial_id, qid)], missing))
+            self.judge_done, self.judge_total = 0, len(todo)
+            with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
+                self._run_items(todo, judge, batch, bar)
+                self.stats["transactions"] += batch.transactions
         self.stats["judge_calls"] = judge.calls
         retries = self._endpoint_retries(trials, judge_cfg)
         if retries:
@@ -289,9 +291,23 @@ class Stages:
                 limits.append(trial.pipeline.generation.llm.concurrency)
         return max(1, min(limits)) if len(items) > 1 else 1
 
-    def _run_items(self, items: list[Item], judge: Judge, batch: BatchWriter, bar: Any) -> None:
+    def missing_metrics(self, trial_id: str, question_id: str) -> list[str]:
+        """The judged metrics one (trial, question) still needs: not yet scored, and applying to
+        the question (``abstained`` only to unanswerable ones)."""
+        answerable = self.questions[question_id].answerable
+        return [
+            m
+            for m in self.judged_metrics
+            if (trial_id, question_id, m) not in self.scored_ok and applies(m, answerable)
+        ]
+
+    def _run_items(
+        self, items: list[Item], judge: Judge, batch: BatchWriter, bar: Any
+    ) -> dict[tuple[str, str], list[ScoreRow]]:
         """Answer and judge ``items``, committing each item's record and score rows through
-        ``batch`` as it completes (see the module docstring); the bar ticks once per item."""
+        ``batch`` as it completes (see the module docstring); the bar ticks once per item, and
+        progress counts on across calls (rounds of a budget). Returns each item's score rows by
+        (trial_id, question_id)."""
         workers = self._workers(items, judge)
         # Pipelines are built here (the builder's caches are not thread-safe) and the cached
         # answers read in one transaction.
@@ -303,7 +319,7 @@ class Stages:
                 except Exception:  # noqa: BLE001, S112 - the item records why, in _compute_item
                     continue
         self.cache.prefetch("generation", keys)
-        total = bar.total if bar.total is not None else len(items)
+        rows: dict[tuple[str, str], list[ScoreRow]] = {}
 
         def compute(item: Item) -> ItemResult:
             return self._compute_item(*item, judge)
@@ -311,9 +327,11 @@ class Stages:
         with contextlib.closing(completed(items, compute, workers)) as results:
             for (trial, record, _), result in results:
                 self._commit(result, batch)
-                self.items_done += 1
+                rows[record.key] = result.rows
+                self.judge_done += 1
                 bar.set_postfix_str(f"trial {trial.label}, {record.question_id}")
-                self._tick(bar, "answer+judge", self.items_done, total, trial.label)
+                self._tick(bar, "answer+judge", self.judge_done, self.judge_total, trial.label)
+        return rows
 
     def _endpoint_retries(self, trials: list[Trial], judge_cfg: LLMConfig) -> int:
         """Retries the endpoint LLMs of this stage made (a retry is a 429, 5xx or lost call)."""
@@ -441,9 +459,11 @@ class Stages:
 
     def _answer_one(
         self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
-    ) -> None:
-        """Answer, judge and commit one item in this thread."""
-        self._commit(self._compute_item(trial, record, metrics, judge), batch)
+    ) -> list[ScoreRow]:
+        """Answer, judge and commit one item in this thread; returns its score rows."""
+        result = self._compute_item(trial, record, metrics, judge)
+        self._commit(result, batch)
+        return result.rows
 
     def _judge_embedding(self, judge_cfg: LLMConfig) -> models.EmbeddingConfig:
         # Answer relevancy compares questions in one fixed embedding space for every trial, so a

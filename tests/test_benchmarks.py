@@ -44,3 +44,13 @@ def test_sweep_cost_naive_baseline_runs_on_fakes(tmp_path: Path) -> None:
         "judge": {"provider": "fake"},
     }
     assert module.naive(config, data) > 0
+
+
+def test_allocation_replay_runs_on_a_small_synthetic_matrix() -> None:
+    module = _load(Path(__file__).parents[1] / "benchmarks" / "allocation.py")
+    scores = module.synthetic(trials=3, questions=12)
+    assert len(scores) == 36 and scores.value.between(0, 1).all()
+    wide = scores.pivot(index="trial_id", columns="question_id", values="value")
+    for policy in ("uniform", "adaptive"):
+        pick, width, verdicts = module.replay(wide.to_numpy(), list(wide.index), policy, 18)
+        assert pick in set(wide.index) and width > 0 and verdicts == 6

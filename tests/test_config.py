@@ -511,12 +511,14 @@ def test_every_numeric_field_is_found() -> None:
     from ragbench.config import ExperimentConfig
 
     fields = dict(_numeric_fields(ExperimentConfig))
-    assert len(fields) == 32  # the walk reaches every section (update when a field is added)
+    assert len(fields) == 34  # the walk reaches every section (update when a field is added)
     assert fields[("split", "test")] == "float" and fields[("split", "seed")] == "int"
     assert fields[("base", "retrieval", "top_k")] == "int"
     assert fields[("base", "generation", "llm", "temperature")] == "float"
     assert fields[("base", "retrieval", "hybrid_weights", "0")] == "float"
     assert fields[("staged", "top_n")] == "int"
+    assert fields[("judge_budget", "verdicts")] == "int"
+    assert fields[("judge_budget", "seconds")] == "float"
 
 
 def _numeric_cases() -> list[Any]:

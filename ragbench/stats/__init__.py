@@ -16,10 +16,15 @@ Contract:
 - ``best_trial(scores, metric)`` is THE best-trial rule: the highest mean among trials with at least
   one valid score; ties go to the smaller label, then the smaller trial_id. Staged search, the gate,
   ``diff`` and the report all call it (``order_trials``: the same order for every trial, cheap).
+- ``order_by_mean(values)`` is the same rule on in-memory ``{trial: {question: value}}`` (no
+  pandas, for loops that apply it many times, such as the judge allocator).
+- ``look_plan`` / ``compare_with_best`` (``sequential.py``): sequential elimination for budgeted
+  judging: planned looks with alpha spending, and one look's "each trial vs the current best" with
+  Holm over every pair (the judge allocator's rule).
 - ``MIN_N``: a comparison on fewer shared questions is marked ``"too_few"`` and not tested.
 
 Layout: ``intervals.py`` (one mean's interval), ``paired.py`` (two trials: test, interval, Holm),
-this module (long scores -> summaries, rankings, the best trial); import everything from here.
+``sequential.py`` (looks at growing data while judging goes on), this module (long scores -> summaries, rankings, the best trial); import everything from here.
 
 Every random draw comes from a generator seeded per call and values are sorted by question first,
 so the same scores always give the same numbers, whatever their row order.
@@ -28,7 +33,7 @@ so the same scores always give the same numbers, whatever their row order.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,6 +53,13 @@ from ragbench.stats.paired import (
     holm,
     paired_comparison,
     sign_flip_p_value,
+)
+from ragbench.stats.sequential import (
+    LOOK_GROWTH,
+    Comparison,
+    LookResult,
+    compare_with_best,
+    look_plan,
 )
 
 #: Fewest shared questions for a comparison. With an exact two-sided sign-flip test the smallest
@@ -87,18 +99,24 @@ VERDICTS = ("best", "tied", "worse", "too_few", "not_compared")
 __all__ = [
     "BCA_MIN_N",
     "BOOTSTRAP_RESAMPLES",
+    "LOOK_GROWTH",
     "MIN_N",
     "PERMUTATION_RESAMPLES",
     "RANKING_COLUMNS",
     "SCIPY_MAX_N",
     "SUMMARY_COLUMNS",
     "VERDICTS",
+    "Comparison",
     "Interval",
+    "LookResult",
     "PairedResult",
     "best_trial",
+    "compare_with_best",
     "constant_interval",
     "holm",
+    "look_plan",
     "mean_ci",
+    "order_by_mean",
     "order_trials",
     "paired_comparison",
     "rank_all",
@@ -214,6 +232,29 @@ def order_trials(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
         [(key[3], key[2], -key[1], n) for key, n in rows],
         columns=["trial_id", "label", "mean", "n"],
     )
+
+
+def order_by_mean(
+    values: Mapping[str, Mapping[str, float | None]], labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """Trials in best-trial order from in-memory scores ``{trial_id: {question_id: value}}``.
+
+    The rule of :func:`best_trial` without a DataFrame: None/NaN/infinite values are failures and
+    dropped; trials with a valid value first, by higher mean (values in question order, as
+    ``order_trials`` sums them), then label (``labels``, default the trial_id), then trial_id;
+    trials without one last, in the same label order.
+    """
+    keys = []
+    for trial_id, by_question in values.items():
+        ok = [
+            float(v)
+            for _, v in sorted(by_question.items())
+            if v is not None and math.isfinite(float(v))
+        ]
+        mean = float(np.array(ok).mean()) if ok else math.nan
+        label = (labels or {}).get(trial_id, trial_id)
+        keys.append(_order_key(mean, len(ok), str(label), str(trial_id)))
+    return [key[3] for key in sorted(keys)]
 
 
 def _mean(values: pd.Series) -> float:
