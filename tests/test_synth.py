@@ -1,7 +1,7 @@
 """``ragbench synth``: sampling, span alignment, every filter, the kinds, resume and the CLI.
 
 The LLM is a scripted double (:class:`ScriptedLLM`) that answers each kind of prompt with a
-function of the passages in it, over a generated corpus whose every sentence states one fact
+function of the passages (and, for a single-passage question, the fact sentence) in it, over a generated corpus whose every sentence states one fact
 ("The heron of Kalomi eats clams every Monday near the old mill."), so each test can make the
 model good or bad in exactly one way. Embeddings are the hashing embedder.
 """
@@ -26,7 +26,13 @@ from ragbench.synth import SynthError, SynthLLMError, SynthProgress, synthesize
 from ragbench.synth import prompts as P
 from ragbench.synth.align import align_span, strip_wrappers
 from ragbench.synth.filters import leak, make_self_contained
-from ragbench.synth.sampling import prose_problem, split_passages, stratified_order
+from ragbench.synth.sampling import (
+    Passage,
+    fact_sentence,
+    prose_problem,
+    split_passages,
+    stratified_order,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = LLMConfig(provider="fake")
@@ -74,7 +80,7 @@ def make_corpus(root: Path, sizes: dict[str, int], start: int = 0) -> Path:
 # --- the scripted LLM ----------------------------------------------------------------------------
 
 KIND_OF_PROMPT = {
-    "single": P.SINGLE.split("$")[0],
+    "single": P.FROM_SENTENCE.split("$")[0],
     "multi": P.MULTI.split("$")[0],
     "unanswerable": P.UNANSWERABLE.split("$")[0],
     "check": P.CHECK.split("$")[0],
@@ -89,11 +95,18 @@ def _parse(kind: str, prompt: str) -> dict[str, Any]:
         texts = re.split(r"\n\n\[\d+\] ", "\n\n" + m.group(2)) if "[1] " in m.group(2) else None
         return {"question": m.group(1), "texts": [t for t in texts if t] if texts else [m.group(2)]}
     found = re.findall(
-        r'Passage (?:\d )?\(from the document "(.*?)"\):\n(.*?)(?=\n\nPassage 2|\n\nCopy |\Z)',
+        r'Passage (?:\d )?\(from the document "(.*?)"\):\n'
+        r"(.*?)(?=\n\nPassage 2|\n\nCopy |\n\nSentence:\n|\Z)",
         prompt,
         re.S,
     )
-    return {"docs": [d for d, _ in found], "passages": [t for _, t in found]}
+    info: dict[str, Any] = {"docs": [d for d, _ in found], "passages": [t for _, t in found]}
+    if kind == "single":  # ragbench's pick, which the question must be about
+        m = re.search(r"\n\nSentence:\n(.*)\Z", prompt, re.S)
+        assert m, prompt
+        info["sentence"] = m.group(1)
+        assert info["sentence"] in info["passages"][0]
+    return info
 
 
 def first_fact(text: str) -> re.Match[str]:
@@ -102,13 +115,16 @@ def first_fact(text: str) -> re.Match[str]:
     return m
 
 
+def sentence_fact(info: dict[str, Any]) -> re.Match[str]:
+    """The fact of the sentence ragbench gave the model."""
+    m = SENTENCE.fullmatch(info["sentence"])
+    assert m, info["sentence"]
+    return m
+
+
 def good_single(info: dict[str, Any]) -> dict[str, str]:
-    m = first_fact(info["passages"][0])
-    return {
-        "evidence": m.group(0),
-        "question": f"What does the {m[1]} of {m[2]} eat?",
-        "answer": m[3],
-    }
+    m = sentence_fact(info)
+    return {"question": f"What does the {m[1]} of {m[2]} eat?", "answer": m[3]}
 
 
 def good_multi(info: dict[str, Any]) -> dict[str, str]:
@@ -430,18 +446,18 @@ def _with(**changes: Any) -> Handler:
     )
 
 
+def _multi_with(**changes: Any) -> Handler:
+    return lambda info: good_multi(info) | changes
+
+
 def _creature(info: dict[str, Any]) -> str:
-    m = first_fact(info["passages"][0])
+    m = sentence_fact(info)
     return f"the {m[1]} of {m[2]}"
 
 
 @pytest.mark.parametrize(
     ("llm", "reason"),
     [
-        (
-            ScriptedLLM(single=_with(evidence="The walrus of Nowhere eats nothing at all.")),
-            'span not found: evidence "The walrus of Nowhere eats nothing at all." is not in ',
-        ),
         (
             ScriptedLLM(
                 single=_with(question=lambda i: f"What does the passage say {_creature(i)} eats?")
@@ -450,9 +466,7 @@ def _creature(info: dict[str, Any]) -> str:
         ),
         (
             ScriptedLLM(
-                single=_with(
-                    question=lambda i: f"Does {_creature(i)} eat {first_fact(i['passages'][0])[3]}?"
-                )
+                single=_with(question=lambda i: f"Does {_creature(i)} eat {sentence_fact(i)[3]}?")
             ),
             'leaks the answer: the question contains the answer "',
         ),
@@ -463,10 +477,10 @@ def _creature(info: dict[str, Any]) -> str:
         (ScriptedLLM(single=_always("Sure! Here is a question.")), "invalid output: not JSON"),
         (
             ScriptedLLM(single=_always({"question": "Why?"})),
-            "invalid output: evidence: Field required",
+            "invalid output: answer: Field required",
         ),
     ],
-    ids=["span", "self-contained", "leak", "checker", "not-json", "missing-field"],
+    ids=["self-contained", "leak", "checker", "not-json", "missing-field"],
 )
 def test_each_filter_rejects_with_its_reason(
     corpus: Path, tmp_path: Path, llm: ScriptedLLM, reason: str
@@ -515,15 +529,155 @@ def test_a_rewritten_question_is_accepted_with_its_original_kept(
     assert row["provenance"]["rewritten_from"].startswith("According to the passage, what")
 
 
-def test_wrapped_evidence_is_stored_as_the_source_characters(corpus: Path, tmp_path: Path) -> None:
-    wrapped = _with(
-        evidence=lambda i: f'The passage states: "{first_fact(i["passages"][0])[0].upper()}"'
-    )
-    run(corpus, 1, tmp_path / "q.jsonl", ScriptedLLM(single=wrapped))
+def test_wrapped_multi_evidence_is_stored_as_the_source_characters(
+    corpus: Path, tmp_path: Path
+) -> None:
+    def wrapped(info: dict[str, Any]) -> dict[str, str]:
+        quote = first_fact(info["passages"][0])[0]
+        return good_multi(info) | {"evidence_1": f'The passage states: "{quote.upper()}"'}
+
+    run(corpus, 1, tmp_path / "q.jsonl", ScriptedLLM(multi=wrapped), multi=1.0)
     (row,) = rows_of(tmp_path / "q.jsonl")
-    assert row["status"] == "accepted" and SENTENCE.fullmatch(row["gold_spans"][0])
+    assert row["status"] == "accepted"
+    assert all(SENTENCE.fullmatch(span) for span in row["gold_spans"])
+    assert row["gold_spans"][0] == first_fact(row["provenance"]["sources"][0]["passage"])[0]
     assert row["provenance"]["evidence"][0].startswith("The passage states:")
-    assert row["provenance"]["alignment"] == [{"method": "normalised", "score": 1.0}]
+    assert row["provenance"]["alignment"] == [
+        {"method": "normalised", "score": 1.0},
+        {"method": "exact", "score": 1.0},
+    ]
+
+
+def test_multi_evidence_not_in_its_passages_or_too_short_is_span_not_found(
+    corpus: Path, tmp_path: Path
+) -> None:
+    made_up = _multi_with(
+        evidence_1="The walrus of Nowhere eats nothing at all.", evidence_2="clams"
+    )
+    llm = ScriptedLLM(multi=made_up)
+    result = run(corpus, 1, tmp_path / "q.jsonl", llm, multi=1.0)
+    assert (result.accepted, result.candidates, result.rejected["span not found"]) == (0, 3, 3)
+    assert llm.calls == Counter(multi=3)  # cheap filters run before the LLM check
+    for row in rows_of(tmp_path / "q.jsonl"):
+        first, second = (s["doc_id"] for s in row["provenance"]["sources"])
+        assert re.fullmatch(
+            rf'span not found: evidence_1 "The walrus of Nowhere eats nothing at all\." is not in '
+            rf'{re.escape(first)} \(\d+-\d+\); evidence_2 "clams" is too short to locate '
+            rf"\(< 3 words\)",
+            row["reason"],
+        ), row["reason"]
+        assert row["gold_spans"] == [] and row["provenance"]["spans"] == []
+        assert second != first
+
+
+# --- the fact sentence of a single-passage question ----------------------------------------------
+
+PLAIN = "The old keeper of the lamp walked along the shore every single day."
+DENSE = "The lamp of Corran Point was converted to electricity in 1932 by Ada Finch."
+
+
+def _picked(*sentences: str) -> str | None:
+    """The sentence ``fact_sentence`` picks from a passage of these sentences, checking that its
+    offsets are document offsets (the passage does not start the document)."""
+    text = "Preface.\n\n" + " ".join(sentences) + "\n\nNotes follow."
+    start = text.index(sentences[0])
+    end = text.index(sentences[-1]) + len(sentences[-1])
+    found = fact_sentence(Passage("d.txt", start, end, text[start:end]), text)
+    if found is None:
+        return None
+    assert start <= found[0] < found[1] <= end
+    assert text[found[0] : found[1]] in sentences
+    return text[found[0] : found[1]]
+
+
+def test_fact_sentence_picks_the_sentence_with_numbers_and_names() -> None:
+    assert _picked(PLAIN, DENSE, PLAIN.replace("old", "young")) == DENSE
+    named = "The keeper Tom Bell of Corran Point walked along the shore every day."
+    assert _picked(PLAIN, named) == named  # names alone count too
+    numbered = "The old keeper of the lamp walked 12 miles along the shore in 1931."
+    assert _picked(PLAIN, numbered) == numbered  # and digits alone
+
+
+@pytest.mark.parametrize(
+    ("skipped", "why"),
+    [
+        ("Was the lamp of Corran Point converted in 1932 by Ada Finch?", "a question"),
+        ("and in 1932 Ada Finch of Corran Point converted the lamp to electricity.", "lowercase"),
+        ("Ada Finch, Corran Point, 1871-1932.", "under 8 words"),
+        (
+            "The lamp of Corran Point was converted in 1932 by Ada Finch, "
+            + "and the keeper kept a log of every ship that passed the point " * 5
+            + "until 1951.",
+            "over 60 words",
+        ),
+    ],
+)
+def test_fact_sentence_skips_unusable_sentences(skipped: str, why: str) -> None:
+    assert _picked(skipped, PLAIN) == PLAIN, why
+    assert _picked(skipped) is None, why
+
+
+def test_fact_sentence_penalises_first_and_second_person() -> None:
+    personal = "We met Ada Finch and Tom Bell at Corran Point in 1932 with my uncle."
+    third = "The engineer Ada Finch came to Corran Point in 1932."
+    # more names, so it would win without the penalty
+    assert _picked(personal.replace("We", "They").replace("my", "his"), third) != third
+    assert _picked(personal, third) == third
+    yours = "You can see Ada Finch and Tom Bell at Corran Point in 1932 with your uncle."
+    assert _picked(yours, third) == third
+
+
+def test_fact_sentence_ties_go_to_the_earlier_sentence() -> None:
+    text = " ".join(fact(i) for i in range(30))
+    for p in split_passages("a.txt", text):
+        found = fact_sentence(p, text)
+        assert found is not None and found[0] == p.start
+        assert text[found[0] : found[1]] == first_fact(p.text)[0]
+
+
+def test_single_evidence_is_the_fact_sentence_ragbench_picked(tmp_path: Path) -> None:
+    facts = [fact(i) for i in range(10)]
+    dense = "The heron of Kalomi was ringed 4 times between 1921 and 1933 near Rutevo Bay."
+    facts[4] = dense  # not the first sentence: the first is what a lazy pick would take
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text(" ".join(facts) + "\n")
+    texts = doc_texts(tmp_path / "c")
+
+    def about_the_ringing(info: dict[str, Any]) -> dict[str, str]:
+        assert info["sentence"] == dense
+        return {"question": "How often was the heron of Kalomi ringed?", "answer": "4 times"}
+
+    llm = ScriptedLLM(single=about_the_ringing, check=_always({"answerable": True}))
+    run(tmp_path / "c", 1, tmp_path / "q.jsonl", llm)
+    (row,) = rows_of(tmp_path / "q.jsonl")
+    assert row["status"] == "accepted" and row["kind"] == "single"
+    assert row["gold_spans"] == [dense]
+    (span,) = row["provenance"]["spans"]
+    start = texts["a.txt"].index(dense)
+    assert span == {"doc_id": "a.txt", "start": start, "end": start + len(dense)}
+    assert row["provenance"]["evidence"] == [dense]
+    assert row["provenance"]["alignment"] == [{"method": "exact", "score": 1.0}]
+    assert llm.prompts[0].endswith(f"\n\nSentence:\n{dense}")
+    assert llm.calls == Counter(single=1, check=1)
+
+
+def test_a_passage_without_a_usable_fact_sentence_is_span_not_found(tmp_path: Path) -> None:
+    unusable = [
+        "Does the heron of Kalomi eat clams every Monday near the old mill?",
+        "and then the otter of Lomiru ate barley every Tuesday by the kiln.",
+        "The badger of Mitezan eats acorns.",
+    ]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text(" ".join(unusable * 6) + "\n")
+    llm = ScriptedLLM()
+    result = run(tmp_path / "c", 1, tmp_path / "q.jsonl", llm)
+    rows = rows_of(tmp_path / "q.jsonl")
+    assert result.accepted == 0 and result.rejected["span not found"] == len(rows) > 0
+    assert all(r["reason"] == "span not found: no usable fact sentence in a.txt" for r in rows), (
+        rows
+    )
+    assert all(r["gold_spans"] == [] and r["provenance"]["evidence"] == [] for r in rows)
+    assert llm.calls.total() == 0  # rejected before asking the model
 
 
 # --- kinds ----------------------------------------------------------------------------------------

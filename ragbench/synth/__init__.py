@@ -12,7 +12,8 @@ How (modules of this package):
    with little prose are skipped; sources are drawn in a seeded round-robin over documents.
 2. plan: each candidate gets a kind (``single``, ``multi``: two documents, ``unanswerable``) so the
    accepted questions follow the requested shares; at most 3 x n candidates are tried.
-3. generate: one LLM call drafts question, answer and a verbatim evidence sentence; cheap filters
+3. generate: one LLM call drafts question and answer; the evidence sentence is picked by ragbench
+   (single: the passage's most fact-dense sentence) or quoted by the model (multi); cheap filters
    run first (``span not found``, ``not self-contained``, ``leaks the answer``, ``duplicate``),
    then a second short LLM call checks the question against the evidence span(s) only
    (``not answerable from the span``) or, for an unanswerable question, against the top 3 BM25
@@ -27,7 +28,7 @@ Row format (one JSON object per line; agreed with the question loader and the re
 (false only for kind "unanswerable"), ``kind``, ``status`` ("accepted" | "rejected"), ``reason``
 ("<filter name>: <detail>" or null) and ``provenance`` (``generator``, ``seed``, ``sources``:
 doc_id/start/end/passage, ``spans``: doc_id/start/end, ``reviewed_by`` "filters", ``edited``
-false, plus ``evidence`` as the model wrote it, ``alignment``, ``rewritten_from``,
+false, plus ``evidence`` before alignment, ``alignment``, ``rewritten_from``,
 ``checked_against``, ``embedding``).
 """
 

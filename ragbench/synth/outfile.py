@@ -43,7 +43,7 @@ def make_row(
         "spans": [{k: s[k] for k in ("doc_id", "start", "end")} for s in c.spans],
         "reviewed_by": "filters",
         "edited": False,
-        "evidence": c.evidence,  # as the model wrote it, before alignment
+        "evidence": c.evidence,  # before alignment (single: ragbench's pick)
         "alignment": [{"method": s["method"], "score": s["score"]} for s in c.spans],
     }
     if c.original is not None:

@@ -54,7 +54,7 @@ class Candidate:
     question: str = ""
     original: str | None = None  # the model's question when a rewrite made it self-contained
     answer: str = ""
-    evidence: list[str] = field(default_factory=list)  # as the model wrote it
+    evidence: list[str] = field(default_factory=list)  # before alignment
     spans: list[dict[str, Any]] = field(default_factory=list)  # doc_id, start, end, method, score
     checked_against: list[str] = field(default_factory=list)  # unanswerable: retrieved passages
     vector: Any = None  # the question's embedding, for the duplicate filter

@@ -1,13 +1,13 @@
 """Prompts and output schemas of synthesis, written for a small local model.
 
-Contract: one ``string.Template`` per call kind (``SINGLE``, ``MULTI``, ``UNANSWERABLE``, ``CHECK``) and one
-pydantic model per reply (its JSON schema is what llama.cpp's grammar enforces). Every template
-puts its fixed instructions and one short example FIRST and the passages LAST, so llama.cpp's KV
-cache reuses the instruction prefix from one candidate to the next (MULTI ends with a one-line
-reminder of which passage each quote comes from: the 1.5B model took both from the last one).
-Replies are kept short
-(evidence first, then the question, then a few-word answer): the local 1.5B model writes ~7-30
-tokens a second. Changing a template changes the cache keys, so old replies are not reused.
+Contract: one ``string.Template`` per call kind (``FROM_SENTENCE`` for single-passage questions,
+``MULTI``, ``UNANSWERABLE``, ``CHECK``) and one pydantic model per reply (its JSON schema is what
+llama.cpp's grammar enforces). Every template puts its fixed instructions and one short example
+FIRST and the passages LAST, so llama.cpp's KV cache reuses the instruction prefix from one
+candidate to the next (MULTI ends with a one-line reminder of which passage each quote comes from:
+the 1.5B model took both from the last one). Replies are kept short (evidence first where the model
+quotes it, then the question, then a few-word answer): the local 1.5B model writes ~7-30 tokens a
+second. Changing a template changes the cache keys, so old replies are not reused.
 """
 
 from __future__ import annotations
@@ -28,23 +28,6 @@ _EXAMPLE = (
     "The Corran lighthouse was built in 1871 by the engineer Ada Finch. Its lamp was converted "
     "to electricity in 1932."
 )
-
-SINGLE = f"""{_ROLE}
-From the passage at the end, pick one sentence that states a specific fact (a name, number, \
-date, reason or definition) and makes sense without the sentences around it, and return JSON with:
-- "evidence": that sentence, copied word for word from the passage;
-- "question": a question a user would type into the search engine that this sentence answers. \
-{_OWN} Do not put the answer in the question;
-- "answer": the answer, in a few words taken from that sentence.
-
-Example passage:
-{_EXAMPLE}
-Example output:
-{{"evidence": "The Corran lighthouse was built in 1871 by the engineer Ada Finch.", \
-"question": "Who built the Corran lighthouse?", "answer": "The engineer Ada Finch"}}
-
-Passage (from the document "$doc_id"):
-$passage"""
 
 # Evidence first: ragbench picks the fact sentence (``sampling.fact_sentence``) and the model only
 # writes the question it answers. Measured on pg-essays passages with the local 1.5B model, letting
@@ -118,12 +101,6 @@ Text:
 $texts"""
 
 
-class SingleReply(BaseModel):
-    evidence: str
-    question: str
-    answer: str
-
-
 class QuestionReply(BaseModel):
     question: str
     answer: str
@@ -151,16 +128,11 @@ class Verdict(BaseModel):
 # Reply budgets in tokens (doubled on a retry after invalid JSON: truncation is the usual cause).
 MAX_TOKENS = {
     "from_sentence": 100,
-    "single": 200,
     "multi": 320,
     "unanswerable": 80,
     "check": 12,
     "answer_check": 48,
 }
-
-
-def single(p: Passage) -> str:
-    return Template(SINGLE).substitute(doc_id=p.doc_id, passage=p.text)
 
 
 def from_sentence(p: Passage, sentence: str) -> str:

@@ -6,6 +6,8 @@ Contract:
   ``text[start:end]`` (document offsets, so spans found in a passage are document spans).
   Every passage carries ``problem``: None for usable prose, else why it is skipped (too short,
   mostly digits or symbols, a reference list, a list or table).
+- ``fact_sentence(passage, text)`` is the document offsets of the passage's most fact-dense usable
+  sentence (None if it has none): the evidence of a single-passage question, picked by ragbench.
 - ``stratified_order(passages, seed)`` is the order sources are drawn in: documents in a seeded
   shuffled round-robin (every document gives its k-th passage before any gives its (k+1)-th, so a
   big document cannot dominate), passages of a document in a seeded shuffled order. Same seed,
