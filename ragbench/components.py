@@ -194,9 +194,10 @@ class JudgeConfig(LLMConfig):
     """The LLM that scores answers; same fields as any LLM, larger output budget."""
 
     max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
-    # compact: ragas' metrics asked for verdicts without reasons, shared context first (fewer
-    # generated tokens, see judge_prompts.py); ragas: ragas' own prompts, word for word
-    prompts: str = "compact"
+    # ragas: ragas' own prompts, word for word (the judge whose agreement with people is
+    # measured, README); compact: the same metrics asked for verdicts without reasons, shared
+    # context first (fewer generated tokens, see judge_prompts.py; agreement not yet measured)
+    prompts: str = "ragas"
 
     @field_validator("prompts")
     @classmethod

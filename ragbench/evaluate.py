@@ -245,7 +245,7 @@ class Judge:
         self.embed_id = embed_id
         self.judge_id = models.llm_id(cfg)  # once: it may hash a model file
         # JudgeConfig.prompts; a plain LLMConfig (tests, judge checks) judges like the default
-        self.prompts: str = getattr(cfg, "prompts", "compact")
+        self.prompts: str = getattr(cfg, "prompts", "ragas")
         self.ragas_version = ragas.__version__
         self._identity = {
             "ragas": self.ragas_version,

@@ -152,7 +152,7 @@ def test_fake_faithfulness_in_unit_interval() -> None:
     assert score.error is None
     assert score.value is not None and 0.0 <= score.value <= 1.0
     names = [next(iter(step)) for step in score.details["trace"]]
-    assert names == ["StatementGeneratorOutput", "Verdicts"]  # compact NLI (judge_prompts)
+    assert names == ["StatementGeneratorOutput", "NLIStatementOutput"]
 
 
 def test_fake_answer_relevancy_in_unit_interval() -> None:

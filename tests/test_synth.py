@@ -84,11 +84,16 @@ KIND_OF_PROMPT = {
     "multi": P.MULTI.split("$")[0],
     "unanswerable": P.UNANSWERABLE.split("$")[0],
     "check": P.CHECK.split("$")[0],
+    "answer_check": P.ANSWER_CHECK.split("$")[0],
 }
 Handler = Callable[[dict[str, Any]], Any]
 
 
 def _parse(kind: str, prompt: str) -> dict[str, Any]:
+    if kind == "answer_check":
+        m = re.search(r"\n\nText:\n(.*?)\n\nQuestion: (.*)\Z", prompt, re.S)
+        assert m, prompt
+        return {"question": m.group(2), "texts": m.group(1).split("\n\n")}
     if kind == "check":
         m = re.search(r"Question: (.*?)\n\nText:\n(.*)\Z", prompt, re.S)
         assert m, prompt
@@ -151,6 +156,16 @@ def truthful_check(info: dict[str, Any]) -> dict[str, bool]:
     return {"answerable": ok}
 
 
+def round_trip_answer(info: dict[str, Any]) -> str:
+    """What a careful reader answers from the text: what each named creature eats (as the
+    reference answers of ``good_single``/``good_multi`` say), or else the whole text."""
+    text = " ".join(info["texts"])
+    creatures = re.findall(r"the (\w+) of (\w+)", info["question"])
+    eats = [re.search(rf"The {a} of {p} eats (\w+)", text) for a, p in creatures]
+    found = [m[1] for m in eats if m]
+    return " and ".join(found) if found else text
+
+
 class ScriptedLLM:
     """Answers each prompt kind with a handler; counts successful calls per kind; can go down."""
 
@@ -171,9 +186,14 @@ class ScriptedLLM:
             raise ConnectionError("endpoint down")
         kind = next(k for k, prefix in KIND_OF_PROMPT.items() if prompt.startswith(prefix))
         assert kwargs["response_format"]["schema"], "every synth call asks for JSON"
-        self.calls[kind] += 1
+        self.calls["check" if kind == "answer_check" else kind] += 1
         self.prompts.append(prompt)
-        reply = self.handlers[kind](_parse(kind, prompt))
+        if kind == "answer_check":  # the round trip: the check handler decides, the text answers
+            info = _parse(kind, prompt)
+            verdict = self.handlers["check"](info)
+            reply = {"answer": round_trip_answer(info) if verdict["answerable"] else "not in it"}
+        else:
+            reply = self.handlers[kind](_parse(kind, prompt))
         text = reply if isinstance(reply, str) else json.dumps(reply)
         return CompletionResponse(text=text, additional_kwargs={"usage": {}})
 
@@ -472,7 +492,7 @@ def _creature(info: dict[str, Any]) -> str:
         ),
         (
             ScriptedLLM(check=_always({"answerable": False})),
-            "not answerable from the span: the checker could not answer it from the span",
+            "not answerable from the span: answered from the span alone",
         ),
         (ScriptedLLM(single=_always("Sure! Here is a question.")), "invalid output: not JSON"),
         (
