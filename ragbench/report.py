@@ -182,10 +182,49 @@ class Report:
         (``heldout.HELD_OUT_COLUMNS``); empty for a run without a split."""
         return heldout.held_out_frame(self.scores, self.splits, self.best)
 
+    def more_verdicts(self) -> list[str]:
+        """For each judged metric where no trial is significantly worse than the best: one line
+        saying how many judged questions per trial the best vs the runner-up would need."""
+        judged = [m for m in configured_metrics(self.info) if m in JUDGED_METRICS]
+        lines = []
+        for metric in judged:
+            ranking = self.rankings.get(metric)
+            if ranking is None or len(ranking) < 2 or (ranking.verdict == "worse").any():
+                continue
+            best, runner = ranking.trial_id.iloc[0], ranking.trial_id.iloc[1]
+            scores = heldout.dev_scores(self.scores, self.splits)  # what the verdicts used
+            wide = scores[scores.metric == metric].pivot_table(
+                index="question_id", columns="trial_id", values="value"
+            )
+            if best not in wide or runner not in wide:
+                continue
+            diffs = (wide[best] - wide[runner]).dropna()
+            tested = int(ranking.verdict.isin(["tied", "too_few"]).sum())
+            needed = stats.questions_needed(diffs.to_numpy(), comparisons=max(1, tested))
+            label = self.labels.get(best, best)
+            if needed is None:
+                lines.append(
+                    f"{metric}: no significant difference after {len(diffs)} judged questions "
+                    f"per trial, and no difference between '{label}' and the runner-up to "
+                    "extrapolate from: judge more questions or accept a tie"
+                )
+                continue
+            more = max(0, needed - len(diffs))
+            lines.append(
+                f"{metric}: no significant difference after {len(diffs)} judged questions per "
+                f"trial; if the gap between '{label}' and the runner-up "
+                f"({diffs.mean():+.3f}, sd {diffs.std(ddof=1):.2f}) is real, about {needed} per "
+                f"trial would show it (80% power, alpha 0.05/{max(1, tested)}): {more} more "
+                f"questions, {more * len(ranking)} more verdicts over {len(ranking)} trials "
+                "(a planning figure: the gap of a small sample is itself uncertain)"
+            )
+        return lines
+
     def notes(self) -> list[tuple[str, list[str], str]]:
         """(title, lines, level) of the notes under the table; empty ones are not shown."""
         return [
             (STAGED_TITLE, self.stage_notes, ""),
+            ("How many more verdicts", self.more_verdicts(), ""),
             held_out_note(self),
             ("Problems", self.problems, "error"),
             (

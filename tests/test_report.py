@@ -429,3 +429,18 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     assert "heatmap_mrr" in rep.figures and len(rep.charts) == len(rep.figures)
     # labels hold commas ("chunk_size=128, top_k=2"): quoted, so lists of them stay readable
     assert re.match(r"hit_rate: best = 'chunk_size=\d+, top_k=\d'", rep.sentences()[0])
+
+
+def test_a_tie_on_a_judged_metric_says_how_many_more_verdicts(tmp_path: Path) -> None:
+    """Too few judged questions to separate the trials: the report says what would."""
+    from ragbench.config import load_config
+    from ragbench.experiment import run
+
+    config = load_config(Path(__file__).parent / "data" / "smoke.yaml")
+    result = run(config, db=tmp_path / "r.duckdb", progress=False)
+    rep = load(tmp_path / "r.duckdb", run_id=result.run_id)
+    lines = rep.more_verdicts()
+    judged = [m for m in ("faithfulness", "answer_relevancy") if m in rep.rankings]
+    assert judged and len(lines) == len(judged)
+    assert all("no significant difference after 2 judged questions per trial" in x for x in lines)
+    assert "How many more verdicts" in rep.table

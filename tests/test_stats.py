@@ -440,3 +440,20 @@ def test_rank_is_deterministic(clear_winner: tuple[dict[str, float], dict[str, f
     first = rank_trials(scores, "faithfulness")
     shuffled = rank_trials(scores.sample(frac=1, random_state=1), "faithfulness")
     pd.testing.assert_frame_equal(shuffled, first)
+
+
+def test_questions_needed_matches_the_normal_power_formula() -> None:
+    from scipy.stats import norm
+
+    from ragbench.stats import questions_needed
+
+    diffs = [0.1, 0.3, -0.1, 0.2, 0.0, 0.4]
+    mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
+    z = norm.ppf(1 - 0.05 / 2) + norm.ppf(0.8)
+    assert questions_needed(diffs) == int(np.ceil((z * sd / mean) ** 2))
+    # more comparisons (Bonferroni) need more questions; a clear effect needs no more than it has
+    assert questions_needed(diffs, comparisons=3) > questions_needed(diffs)
+    assert questions_needed([1.0, 0.9, 1.0, 0.95]) == 4
+    assert questions_needed([0.0, 0.0, 0.0]) is None  # nothing to extrapolate from
+    assert questions_needed([0.2, 0.2]) is None  # no spread
+    assert questions_needed([0.5]) is None

@@ -54,6 +54,7 @@ from ragbench.stats.paired import (
     paired_comparison,
     sign_flip_p_value,
 )
+from ragbench.stats.power import questions_needed
 from ragbench.stats.sequential import (
     LOOK_GROWTH,
     Comparison,
@@ -101,6 +102,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "LOOK_GROWTH",
     "MIN_N",
+    "questions_needed",
     "PERMUTATION_RESAMPLES",
     "RANKING_COLUMNS",
     "SCIPY_MAX_N",
