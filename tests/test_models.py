@@ -247,3 +247,41 @@ def test_hashing_embedding_deterministic_and_unit_norm() -> None:
     assert np.linalg.norm(a) == pytest.approx(1.0)
     assert HashingEmbedding(seed=1).get_text_embedding(text) != a
     assert HashingEmbedding().get_text_embedding("something else entirely") != a
+
+
+def test_the_llama_state_cache_keeps_the_kv_state_and_drops_the_logits() -> None:
+    """llama-cpp-python's RAM cache counts only the KV bytes; the per-token logits it also keeps
+    (~600 MB per 1,000-token Qwen prompt) grew a real run to 24 GB. The slim cache drops them."""
+    import numpy as np
+
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from ragbench.models.local import state_cache
+
+    cache = state_cache(capacity=10_000)
+    vocab, tokens = 1000, 50
+    state = llama_cpp.llama.LlamaState(
+        input_ids=np.arange(tokens, dtype=np.intc),
+        scores=np.ones((tokens, vocab), dtype=np.single),
+        n_tokens=tokens,
+        llama_state=b"k" * 4000,
+        llama_state_size=4000,
+        seed=0,
+    )
+    cache[list(range(tokens))] = state
+    kept = cache.cache_state[tuple(range(tokens))]
+    assert kept.scores.nbytes == 0 and kept.llama_state == b"k" * 4000
+    restored = cache[list(range(tokens)) + [7, 8]]  # the longest stored prefix
+    assert restored.scores.shape == (tokens, vocab) and not restored.scores.any()
+    assert restored.llama_state == b"k" * 4000 and restored.n_tokens == tokens
+    # the size limit holds: a third 4,000-byte state evicts the oldest
+    for offset in (100, 200):
+        other = llama_cpp.llama.LlamaState(
+            np.arange(offset, offset + tokens, dtype=np.intc),
+            np.ones((tokens, vocab), dtype=np.single),
+            tokens,
+            b"k" * 4000,
+            4000,
+            0,
+        )
+        cache[list(range(offset, offset + tokens))] = other
+    assert len(cache.cache_state) == 2 and cache.cache_size == 8000
