@@ -257,7 +257,7 @@ def test_the_llama_state_cache_keeps_the_kv_state_and_drops_the_logits() -> None
     llama_cpp = pytest.importorskip("llama_cpp")
     from ragbench.models.local import state_cache
 
-    cache = state_cache(capacity=10_000)
+    cache = state_cache(capacity=10_010)
     vocab, tokens = 1000, 50
     state = llama_cpp.llama.LlamaState(
         input_ids=np.arange(tokens, dtype=np.intc),
@@ -272,8 +272,18 @@ def test_the_llama_state_cache_keeps_the_kv_state_and_drops_the_logits() -> None
     assert kept.scores.nbytes == 0 and kept.llama_state == b"k" * 4000
     restored = cache[list(range(tokens)) + [7, 8]]  # the longest stored prefix
     assert restored.scores.shape == (tokens, vocab) and not restored.scores.any()
+    # the shape load_state expects is the saved array's, which is not always n_tokens rows
+    wide = llama_cpp.llama.LlamaState(
+        np.arange(500, 500 + tokens, dtype=np.intc),
+        np.ones((tokens // 2, vocab), dtype=np.single),
+        tokens,
+        b"k" * 10,
+        10,
+        0,
+    )
+    cache[list(range(500, 500 + tokens))] = wide
+    assert cache[list(range(500, 500 + tokens))].scores.shape == (tokens // 2, vocab)
     assert restored.llama_state == b"k" * 4000 and restored.n_tokens == tokens
-    # the size limit holds: a third 4,000-byte state evicts the oldest
     for offset in (100, 200):
         other = llama_cpp.llama.LlamaState(
             np.arange(offset, offset + tokens, dtype=np.intc),
@@ -284,4 +294,6 @@ def test_the_llama_state_cache_keeps_the_kv_state_and_drops_the_logits() -> None
             0,
         )
         cache[list(range(offset, offset + tokens))] = other
-    assert len(cache.cache_state) == 2 and cache.cache_size == 8000
+    # the size limit holds: the oldest state went first
+    assert cache.cache_size <= 10_010 and tuple(range(tokens)) not in cache.cache_state
+    assert len(cache.cache_state) == 3

@@ -208,15 +208,16 @@ def state_cache(capacity: int) -> Any:
 
     class SlimStateCache(LlamaRAMCache):  # type: ignore[misc]
         def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores_shape = value.scores.shape  # what load_state expects back
             value.scores = value.scores[:0]  # a view of no rows: the logits are not kept
             super().__setitem__(key, value)
 
         def __getitem__(self, key: Any) -> Any:
             state = super().__getitem__(key)
             restored = copy.copy(state)
-            width = state.scores.shape[1]
+            rows, width = state.scores_shape
             restored.scores = np.broadcast_to(
-                np.zeros((1, width), dtype=state.scores.dtype), (state.n_tokens, width)
+                np.zeros((1, width), dtype=state.scores.dtype), (rows, width)
             )
             return restored
 
