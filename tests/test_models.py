@@ -270,6 +270,7 @@ def test_the_llama_state_cache_keeps_the_kv_state_and_drops_the_logits() -> None
     cache[list(range(tokens))] = state
     kept = cache.cache_state[tuple(range(tokens))]
     assert kept.scores.nbytes == 0 and kept.llama_state == b"k" * 4000
+    assert kept.scores.base is None  # not a view that keeps the logits buffer alive
     restored = cache[list(range(tokens)) + [7, 8]]  # the longest stored prefix
     assert restored.scores.shape == (tokens, vocab) and not restored.scores.any()
     # the shape load_state expects is the saved array's, which is not always n_tokens rows

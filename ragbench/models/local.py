@@ -209,7 +209,8 @@ def state_cache(capacity: int) -> Any:
     class SlimStateCache(LlamaRAMCache):  # type: ignore[misc]
         def __setitem__(self, key: Any, value: Any) -> None:
             value.scores_shape = value.scores.shape  # what load_state expects back
-            value.scores = value.scores[:0]  # a view of no rows: the logits are not kept
+            # a new empty array, not a slice: a view would keep the whole logits buffer alive
+            value.scores = np.empty((0, value.scores.shape[1]), dtype=value.scores.dtype)
             super().__setitem__(key, value)
 
         def __getitem__(self, key: Any) -> Any:
