@@ -206,9 +206,9 @@ def state_cache(capacity: int) -> Any:
     import numpy as np
     from llama_cpp import LlamaRAMCache
 
-    class SlimStateCache(LlamaRAMCache):  # type: ignore[misc]
+    class SlimStateCache(LlamaRAMCache):
         def __setitem__(self, key: Any, value: Any) -> None:
-            value.scores_shape = value.scores.shape  # what load_state expects back
+            setattr(value, "scores_shape", value.scores.shape)  # noqa: B010 - what load_state expects back
             # a new empty array, not a slice: a view would keep the whole logits buffer alive
             value.scores = np.empty((0, value.scores.shape[1]), dtype=value.scores.dtype)
             super().__setitem__(key, value)
@@ -216,7 +216,7 @@ def state_cache(capacity: int) -> Any:
         def __getitem__(self, key: Any) -> Any:
             state = super().__getitem__(key)
             restored = copy.copy(state)
-            rows, width = state.scores_shape
+            rows, width = getattr(state, "scores_shape")  # noqa: B009 - set in __setitem__
             restored.scores = np.broadcast_to(
                 np.zeros((1, width), dtype=state.scores.dtype), (rows, width)
             )
