@@ -115,21 +115,24 @@ def make_ragas_llm(
             self.usage = dict.fromkeys(USAGE_KEYS, 0)
 
         def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
-            if cache is None:
-                return self._generate(prompt, response_model, None)
             schema = response_model.model_json_schema()
+            if cache is None:
+                return self._generate(prompt, response_model, schema, None)
             key = params_hash(
                 {"judge": identity or {}, "prompt": prompt, "schema": schema}, length=32
             )
             if inflight is None:
-                return self._generate(prompt, response_model, key)
+                return self._generate(prompt, response_model, schema, key)
             with inflight.hold(f"call:{key}"):  # the same call from two threads is made once
-                return self._generate(prompt, response_model, key)
+                return self._generate(prompt, response_model, schema, key)
 
         def _generate(
-            self, prompt: str, response_model: type[BaseModel], key: str | None
+            self,
+            prompt: str,
+            response_model: type[BaseModel],
+            schema: dict[str, Any],
+            key: str | None,
         ) -> BaseModel:
-            schema = response_model.model_json_schema()
             if key is not None and cache is not None:
                 hit = cache.cache_get("judge_call", key)
                 if hit is not None:

@@ -105,53 +105,60 @@ class PrecisionInput(BaseModel):
 # --- prompts -----------------------------------------------------------------------------------------
 
 
-def _nli_prompt() -> Any:
-    ragas = _prompt_classes()
-    original = ragas["NLIStatementPrompt"]
+def _compact(
+    name: str, input_model: Any, output_model: Any, instruction: str, examples: list[Any]
+) -> Any:
+    """A ragas prompt (its layout: instruction, schema, examples, input) with these parts."""
+    base = _prompt_classes()["BasePrompt"]
+    attrs = {
+        "input_model": input_model,
+        "output_model": output_model,
+        "instruction": instruction,
+        "examples": examples,
+    }
+    return type(name, (base,), attrs)()
 
-    class CompactNLIPrompt(ragas["BasePrompt"]):
-        input_model = original.input_model
-        output_model = Verdicts
-        instruction = (
-            original.instruction
-            + " Return only the verdicts, one per statement, in the order of the statements."
-        )
-        examples = [
+
+def _nli_prompt() -> Any:
+    original = _prompt_classes()["NLIStatementPrompt"]
+    return _compact(
+        "CompactNLIPrompt",
+        original.input_model,
+        Verdicts,
+        original.instruction
+        + " Return only the verdicts, one per statement, in the order of the statements.",
+        [
             (inp, Verdicts(verdicts=[s.verdict for s in out.statements]))
             for inp, out in original.examples
-        ]
-
-    return CompactNLIPrompt()
+        ],
+    )
 
 
 def _precision_prompt() -> Any:
-    ragas = _prompt_classes()
-    original = ragas["ContextPrecisionPrompt"]
-
-    class CompactPrecisionPrompt(ragas["BasePrompt"]):
-        input_model = PrecisionInput
-        output_model = Verdict
-        instruction = original.instruction
-        examples = [
+    original = _prompt_classes()["ContextPrecisionPrompt"]
+    return _compact(
+        "CompactPrecisionPrompt",
+        PrecisionInput,
+        Verdict,
+        original.instruction,
+        [
             (
                 PrecisionInput(question=inp.question, answer=inp.answer, context=inp.context),
                 Verdict(verdict=out.verdict),
             )
             for inp, out in original.examples
-        ]
-
-    return CompactPrecisionPrompt()
+        ],
+    )
 
 
 def _recall_prompt() -> Any:
-    ragas = _prompt_classes()
-    original = ragas["ContextRecallPrompt"]
-
-    class CompactRecallPrompt(ragas["BasePrompt"]):
-        input_model = original.input_model
-        output_model = Attributions
-        instruction = original.instruction
-        examples = [
+    original = _prompt_classes()["ContextRecallPrompt"]
+    return _compact(
+        "CompactRecallPrompt",
+        original.input_model,
+        Attributions,
+        original.instruction,
+        [
             (
                 inp,
                 Attributions(
@@ -162,9 +169,8 @@ def _recall_prompt() -> Any:
                 ),
             )
             for inp, out in original.examples
-        ]
-
-    return CompactRecallPrompt()
+        ],
+    )
 
 
 # --- metrics -----------------------------------------------------------------------------------------
