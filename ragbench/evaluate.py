@@ -202,6 +202,15 @@ METRIC_INPUTS: dict[str, tuple[str, ...]] = {
     "answer_correctness": ("user_input", "response", "reference"),
     "semantic_similarity": ("reference", "response"),  # embeddings only, no LLM call
 }
+
+
+def reads_answer(metric: str) -> bool:
+    """Whether a judged metric reads the generated answer. Context precision and recall read
+    the question, the retrieved contexts and the reference only, so judging only them needs no
+    answer: stage 3 generates none (an answer costs a long prompt per question and trial)."""
+    return "response" in METRIC_INPUTS.get(metric, ("response",))
+
+
 # Why ragas returns NaN, per metric, for the recorded error.
 NAN_REASONS = {
     "faithfulness": "no statements extracted",
@@ -325,12 +334,8 @@ class Judge:
                     if compact
                     else ContextPrecision(llm=self.llm)
                 )
-            elif name == "context_recall":
-                self._metrics[name] = (
-                    judge_prompts.context_recall(self.llm)
-                    if compact
-                    else ContextRecall(llm=self.llm)
-                )
+            elif name == "context_recall":  # the same with either prompt style
+                self._metrics[name] = ContextRecall(llm=self.llm)
             elif name == "answer_correctness":
                 # ragas' default weights: 0.75 statement-level F1, 0.25 embedding similarity.
                 self._metrics[name] = AnswerCorrectness(llm=self.llm, embeddings=self.embed)

@@ -16,6 +16,8 @@ in order in this thread, or, when the generator's and the judge's ``concurrency`
 whole through the batch writer as it completes and counts it, so a kill loses at most the items
 in flight and the last unwritten batch, and ``--resume`` redoes exactly those (the caches answer
 what was finished). The local llama.cpp model stays sequential (see ``LLMConfig``).
+An item whose missing metrics read no answer (context precision and recall) is judged without
+generating one.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ragbench.config import (
     params_hash,
 )
 from ragbench.data import Dataset, Question
-from ragbench.evaluate import Judge, judge_details
+from ragbench.evaluate import Judge, judge_details, reads_answer
 from ragbench.heldout import dev_scores, splits_for
 from ragbench.metrics import ANSWER_SCORES, applies, retrieval_scores
 from ragbench.pipeline import Builder, doc_id_of
@@ -284,10 +286,10 @@ class Stages(BudgetedJudging):
 
     def _workers(self, items: list[Item], judge: Judge) -> int:
         """Threads for these items: ``min(generation concurrency, judge concurrency)``; answers
-        that are given (not generated) leave the generator out."""
+        that are given or not needed (not generated) leave the generator out."""
         limits = [judge.cfg.concurrency]
-        for trial, record, _ in items:
-            if self.questions[record.question_id].response is None:
+        for trial, record, metrics in items:
+            if self._generates(record, metrics):
                 limits.append(trial.pipeline.generation.llm.concurrency)
         return max(1, min(limits)) if len(items) > 1 else 1
 
@@ -312,8 +314,8 @@ class Stages(BudgetedJudging):
         # Pipelines are built here (the builder's caches are not thread-safe) and the cached
         # answers read in one transaction.
         keys = []
-        for trial, record, _ in items:
-            if self.questions[record.question_id].response is None:
+        for trial, record, metrics in items:
+            if self._generates(record, metrics):
                 try:
                     keys.append(self._generation_key(trial, record))
                 except Exception:  # noqa: BLE001, S112 - the item records why, in _compute_item
@@ -361,6 +363,13 @@ class Stages(BudgetedJudging):
             length=32,
         )
 
+    def _generates(self, record: Record, metrics: list[str]) -> bool:
+        """Whether this item needs an answer generated: the question has no ready-made answer and
+        some metric reads it (not when only context precision / recall are missing)."""
+        if self.questions[record.question_id].response is not None:
+            return False
+        return any(m in ANSWER_SCORES or reads_answer(m) for m in metrics)
+
     def _answer(self, trial: Trial, record: Record, counts: Counter[str]) -> dict[str, Any]:
         """The record's answer: ready-made, from the generation cache, or generated (may raise).
 
@@ -392,30 +401,32 @@ class Stages(BudgetedJudging):
     ) -> ItemResult:
         """Answer and judge one item; touches no shared state but the caches and ``record``."""
         counts: Counter[str] = Counter()
-        try:
-            answer = self._answer(trial, record, counts)
-        except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
-            reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-            counts["judge_failures"] += len(metrics)
-            return ItemResult(
-                None, [self._row(record, m, None, error=reason) for m in metrics], counts
-            )
-        record.response = answer["response"]
-        record.cited_doc_ids = answer["cited"]
-        record.generation_s = answer["seconds"]
-        record.latency_s = (record.retrieval_s or 0.0) + answer["seconds"]
-        record.prompt_tokens = answer["usage"].get("prompt_tokens")
-        record.completion_tokens = answer["usage"].get("completion_tokens")
+        given = self.questions[record.question_id].response is not None
+        if given or self._generates(record, metrics):
+            try:
+                answer = self._answer(trial, record, counts)
+            except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
+                reason = f"generation failed: {type(exc).__name__}: {exc}"[:500]
+                counts["judge_failures"] += len(metrics)
+                return ItemResult(
+                    None, [self._row(record, m, None, error=reason) for m in metrics], counts
+                )
+            record.response = answer["response"]
+            record.cited_doc_ids = answer["cited"]
+            record.generation_s = answer["seconds"]
+            record.latency_s = (record.retrieval_s or 0.0) + answer["seconds"]
+            record.prompt_tokens = answer["usage"].get("prompt_tokens")
+            record.completion_tokens = answer["usage"].get("completion_tokens")
         self._prefetch_verdicts(record, metrics, judge)
         rows = []
         for metric in metrics:
             if metric in ANSWER_SCORES:  # read from the answer, no judge call
-                rows.append(self._row(record, metric, ANSWER_SCORES[metric](record.response)))
+                rows.append(self._row(record, metric, ANSWER_SCORES[metric](record.response or "")))
                 continue
             score = judge.score(
                 metric,
                 record.user_input,
-                record.response,
+                record.response or "",
                 record.retrieved_contexts,
                 reference=record.reference or "",
             )

@@ -157,6 +157,28 @@ def test_limit_argument_overrides_config(fake_config: ExperimentConfig, tmp_db: 
     assert result.stats["judged"] == 0 and "judge_calls" not in result.stats
 
 
+def test_context_metrics_alone_generate_no_answer(
+    fake_config: ExperimentConfig, tmp_db: Path
+) -> None:
+    """Context precision / recall read the question, contexts and reference only: no answer is
+    generated for them; adding a metric that reads the answer generates it (once per item)."""
+    config = fake_config.model_copy(
+        update={"sweep": {}, "metrics": ["hit_rate", "context_precision", "context_recall"]}
+    )
+    result = run(config, db=tmp_db, limit=4, progress=False)
+    assert result.stats["generated"] == 0 and result.stats["generation_cache_hits"] == 0
+    assert result.stats["judged"] == 2 * 2  # judge_limit 2 x two metrics, all judged
+    store = Store(tmp_db)
+    records = store.query("SELECT response FROM records WHERE run_id = ?", [result.run_id])
+    assert len(records) == 4 and records.response.isna().all()
+    scores = store.scores(result.run_id)
+    judged = scores[scores.metric.isin(["context_precision", "context_recall"])]
+    assert len(judged) == 4 and judged.error.isna().all()
+    with_answer = config.model_copy(update={"metrics": [*config.metrics, "faithfulness"]})
+    again = run(with_answer, db=tmp_db, limit=4, progress=False)
+    assert again.stats["generated"] == 2 and again.stats["judge_cache_hits"] == 4
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 
 
