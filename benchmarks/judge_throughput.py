@@ -4,7 +4,11 @@ Runs one trial of the demo set with real local models and the judged metrics on 
 questions, then prints judged questions per minute for each metric (from the time each score took,
 cache misses only) and the cache hit rate of an identical re-run (target: 100%, zero judge calls).
 
-    .venv/bin/python benchmarks/judge_throughput.py [--questions 3]
+    .venv/bin/python benchmarks/judge_throughput.py [--questions 6] [--metrics faithfulness ...]
+        [--prompts ragas|compact]
+
+Before -> after in the README: ``RAGBENCH_LLAMA_STATE_CACHE=0 ... --prompts ragas`` (no llama.cpp
+state cache, ragas' prompts) against the defaults with ``--prompts compact``.
 
 Run it on an idle machine: another llama.cpp process on the same cores slows both several-fold.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,12 +40,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--metrics", nargs="+", default=METRICS, choices=METRICS)
+    parser.add_argument(
+        "--prompts",
+        default="ragas",
+        choices=["ragas", "compact"],
+        help="judge prompts (judge.prompts); RAGBENCH_LLAMA_STATE_CACHE=0 turns the state cache off",
+    )
     args = parser.parse_args()
     metrics = args.metrics
     config = parse_config(
         {
             "name": "judge-throughput",
-            "base": {"generation": {"llm": {"provider": "local", "max_tokens": 160}}},
+            "base": {
+                "generation": {"llm": {"provider": "local", "max_tokens": 160}},
+                "judge": {"provider": "local", "prompts": args.prompts},
+            },
             "metrics": ["hit_rate", *metrics],
             "judge_limit": args.questions,
             "limit": args.questions,
@@ -52,6 +66,8 @@ def main() -> None:
     wall = time.perf_counter() - start
     scores = Store(db).scores(first.run_id)
     scores = scores[scores.metric.isin(metrics)]
+    cache = os.environ.get("RAGBENCH_LLAMA_STATE_CACHE", "1") != "0"
+    print(f"judge prompts: {args.prompts}; llama.cpp state cache: {'on' if cache else 'off'}")
     print(
         f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
         f"({first.stats['judge_calls']} judge LLM calls)"

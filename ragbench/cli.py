@@ -353,6 +353,9 @@ def judge_check(
         int | None, typer.Option(min=1, help="label-stratified sample size (at least 1)")
     ] = None,
     judge: Annotated[str, typer.Option(help="judge provider: local | fake")] = "local",
+    prompts: Annotated[
+        Literal["ragas", "compact"], typer.Option(help="judge prompts, as judge.prompts")
+    ] = "ragas",
     db: DbOption = DEFAULT_DB,
     threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="faithful when score >= this (0..1)")
@@ -360,6 +363,7 @@ def judge_check(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
+    from ragbench.components import JudgeConfig
     from ragbench.judge_check import run_judge_check
 
     if judge not in ("local", "fake"):
@@ -368,7 +372,7 @@ def judge_check(
         dataset,
         split=split,
         limit=limit,
-        judge=judge,
+        judge=JudgeConfig(provider=judge, prompts=prompts),
         db=db,
         threshold=threshold,
         progress=progress,

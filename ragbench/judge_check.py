@@ -144,6 +144,7 @@ class JudgeCheckResult:
     kappa_ci: tuple[float, float]
     seconds: float
     n_cached: int = 0
+    prompts: str = "ragas"  # judge.prompts
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -156,7 +157,8 @@ class JudgeCheckResult:
         """The figures as printed by ``ragbench judge-check``."""
         c = self.counts
         lines = [
-            f"judge-check {self.dataset}: judge {self.judge}, verdict = faithfulness >= "
+            f"judge-check {self.dataset}: judge {self.judge} ({self.prompts} prompts), "
+            "verdict = faithfulness >= "
             f"{self.threshold:g}",
             f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
             f"balanced accuracy {_fmt(self.balanced_accuracy)} "
@@ -261,6 +263,7 @@ def judge_check(
         fake_models=models.is_fake(judge_cfg),
         seconds=float(result.stats.get("seconds", 0.0)),
         n_cached=int(result.stats.get("judge_cache_hits", 0)),
+        prompts=judge_cfg.prompts,
         **check,
     )
 

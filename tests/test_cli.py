@@ -60,6 +60,7 @@ def test_run_limit_must_be_a_positive_integer(smoke: Path, tmp_path: Path, value
         ["judge-check", "x.csv", "--limit", "0"],
         ["judge-check", "x.csv", "--threshold", "1.5"],
         ["judge-check", "x.csv", "--judge", "gpt"],
+        ["judge-check", "x.csv", "--prompts", "short"],
         ["judge-check", "begin-wow", "--split", "train"],
         ["notebook", "run", "x.yaml", "--limit", "-1"],
     ],

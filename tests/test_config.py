@@ -360,6 +360,17 @@ def test_cli_validate_pg_essays() -> None:
     assert "pg-essays: 4 trial(s)" in result.stdout
 
 
+@pytest.mark.shared
+def test_cli_validate_allocation_sweep() -> None:
+    """The fully judged sweep benchmarks/allocation.py replays (README) still validates."""
+    if not (REPO_ROOT.parent / "shared" / "datasets" / "pg-essays").is_dir():
+        pytest.skip("../shared/datasets/pg-essays not present")
+    path = REPO_ROOT / "benchmarks" / "allocation_sweep.yaml"
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "allocation-sweep: 6 trial(s)" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

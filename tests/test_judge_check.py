@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -321,15 +322,20 @@ def test_cli_judge_check_fake(tmp_path: Path) -> None:
             str(db),
             "--limit",
             "4",
+            "--prompts",
+            "compact",
             "--no-progress",
         ],
     )
     assert out.exit_code == 0, out.output
+    assert "(compact prompts)" in out.output
     assert "n = 4 judged, n_failed = 0" in out.output
     assert "balanced accuracy 0.500 [" in out.output and "Cohen's kappa     0.000 [" in out.output
     assert "not attributable" in out.output and "FAKE MODELS" in out.output
     run_id = out.output.split("\nrun ", 1)[1].split()[0]
     assert Store(db).run_info(run_id)["experiment"] == "judge-check-six"
+    config = json.loads(Store(db).run_info(run_id)["config_json"])
+    assert config["base"]["judge"]["prompts"] == "compact"
 
 
 @pytest.mark.parametrize(

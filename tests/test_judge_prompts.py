@@ -1,4 +1,4 @@
-"""Compact judge prompts: ragas' arithmetic, fewer generated tokens, cache-friendly prompts."""
+"""Compact judge prompts: ragas' arithmetic and reasons, no statement echo, cache-friendly layout."""
 
 from __future__ import annotations
 
@@ -51,43 +51,48 @@ def judge(llm: Any, prompts: str = "compact", cache: Any = None) -> Judge:
     return Judge(cfg, llm, HashingEmbedding(), cache=cache)
 
 
+def judgements(*verdicts: int) -> str:
+    return json.dumps({"verdicts": [{"reason": "r", "verdict": v} for v in verdicts]})
+
+
 def test_faithfulness_is_supported_statements_over_all_with_one_verdict_each() -> None:
     llm = ScriptedLLM(
         replies=[
             json.dumps({"statements": ["Built in 1871.", "Painted red.", "Has a lamp."]}),
-            json.dumps({"verdicts": [1, 0, 1]}),
+            judgements(1, 0, 1),
         ]
     )
     score = judge(llm).score("faithfulness", QUESTION, ANSWER, CONTEXTS)
     assert score.error is None and score.value == pytest.approx(2 / 3)
-    # the grammar fixes the number of verdicts to the number of statements
+    # the grammar fixes the number of judgements to the number of statements
     nli = llm.schemas[1]["properties"]["verdicts"]
     assert nli["minItems"] == nli["maxItems"] == 3
-    assert nli["items"]["enum"] == [0, 1]
-    # no reasons and no statement echo are asked for
-    assert "reason" not in json.dumps(llm.schemas[1])
+    # each: a reason, then a 0/1 verdict; the statement is not echoed
+    item = llm.schemas[1]["$defs"]["Judgement"]
+    assert list(item["properties"]) == ["reason", "verdict"]
+    assert item["properties"]["verdict"]["enum"] == [0, 1]
+    # the statements are in the prompt, numbered by their order
+    assert "Painted red." in llm.prompts[1]
 
 
 def test_a_wrong_number_of_verdicts_is_invalid_not_misaligned() -> None:
     with pytest.raises(ValidationError):
-        judge_prompts.verdicts_model(3).model_validate_json('{"verdicts": [1, 1]}')
-    llm = ScriptedLLM(
-        replies=[json.dumps({"statements": ["A.", "B."]}), json.dumps({"verdicts": [1]})]
-    )
+        judge_prompts.verdicts_model(3).model_validate_json(judgements(1, 1))
+    llm = ScriptedLLM(replies=[json.dumps({"statements": ["A.", "B."]}), judgements(1)])
     score = judge(llm).score("faithfulness", QUESTION, ANSWER, CONTEXTS)
     assert score.value is None and "invalid JSON" in (score.error or "")
 
 
 def test_context_precision_is_ragas_average_precision_over_chunk_verdicts() -> None:
-    llm = ScriptedLLM(replies=[json.dumps({"verdict": v}) for v in (0, 1, 1)])
+    llm = ScriptedLLM(replies=[json.dumps({"reason": "r", "verdict": v}) for v in (0, 1, 1)])
     score = judge(llm).score("context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
     # ragas: sum_k precision@k * rel_k / (relevant + 1e-10) = (1/2 + 2/3) / 2
     assert score.value == pytest.approx((1 / 2 + 2 / 3) / 2)
-    assert all("reason" not in json.dumps(s) for s in llm.schemas)
+    assert all(list(s["properties"]) == ["reason", "verdict"] for s in llm.schemas)
 
 
 def test_context_precision_prompts_share_everything_but_the_chunk() -> None:
-    llm = ScriptedLLM(replies=[json.dumps({"verdict": 1})] * 3)
+    llm = ScriptedLLM(replies=[json.dumps({"reason": "r", "verdict": 1})] * 3)
     judge(llm).score("context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
     first, second = llm.prompts[0], llm.prompts[1]
     shared = len(_common_prefix(first, second))
@@ -107,14 +112,22 @@ def test_instructions_do_not_change_with_the_input() -> None:
     assert b.startswith(head) and len(head) > 500
 
 
-def test_context_recall_is_attributed_over_all_reference_statements() -> None:
+def test_context_recall_is_ragas_own_with_either_prompt_style() -> None:
+    """Its reply must list the reference's statements anyway: nothing to compact."""
     reply = {
-        "classifications": [{"statement": s, "attributed": a} for s, a in [("A", 1), ("B", 0)]]
+        "classifications": [
+            {"statement": s, "reason": "r", "attributed": a} for s, a in [("A", 1), ("B", 0)]
+        ]
     }
-    llm = ScriptedLLM(replies=[json.dumps(reply)])
-    score = judge(llm).score("context_recall", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
-    assert score.value == pytest.approx(0.5)
-    assert "reason" not in json.dumps(llm.schemas[0])
+    sent = []
+    for style in ("compact", "ragas"):
+        llm = ScriptedLLM(replies=[json.dumps(reply)])
+        score = judge(llm, prompts=style).score(
+            "context_recall", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE
+        )
+        assert score.value == pytest.approx(0.5)
+        sent.append(llm.prompts[0])
+    assert sent[0] == sent[1]
 
 
 def test_ragas_prompts_remain_available_word_for_word() -> None:
@@ -134,7 +147,7 @@ def test_ragas_prompts_remain_available_word_for_word() -> None:
 def test_the_same_call_in_another_trial_is_served_from_the_call_cache() -> None:
     """Two trials retrieve an overlapping chunk: its verdict is asked for once."""
     cache = DictCache()
-    llm = ScriptedLLM(replies=[json.dumps({"verdict": 1})] * 3)
+    llm = ScriptedLLM(replies=[json.dumps({"reason": "r", "verdict": 1})] * 3)
     first = judge(llm, cache=cache).score(
         "context_precision", QUESTION, ANSWER, CONTEXTS[:2], reference=REFERENCE
     )
