@@ -195,8 +195,8 @@ class JudgeConfig(LLMConfig):
 
     max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
     # ragas: ragas' own prompts, word for word (the judge whose agreement with people is
-    # measured, README); compact: the same metrics asked for verdicts without reasons, shared
-    # context first (fewer generated tokens, see judge_prompts.py; agreement not yet measured)
+    # measured, README); compact: the same metrics and reasons without the statement echo,
+    # shared context first (see judge_prompts.py; a little faster, agreement not yet measured)
     prompts: str = "ragas"
 
     @field_validator("prompts")
