@@ -205,9 +205,10 @@ METRIC_INPUTS: dict[str, tuple[str, ...]] = {
 
 
 def reads_answer(metric: str) -> bool:
-    """Whether a judged metric reads the generated answer. Context precision and recall read
-    the question, the retrieved contexts and the reference only, so judging only them needs no
-    answer: stage 3 generates none (an answer costs a long prompt per question and trial)."""
+    """Whether a judged or answer metric reads the generated answer (metrics without an entry in
+    ``METRIC_INPUTS``, such as ``abstained``, do). Context precision and recall read the question,
+    the retrieved contexts and the reference only, so judging only them needs no answer: stage 3
+    generates none (an answer costs a long prompt per question and trial)."""
     return "response" in METRIC_INPUTS.get(metric, ("response",))
 
 

@@ -158,8 +158,7 @@ class JudgeCheckResult:
         c = self.counts
         lines = [
             f"judge-check {self.dataset}: judge {self.judge} ({self.prompts} prompts), "
-            "verdict = faithfulness >= "
-            f"{self.threshold:g}",
+            f"verdict = faithfulness >= {self.threshold:g}",
             f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
             f"balanced accuracy {_fmt(self.balanced_accuracy)} "
             f"[{_fmt(self.balanced_accuracy_ci[0])}, {_fmt(self.balanced_accuracy_ci[1])}] (95% CI)",

@@ -366,9 +366,8 @@ class Stages(BudgetedJudging):
     def _generates(self, record: Record, metrics: list[str]) -> bool:
         """Whether this item needs an answer generated: the question has no ready-made answer and
         some metric reads it (not when only context precision / recall are missing)."""
-        if self.questions[record.question_id].response is not None:
-            return False
-        return any(m in ANSWER_SCORES or reads_answer(m) for m in metrics)
+        given = self.questions[record.question_id].response is not None
+        return not given and any(map(reads_answer, metrics))
 
     def _answer(self, trial: Trial, record: Record, counts: Counter[str]) -> dict[str, Any]:
         """The record's answer: ready-made, from the generation cache, or generated (may raise).
@@ -401,8 +400,10 @@ class Stages(BudgetedJudging):
     ) -> ItemResult:
         """Answer and judge one item; touches no shared state but the caches and ``record``."""
         counts: Counter[str] = Counter()
+        # a ready-made answer is always loaded (it is the record's); one is generated only when
+        # a metric reads it
         given = self.questions[record.question_id].response is not None
-        if given or self._generates(record, metrics):
+        if given or any(map(reads_answer, metrics)):
             try:
                 answer = self._answer(trial, record, counts)
             except Exception as exc:  # noqa: BLE001 - a down endpoint is a recorded failure
