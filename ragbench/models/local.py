@@ -34,6 +34,7 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
 from ragbench.identity import cache_dir
+from ragbench.models.sampling import llama_class
 
 # --- the default local LLM: GGUF assembled from PyPI parts -------------------------------------
 
@@ -172,7 +173,9 @@ def check_models() -> list[tuple[str, str, str]]:
     try:
         import llama_cpp
 
-        rows.append(("llama-cpp-python", "ok", llama_cpp.__version__))
+        features = llama_cpp.llama_print_system_info().decode(errors="replace")
+        enabled = re.findall(r"(\w+) = 1", features)  # the CPU features llama.cpp was built for
+        rows.append(("llama-cpp-python", "ok", f"{llama_cpp.__version__} ({' '.join(enabled)})"))
     except ImportError:
         rows.append(("llama-cpp-python", "missing", "run `pip install -e .[local]`"))
     return rows
@@ -236,7 +239,10 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
                 raise ModelError(
                     "llama-cpp-python not installed: run `pip install -e .[local]`"
                 ) from None
-            llama = Llama(
+            # greedy JSON decoding with one grammar check per token (models/sampling.py); the
+            # benchmarks turn it off with RAGBENCH_FAST_GRAMMAR=0 to measure before -> after
+            fast = os.environ.get("RAGBENCH_FAST_GRAMMAR", "1") != "0"
+            llama = (llama_class() if fast else Llama)(
                 model_path=model_path,
                 n_ctx=n_ctx,
                 n_threads=os.cpu_count() or 2,
