@@ -114,13 +114,26 @@ def make_ragas_llm(
             self.trace: list[dict[str, Any]] = []
             self.usage = dict.fromkeys(USAGE_KEYS, 0)
 
-        def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
-            schema = response_model.model_json_schema()
+        def _key(self, prompt: str, schema: dict[str, Any]) -> str | None:
             if cache is None:
-                return self._generate(prompt, response_model, schema, None)
-            key = params_hash(
+                return None
+            return params_hash(
                 {"judge": identity or {}, "prompt": prompt, "schema": schema}, length=32
             )
+
+        def _cached(self, key: str | None, response_model: type[BaseModel]) -> BaseModel | None:
+            hit = cache.cache_get("judge_call", key) if key is not None and cache else None
+            if hit is None:
+                return None
+            self.cached_calls += 1
+            self.trace.append({response_model.__name__: hit, "cached": True})
+            return response_model.model_validate(hit)
+
+        def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
+            schema = response_model.model_json_schema()
+            key = self._key(prompt, schema)
+            if key is None:
+                return self._generate(prompt, response_model, schema, None)
             if inflight is None:
                 return self._generate(prompt, response_model, schema, key)
             with inflight.hold(f"call:{key}"):  # the same call from two threads is made once
@@ -133,13 +146,9 @@ def make_ragas_llm(
             schema: dict[str, Any],
             key: str | None,
         ) -> BaseModel:
-            if key is not None and cache is not None:
-                hit = cache.cache_get("judge_call", key)
-                if hit is not None:
-                    self.cached_calls += 1
-                    parsed = response_model.model_validate(hit)
-                    self.trace.append({response_model.__name__: hit, "cached": True})
-                    return parsed
+            hit = self._cached(key, response_model)
+            if hit is not None:
+                return hit
             last = ""
             budget = max_tokens
             for _attempt in range(max_retries + 1):
@@ -168,6 +177,40 @@ def make_ragas_llm(
 
         async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
             return self.generate(prompt, response_model)
+
+        def generate_many(
+            self, prompts: list[str], response_model: type[BaseModel]
+        ) -> list[BaseModel]:
+            """Independent calls with one schema, in order; a local model decodes the uncached
+            ones together (``LocalLlamaLLM.complete_many``). A batch that fails, or a reply that
+            is not valid JSON, is made again one call at a time, with ``generate``'s retries."""
+            schema = response_model.model_json_schema()
+            keys = [self._key(p, schema) for p in prompts]
+            results: list[BaseModel | None] = [self._cached(k, response_model) for k in keys]
+            misses = [i for i, r in enumerate(results) if r is None]
+            together = getattr(llm, "complete_many", None)
+            if together is not None and len(misses) > 1:
+                try:
+                    replies = together([prompts[i] for i in misses], schema, max_tokens)
+                except Exception as exc:  # noqa: BLE001 - one at a time below still answers
+                    self.trace.append({"batch_failed": f"{type(exc).__name__}: {exc}"[:300]})
+                    replies = []
+                for i, (text, usage) in zip(misses, replies, strict=False):
+                    self.calls += 1
+                    for name in USAGE_KEYS:
+                        self.usage[name] += usage.get(name) or 0
+                    try:
+                        parsed = response_model.model_validate_json(text)
+                    except ValidationError:
+                        continue
+                    self.trace.append({response_model.__name__: parsed.model_dump()})
+                    if keys[i] is not None and cache is not None:
+                        cache.cache_put("judge_call", keys[i], parsed.model_dump())
+                    results[i] = parsed
+            return [
+                r if r is not None else self.generate(p, response_model)
+                for r, p in zip(results, prompts, strict=True)
+            ]
 
     return RagasLLM()
 

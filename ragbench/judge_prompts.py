@@ -13,7 +13,9 @@ KV cache costs ~25 ms:
   people found unattributable (BEGIN dev, balanced accuracy 0.632 against ragas' 0.800; README).
 - **Shared context first.** Context precision asks once per retrieved chunk; its input is laid out
   question, reference answer, then the chunk, so the calls for one question share everything but
-  the chunk (ragas puts the chunk before the reference). The instructions and examples come first
+  the chunk (ragas puts the chunk before the reference). They are independent, so they go to the
+  judge together (``generate_many``): the local model decodes them in one batch
+  (``models.batched``), an endpoint or a test double answers them one by one. The instructions and examples come first
   in every prompt and are served from the KV cache after the first call (``models.local`` keeps a
   RAM cache of llama.cpp states, so switching between the metrics' prompts does not evict them).
 
@@ -193,13 +195,18 @@ def context_precision(llm: Any) -> Any:
         ) -> Any:
             if not user_input or not reference or not retrieved_contexts:
                 raise ValueError("context precision needs a question, a reference and contexts")
-            verdicts = []
-            for context in retrieved_contexts:
-                text = prompt.to_string(
+            texts = [
+                prompt.to_string(
                     PrecisionInput(question=user_input, answer=reference, context=context)
                 )
-                out = await self.llm.agenerate(text, Verdict)
-                verdicts.append(out.verdict)
+                for context in retrieved_contexts
+            ]
+            together = getattr(self.llm, "generate_many", None)
+            if together is not None:  # one call per chunk, decoded together on a local model
+                outs = together(texts, Verdict)
+            else:
+                outs = [await self.llm.agenerate(text, Verdict) for text in texts]
+            verdicts = [out.verdict for out in outs]
             return MetricResult(value=float(self._calculate_average_precision(verdicts)))
 
     return CompactContextPrecision(llm=llm)

@@ -178,3 +178,57 @@ def _common_prefix(a: str, b: str) -> str:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return a[:n]
+
+
+class BatchingLLM(ScriptedLLM):
+    """A ScriptedLLM that also answers several prompts in one call, like the local model."""
+
+    batches: list[list[str]] = []
+    fail_batch: bool = False
+
+    def complete_many(
+        self, prompts: list[str], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        if self.fail_batch:
+            raise RuntimeError("no KV room")
+        self.batches.append(list(prompts))
+        return [
+            (self.replies.pop(0), {"prompt_tokens": 10, "completion_tokens": 5}) for _ in prompts
+        ]
+
+
+def verdict(v: int) -> str:
+    return json.dumps({"reason": "r", "verdict": v})
+
+
+def test_context_precision_asks_for_its_chunks_in_one_batch() -> None:
+    llm = BatchingLLM(replies=[verdict(v) for v in (0, 1, 1)])
+    score = judge(llm).score("context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
+    assert score.value == pytest.approx((1 / 2 + 2 / 3) / 2)  # as when asked one at a time
+    assert len(llm.batches) == 1 and len(llm.batches[0]) == 3 and llm.prompts == []
+    assert [CONTEXTS[i] in llm.batches[0][i] for i in range(3)] == [True] * 3  # in chunk order
+    assert score.details["judge_calls"] == 3 and score.details["judge_completion_tokens"] == 15
+
+
+def test_a_batch_sends_only_uncached_calls_and_retries_invalid_replies_alone() -> None:
+    cache = DictCache()
+    judge(ScriptedLLM(replies=[verdict(1)]), cache=cache).score(
+        "context_precision", QUESTION, ANSWER, CONTEXTS[:1], reference=REFERENCE
+    )
+    # chunk 0 is cached; chunk 1's batched reply is cut off, so it is asked again on its own
+    llm = BatchingLLM(replies=['{"reason": "r", "verd', verdict(0), verdict(1)])
+    score = judge(llm, cache=cache).score(
+        "context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE
+    )
+    assert [len(b) for b in llm.batches] == [2]
+    assert CONTEXTS[0] not in "".join(llm.batches[0])
+    assert len(llm.prompts) == 1 and CONTEXTS[1] in llm.prompts[0]  # the retry, alone
+    # verdicts 1 (cached), 1 (retried), 0 (batched): (1/1 + 2/2) / 2
+    assert score.error is None and score.value == pytest.approx(1.0)
+
+
+def test_a_failed_batch_falls_back_to_one_call_at_a_time() -> None:
+    llm = BatchingLLM(replies=[verdict(v) for v in (0, 1, 1)], fail_batch=True)
+    score = judge(llm).score("context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
+    assert score.value == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert len(llm.prompts) == 3 and llm.batches == []

@@ -34,6 +34,7 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
 from ragbench.identity import cache_dir
+from ragbench.models.batched import BatchDecoder
 from ragbench.models.sampling import llama_class
 
 # --- the default local LLM: GGUF assembled from PyPI parts -------------------------------------
@@ -184,6 +185,7 @@ def check_models() -> list[tuple[str, str, str]]:
 # --- LLMs ----------------------------------------------------------------------------------------
 
 _LLAMAS: dict[tuple[str, int], Any] = {}
+_DECODERS: dict[tuple[str, int], BatchDecoder] = {}  # one batch context per shared llama
 STATE_CACHE_BYTES = 2 << 30  # saved llama.cpp states (~30 KB per token): least recently used go
 _LLAMA_LOCK = threading.Lock()
 
@@ -191,6 +193,9 @@ _LLAMA_LOCK = threading.Lock()
 @atexit.register
 def _close_llamas() -> None:
     """Free llama.cpp models before interpreter teardown (its __del__ fails once modules are gone)."""
+    for decoder in _DECODERS.values():
+        decoder.close()
+    _DECODERS.clear()
     for llama in _LLAMAS.values():
         llama.close()
     _LLAMAS.clear()
@@ -261,15 +266,29 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
         return _LLAMAS[key]
 
 
-def _perf(llama: Any) -> tuple[float, float, int, int] | None:
+def _perf(ctx: Any) -> tuple[float, float, int, int] | None:
     """llama.cpp's cumulative counters: (prompt ms, generation ms, prompt tokens, generated)."""
     try:
         from llama_cpp import llama_perf_context
 
-        d = llama_perf_context(llama._ctx.ctx)
+        d = llama_perf_context(ctx.ctx)
         return d.t_p_eval_ms, d.t_eval_ms, d.n_p_eval, d.n_eval
     except Exception:  # noqa: BLE001 - timing is a nicety; a changed llama.cpp API must not fail
         return None
+
+
+def _spent(
+    before: tuple[float, float, int, int] | None, after: tuple[float, float, int, int] | None
+) -> dict[str, Any]:
+    """Where the time went between two ``_perf`` readings: prompt tokens actually evaluated (the
+    rest came from the KV cache) and seconds spent on the prompt vs on generated tokens."""
+    if before is None or after is None:
+        return {}
+    return {
+        "evaluated_prompt_tokens": after[2] - before[2],
+        "prompt_s": round((after[0] - before[0]) / 1000, 3),
+        "generation_s": round((after[1] - before[1]) / 1000, 3),
+    }
 
 
 class LocalLlamaLLM(CustomLLM):
@@ -308,21 +327,67 @@ class LocalLlamaLLM(CustomLLM):
         if kwargs.get("response_format"):
             request["response_format"] = kwargs["response_format"]
         with _LLAMA_LOCK:  # llama.cpp contexts are not thread-safe
-            before = _perf(self._llama)
+            before = _perf(self._llama._ctx)
             out = self._llama.create_chat_completion(**request)
-            after = _perf(self._llama)
+            after = _perf(self._llama._ctx)
         usage = dict(out.get("usage", {}))
-        if before is not None and after is not None:
-            # Where the time went: prompt tokens actually evaluated (the rest came from the KV
-            # cache) and seconds spent on the prompt vs on generated tokens.
-            usage["evaluated_prompt_tokens"] = after[2] - before[2]
-            usage["prompt_s"] = round((after[0] - before[0]) / 1000, 3)
-            usage["generation_s"] = round((after[1] - before[1]) / 1000, 3)
+        usage.update(_spent(before, after))
         return CompletionResponse(
             text=out["choices"][0]["message"]["content"] or "",
             raw=out,
             additional_kwargs={"usage": usage},
         )
+
+    def complete_many(
+        self, prompts: list[str], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """JSON replies to prompts that share a prefix, decoded together (``models.batched``).
+
+        Each prompt is formatted and tokenized as ``complete`` would; greedy decoding only. The
+        usage of the whole batch (tokens evaluated, seconds) is reported on the first reply.
+
+        Raises:
+            BatchError: the batch did not fit or llama.cpp refused it; the caller may fall back
+                to ``complete`` one prompt at a time.
+        """
+        from llama_cpp import llama_chat_format
+
+        if self._llama is None:
+            self._llama = _shared_llama(self.model_path, self.context_window, self.seed)
+        llama = self._llama
+        key = (self.model_path, self.context_window)
+        formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=llama._model.token_get_text(llama.token_eos()),
+            bos_token=llama._model.token_get_text(llama.token_bos()),
+        )
+        tokens = []
+        for prompt in prompts:
+            chat = formatter(messages=[{"role": "user", "content": prompt}])
+            tokens.append(
+                llama.tokenize(
+                    chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True
+                )
+            )
+        grammar = llama_chat_format._grammar_for_response_format(
+            {"type": "json_object", "schema": schema}
+        )
+        with _LLAMA_LOCK:
+            if key not in _DECODERS:
+                _DECODERS[key] = BatchDecoder(llama)
+            decoder = _DECODERS[key]
+            replies = decoder.complete(tokens, grammar, max_tokens or self.max_tokens)
+        spent = {k: round(v, 3) for k, v in decoder.spent.items()}
+        out = []
+        for i, ((text, generated), prompt_tokens) in enumerate(zip(replies, tokens, strict=True)):
+            usage: dict[str, Any] = {
+                "prompt_tokens": len(prompt_tokens),
+                "completion_tokens": generated,
+            }
+            if i == 0:
+                usage.update(spent)
+            out.append((text, usage))
+        return out
 
     @llm_completion_callback()
     def stream_complete(
