@@ -7,8 +7,9 @@ cache misses only) and the cache hit rate of an identical re-run (target: 100%, 
     .venv/bin/python benchmarks/judge_throughput.py [--questions 6] [--metrics faithfulness ...]
         [--prompts ragas|compact]
 
-Before -> after in the README: ``RAGBENCH_LLAMA_STATE_CACHE=0 ... --prompts ragas`` (no llama.cpp
-state cache, ragas' prompts) against the defaults with ``--prompts compact``.
+Before -> after in the README: ``RAGBENCH_LLAMA_STATE_CACHE=0 RAGBENCH_FAST_GRAMMAR=0 ... --prompts
+ragas`` on the AVX2 build of llama.cpp (no state cache, llama-cpp-python's grammar sampling, ragas'
+prompts) against the defaults (``--prompts compact``, the build ``make install`` picks).
 
 Run it on an idle machine: another llama.cpp process on the same cores slows both several-fold.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from ragbench.config import parse_config
 from ragbench.experiment import run
+from ragbench.models import check_models
 from ragbench.store import Store
 
 METRICS = [
@@ -42,7 +44,7 @@ def main() -> None:
     parser.add_argument("--metrics", nargs="+", default=METRICS, choices=METRICS)
     parser.add_argument(
         "--prompts",
-        default="ragas",
+        default="compact",
         choices=["ragas", "compact"],
         help="judge prompts (judge.prompts); RAGBENCH_LLAMA_STATE_CACHE=0 turns the state cache off",
     )
@@ -67,14 +69,19 @@ def main() -> None:
     scores = Store(db).scores(first.run_id)
     scores = scores[scores.metric.isin(metrics)]
     cache = os.environ.get("RAGBENCH_LLAMA_STATE_CACHE", "1") != "0"
-    print(f"judge prompts: {args.prompts}; llama.cpp state cache: {'on' if cache else 'off'}")
+    fast = os.environ.get("RAGBENCH_FAST_GRAMMAR", "1") != "0"
+    print(
+        f"judge prompts: {args.prompts}; llama.cpp state cache: {'on' if cache else 'off'}; "
+        f"grammar checked on the best token first: {'yes' if fast else 'no'}; "
+        f"llama.cpp build: {check_models()[-1][2]}"
+    )
     print(
         f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
         f"({first.stats['judge_calls']} judge LLM calls)"
     )
     print(
-        "  metric               q/min   s/question  calls  prompt tok (evaluated)  generated tok"
-        "  prompt s  generation s  failed"
+        "  metric               q/min   s/question  calls (batched)  prompt tok (evaluated)"
+        "  generated tok  prompt s  generation s  failed"
     )
     for metric, group in scores.groupby("metric"):
         ok = group[group.error.isna()]
@@ -87,7 +94,8 @@ def main() -> None:
         seconds = ok.seconds.mean()
         print(
             f"  {metric:<20} {60 / seconds:5.2f}   {seconds:8.1f}   {mean('judge_calls'):5.1f}"
-            f"  {mean('judge_prompt_tokens'):8.0f} ({mean('judge_evaluated_prompt_tokens'):6.0f})"
+            f" ({mean('judge_batched_calls'):4.1f})"
+            f"   {mean('judge_prompt_tokens'):8.0f} ({mean('judge_evaluated_prompt_tokens'):6.0f})"
             f"     {mean('judge_completion_tokens'):8.0f}     {mean('judge_prompt_s'):7.1f}"
             f"   {mean('judge_generation_s'):9.1f}      {len(group) - len(ok)}"
         )

@@ -355,7 +355,7 @@ def judge_check(
     judge: Annotated[str, typer.Option(help="judge provider: local | fake")] = "local",
     prompts: Annotated[
         Literal["ragas", "compact"], typer.Option(help="judge prompts, as judge.prompts")
-    ] = "ragas",
+    ] = "compact",
     db: DbOption = DEFAULT_DB,
     threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="faithful when score >= this (0..1)")

@@ -194,10 +194,10 @@ class JudgeConfig(LLMConfig):
     """The LLM that scores answers; same fields as any LLM, larger output budget."""
 
     max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
-    # ragas: ragas' own prompts, word for word (the judge whose agreement with people is
-    # measured, README); compact: the same metrics and reasons without the statement echo,
-    # shared context first (see judge_prompts.py; a little faster, agreement not yet measured)
-    prompts: str = "ragas"
+    # compact: ragas' metrics, instructions, examples and reasons without the statement echo,
+    # shared context first, context precision's chunks decoded together (judge_prompts.py;
+    # BEGIN agreement the same as ragas' own, README); ragas: ragas' prompts word for word
+    prompts: str = "compact"
 
     @field_validator("prompts")
     @classmethod

@@ -111,6 +111,7 @@ def make_ragas_llm(
         def __init__(self) -> None:
             self.calls = 0
             self.cached_calls = 0
+            self.batched_calls = 0  # calls decoded together with others (generate_many)
             self.trace: list[dict[str, Any]] = []
             self.usage = dict.fromkeys(USAGE_KEYS, 0)
 
@@ -197,6 +198,7 @@ def make_ragas_llm(
                     replies = []
                 for i, (text, usage) in zip(misses, replies, strict=False):
                     self.calls += 1
+                    self.batched_calls += 1
                     for name in USAGE_KEYS:
                         self.usage[name] += usage.get(name) or 0
                     try:
@@ -301,7 +303,7 @@ class Judge:
         self.embed_id = embed_id
         self.judge_id = models.llm_id(cfg)  # once: it may hash a model file
         # JudgeConfig.prompts; a plain LLMConfig (tests, judge checks) judges like the default
-        self.prompts: str = getattr(cfg, "prompts", "ragas")
+        self.prompts: str = getattr(cfg, "prompts", "compact")
         self.ragas_version = ragas.__version__
         self._identity = {
             "ragas": self.ragas_version,
@@ -471,6 +473,7 @@ class Judge:
         self.llm.trace = []
         self.llm.usage = dict.fromkeys(USAGE_KEYS, 0)
         calls_before, cached_before = self.llm.calls, self.llm.cached_calls
+        batched_before = self.llm.batched_calls
         start = time.perf_counter()
         try:
             result = run_sync(self._metric(metric).ascore(**inputs))
@@ -494,6 +497,7 @@ class Judge:
             "judge_completion_tokens": self.llm.usage["completion_tokens"],
             "judge_calls": self.llm.calls - calls_before,
             "judge_cached_calls": self.llm.cached_calls - cached_before,
+            "judge_batched_calls": self.llm.batched_calls - batched_before,
         }
         if self.llm.usage["evaluated_prompt_tokens"]:  # the local model says where time went
             details |= {

@@ -144,7 +144,7 @@ class JudgeCheckResult:
     kappa_ci: tuple[float, float]
     seconds: float
     n_cached: int = 0
-    prompts: str = "ragas"  # judge.prompts
+    prompts: str = "compact"  # judge.prompts
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property

@@ -152,7 +152,8 @@ def test_fake_faithfulness_in_unit_interval() -> None:
     assert score.error is None
     assert score.value is not None and 0.0 <= score.value <= 1.0
     names = [next(iter(step)) for step in score.details["trace"]]
-    assert names == ["StatementGeneratorOutput", "NLIStatementOutput"]
+    # the default prompts (compact): statements, then one reason and verdict per statement
+    assert names == ["StatementGeneratorOutput", "Verdicts"]
 
 
 def test_fake_answer_relevancy_in_unit_interval() -> None:

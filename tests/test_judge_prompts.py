@@ -208,6 +208,7 @@ def test_context_precision_asks_for_its_chunks_in_one_batch() -> None:
     assert len(llm.batches) == 1 and len(llm.batches[0]) == 3 and llm.prompts == []
     assert [CONTEXTS[i] in llm.batches[0][i] for i in range(3)] == [True] * 3  # in chunk order
     assert score.details["judge_calls"] == 3 and score.details["judge_completion_tokens"] == 15
+    assert score.details["judge_batched_calls"] == 3
 
 
 def test_a_batch_sends_only_uncached_calls_and_retries_invalid_replies_alone() -> None:
@@ -232,3 +233,5 @@ def test_a_failed_batch_falls_back_to_one_call_at_a_time() -> None:
     score = judge(llm).score("context_precision", QUESTION, ANSWER, CONTEXTS, reference=REFERENCE)
     assert score.value == pytest.approx((1 / 2 + 2 / 3) / 2)
     assert len(llm.prompts) == 3 and llm.batches == []
+    assert score.details["judge_batched_calls"] == 0
+    assert any("batch_failed" in step for step in score.details["trace"])  # and says so

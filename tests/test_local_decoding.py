@@ -142,8 +142,9 @@ def test_batched_replies_are_valid_in_order_and_read_the_prefix_once() -> None:
 
     llm = LocalLlamaLLM(model_path=str(local_llm_path()), max_tokens=48, context_window=2048)
     prompts = [CHUNK_PROMPT.format(c) for c in CHUNKS]
-    # five prompts: a group of four and a group of one, each chunk's reply in its place
-    batched = llm.complete_many(prompts, VERDICT_SCHEMA, max_tokens=48)
+    # five prompts: a group of four and a group of one, each chunk's reply in its place; the
+    # judge's default reply budget (1,024 tokens) does not keep them from sharing the context
+    batched = llm.complete_many(prompts, VERDICT_SCHEMA, max_tokens=1024)
     verdicts = [json.loads(text)["verdict"] for text, _ in batched]
     assert verdicts == [1, 0, 1, 0, 1]
     alone = [
@@ -172,6 +173,6 @@ def test_a_batch_too_big_for_the_context_is_refused_before_decoding() -> None:
     from ragbench.models.local import LocalLlamaLLM
 
     llm = LocalLlamaLLM(model_path=str(local_llm_path()), context_window=512)
-    long = [CHUNK_PROMPT.format(c * 12) for c in CHUNKS[:4]]
+    long = [CHUNK_PROMPT.format(c * 40) for c in CHUNKS[:4]]
     with pytest.raises(BatchError, match="KV cells"):
         llm.complete_many(long, VERDICT_SCHEMA, max_tokens=48)

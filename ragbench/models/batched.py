@@ -31,6 +31,9 @@ from typing import Any
 from ragbench.models.sampling import GreedyGrammarSampler
 
 MAX_SEQUENCES = 4  # prompts decoded together; more go in further groups
+# KV cells held back per prompt for its reply. A reply that outgrows them may still fit; if the
+# context runs out, llama_decode fails, the batch raises BatchError and the caller asks one by one.
+REPLY_CELLS = 256
 
 
 class BatchError(RuntimeError):
@@ -63,6 +66,8 @@ class BatchDecoder:
         # sequence 0 holds the shared prefix, 1..n the prompts, n + 1 the scratch row
         params.n_seq_max = max_sequences + 2
         params.kv_unified = True  # sequences share the prefix's KV cells instead of copying them
+        # room for the prefix and several prompts and replies (~28 KB of KV cache per cell)
+        params.n_ctx = 2 * llama.context_params.n_ctx
         self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         self.n_ctx = params.n_ctx
         self.n_batch = params.n_batch
@@ -144,7 +149,8 @@ class BatchDecoder:
     ) -> list[tuple[str, int]]:
         shared = min(len(p) for p in prompts) - 1  # every prompt keeps at least one own token
         shared = min([shared] + [_common_prefix(prompts[0], p) for p in prompts[1:]])
-        needed = shared + sum(len(p) - shared + max_tokens for p in prompts) + 8
+        reply = min(max_tokens, REPLY_CELLS)
+        needed = shared + sum(len(p) - shared + reply for p in prompts) + 8
         if needed > self.n_ctx:
             raise BatchError(
                 f"{len(prompts)} prompts need {needed} KV cells, the context has {self.n_ctx}"
