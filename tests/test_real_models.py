@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -84,6 +85,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _server_env() -> dict[str, str]:
+    """The environment without variables the server would read as its settings.
+
+    llama_cpp.server takes every setting from an environment variable of the same name too:
+    ``CACHE=/some/dir`` (the Makefile's wheel cache) made it exit with "cache: Input should be a
+    valid boolean".
+    """
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    names = {n.lower() for n in (*ModelSettings.model_fields, *ServerSettings.model_fields)}
+    return {k: v for k, v in os.environ.items() if k.lower() not in names}
+
+
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
@@ -107,6 +121,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         # A file, not a pipe: the server logs a lot, and a full pipe would block it.
         stdout=log,
+        env=_server_env(),
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
