@@ -73,7 +73,7 @@ def main() -> None:
     print(
         f"judge prompts: {args.prompts}; llama.cpp state cache: {'on' if cache else 'off'}; "
         f"grammar checked on the best token first: {'yes' if fast else 'no'}; "
-        f"llama.cpp build: {check_models()[-1][2]}"
+        f"llama.cpp build: {dict((n, d) for n, _, d in check_models())['llama-cpp-python']}"
     )
     print(
         f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "

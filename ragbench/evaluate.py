@@ -130,6 +130,17 @@ def make_ragas_llm(
             self.trace.append({response_model.__name__: hit, "cached": True})
             return response_model.model_validate(hit)
 
+        def _count(self, usage: dict[str, Any]) -> None:
+            for name in USAGE_KEYS:
+                self.usage[name] += usage.get(name) or 0
+
+        def _keep(self, key: str | None, parsed: BaseModel) -> BaseModel:
+            """A valid reply: traced, and cached for the next identical call."""
+            self.trace.append({type(parsed).__name__: parsed.model_dump()})
+            if key is not None and cache is not None:
+                cache.cache_put("judge_call", key, parsed.model_dump())
+            return parsed
+
         def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
             schema = response_model.model_json_schema()
             key = self._key(prompt, schema)
@@ -162,18 +173,14 @@ def make_ragas_llm(
                 except Exception as exc:  # noqa: BLE001 - transport errors of any client
                     last = f"{type(exc).__name__}: {exc}"
                     continue
-                for name in USAGE_KEYS:
-                    self.usage[name] += usage.get(name) or 0
+                self._count(usage)
                 try:
                     parsed = response_model.model_validate_json(text)
                 except ValidationError as exc:
                     last = f"invalid JSON for {response_model.__name__}: {exc.errors()[0]['msg']}"
                     budget *= 2
                     continue
-                self.trace.append({response_model.__name__: parsed.model_dump()})
-                if key is not None and cache is not None:
-                    cache.cache_put("judge_call", key, parsed.model_dump())
-                return parsed
+                return self._keep(key, parsed)
             raise JudgeError(f"judge failed after {max_retries + 1} attempts: {last}"[:500])
 
         async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
@@ -199,16 +206,11 @@ def make_ragas_llm(
                 for i, (text, usage) in zip(misses, replies, strict=False):
                     self.calls += 1
                     self.batched_calls += 1
-                    for name in USAGE_KEYS:
-                        self.usage[name] += usage.get(name) or 0
+                    self._count(usage)
                     try:
-                        parsed = response_model.model_validate_json(text)
+                        results[i] = self._keep(keys[i], response_model.model_validate_json(text))
                     except ValidationError:
                         continue
-                    self.trace.append({response_model.__name__: parsed.model_dump()})
-                    if keys[i] is not None and cache is not None:
-                        cache.cache_put("judge_call", keys[i], parsed.model_dump())
-                    results[i] = parsed
             return [
                 r if r is not None else self.generate(p, response_model)
                 for r, p in zip(results, prompts, strict=True)

@@ -15,9 +15,10 @@ KV cache costs ~25 ms:
   question, reference answer, then the chunk, so the calls for one question share everything but
   the chunk (ragas puts the chunk before the reference). They are independent, so they go to the
   judge together (``generate_many``): the local model decodes them in one batch
-  (``models.batched``), an endpoint or a test double answers them one by one. The instructions and examples come first
-  in every prompt and are served from the KV cache after the first call (``models.local`` keeps a
-  RAM cache of llama.cpp states, so switching between the metrics' prompts does not evict them).
+  (``models.batched``), an endpoint or a test double answers them one by one. The instructions
+  and examples come first in every prompt and are served from the KV cache after the first call
+  (``models.local`` keeps a RAM cache of llama.cpp states, so switching between the metrics'
+  prompts does not evict them).
 
 Context recall has nothing to gain (its reply must list the reference's statements) and stays
 ragas'. The few-shot examples are ragas' own, without the echoed statements. The grammar (the

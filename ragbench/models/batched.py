@@ -1,7 +1,8 @@
 """Several prompts that share a prefix, decoded together by one llama.cpp model (greedy, JSON grammar).
 
 Contract: ``BatchDecoder(llama).complete(prompts, grammar, max_tokens)`` returns one
-``(text, completion tokens)`` per prompt (each the prompt's own chat-formatted token list). The
+``(text, completion tokens)`` per prompt, each a token list from ``chat_tokens(text)`` (the prompt
+as one user message, formatted as ``create_chat_completion`` formats it). The
 decoder owns a second llama.cpp context on the same weights with one KV sequence per prompt: the
 prompts' common prefix is evaluated once (and kept for the next call, so the instructions and
 examples of a judge prompt are read once per process), each prompt's own suffix is evaluated into a
@@ -54,7 +55,7 @@ class BatchDecoder:
 
     def __init__(self, llama: Any, max_sequences: int = MAX_SEQUENCES) -> None:
         import llama_cpp
-        from llama_cpp import _internals
+        from llama_cpp import _internals, llama_chat_format
 
         self._lib = llama_cpp
         self._llama = llama
@@ -79,6 +80,21 @@ class BatchDecoder:
         self.spent: dict[str, float] = {}
         self._scratch = max_sequences + 1
         self._vocab = llama._model.vocab
+        # the chat template llama-cpp-python formats ``create_chat_completion`` messages with
+        # (its "chat_template.default" handler), compiled once
+        self._chat = llama_chat_format.Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=llama._model.token_get_text(llama.token_eos()),
+            bos_token=llama._model.token_get_text(llama.token_bos()),
+        )
+
+    def chat_tokens(self, prompt: str) -> list[int]:
+        """``prompt`` as one user message, formatted and tokenized as ``create_chat_completion``."""
+        chat = self._chat(messages=[{"role": "user", "content": prompt}])
+        tokens: list[int] = self._llama.tokenize(
+            chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True
+        )
+        return tokens
 
     def close(self) -> None:
         if self._batch is not None:

@@ -266,29 +266,15 @@ def _shared_llama(model_path: str, n_ctx: int, seed: int) -> Any:
         return _LLAMAS[key]
 
 
-def _perf(ctx: Any) -> tuple[float, float, int, int] | None:
+def _perf(llama: Any) -> tuple[float, float, int, int] | None:
     """llama.cpp's cumulative counters: (prompt ms, generation ms, prompt tokens, generated)."""
     try:
         from llama_cpp import llama_perf_context
 
-        d = llama_perf_context(ctx.ctx)
+        d = llama_perf_context(llama._ctx.ctx)
         return d.t_p_eval_ms, d.t_eval_ms, d.n_p_eval, d.n_eval
     except Exception:  # noqa: BLE001 - timing is a nicety; a changed llama.cpp API must not fail
         return None
-
-
-def _spent(
-    before: tuple[float, float, int, int] | None, after: tuple[float, float, int, int] | None
-) -> dict[str, Any]:
-    """Where the time went between two ``_perf`` readings: prompt tokens actually evaluated (the
-    rest came from the KV cache) and seconds spent on the prompt vs on generated tokens."""
-    if before is None or after is None:
-        return {}
-    return {
-        "evaluated_prompt_tokens": after[2] - before[2],
-        "prompt_s": round((after[0] - before[0]) / 1000, 3),
-        "generation_s": round((after[1] - before[1]) / 1000, 3),
-    }
 
 
 class LocalLlamaLLM(CustomLLM):
@@ -327,11 +313,16 @@ class LocalLlamaLLM(CustomLLM):
         if kwargs.get("response_format"):
             request["response_format"] = kwargs["response_format"]
         with _LLAMA_LOCK:  # llama.cpp contexts are not thread-safe
-            before = _perf(self._llama._ctx)
+            before = _perf(self._llama)
             out = self._llama.create_chat_completion(**request)
-            after = _perf(self._llama._ctx)
+            after = _perf(self._llama)
         usage = dict(out.get("usage", {}))
-        usage.update(_spent(before, after))
+        if before is not None and after is not None:
+            # Where the time went: prompt tokens actually evaluated (the rest came from the KV
+            # cache) and seconds spent on the prompt vs on generated tokens.
+            usage["evaluated_prompt_tokens"] = after[2] - before[2]
+            usage["prompt_s"] = round((after[0] - before[0]) / 1000, 3)
+            usage["generation_s"] = round((after[1] - before[1]) / 1000, 3)
         return CompletionResponse(
             text=out["choices"][0]["message"]["content"] or "",
             raw=out,
@@ -343,8 +334,8 @@ class LocalLlamaLLM(CustomLLM):
     ) -> list[tuple[str, dict[str, Any]]]:
         """JSON replies to prompts that share a prefix, decoded together (``models.batched``).
 
-        Each prompt is formatted and tokenized as ``complete`` would; greedy decoding only. The
-        usage of the whole batch (tokens evaluated, seconds) is reported on the first reply.
+        Greedy decoding only. The usage of the whole batch (tokens evaluated, seconds) is reported
+        on the first reply.
 
         Raises:
             BatchError: the batch did not fit or llama.cpp refused it; the caller may fall back
@@ -354,28 +345,15 @@ class LocalLlamaLLM(CustomLLM):
 
         if self._llama is None:
             self._llama = _shared_llama(self.model_path, self.context_window, self.seed)
-        llama = self._llama
         key = (self.model_path, self.context_window)
-        formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=llama.metadata["tokenizer.chat_template"],
-            eos_token=llama._model.token_get_text(llama.token_eos()),
-            bos_token=llama._model.token_get_text(llama.token_bos()),
-        )
-        tokens = []
-        for prompt in prompts:
-            chat = formatter(messages=[{"role": "user", "content": prompt}])
-            tokens.append(
-                llama.tokenize(
-                    chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True
-                )
-            )
         grammar = llama_chat_format._grammar_for_response_format(
             {"type": "json_object", "schema": schema}
         )
         with _LLAMA_LOCK:
             if key not in _DECODERS:
-                _DECODERS[key] = BatchDecoder(llama)
+                _DECODERS[key] = BatchDecoder(self._llama)
             decoder = _DECODERS[key]
+            tokens = [decoder.chat_tokens(prompt) for prompt in prompts]
             replies = decoder.complete(tokens, grammar, max_tokens or self.max_tokens)
         spent = {k: round(v, 3) for k, v in decoder.spent.items()}
         out = []
