@@ -7,7 +7,7 @@ generated matrix (6 trials x 60 questions of faithfulness-like scores: shared qu
 (``stats.best_trial``'s rule) on the full matrix.
 
 Each repetition bootstraps the questions (seeded, with replacement, in random order) and replays,
-for every budget, ``ragbench.allocation.Allocator`` with ``uniform`` and with ``adaptive`` on the
+for every budget, ``ragbench.experiment.allocation.Allocator`` with ``uniform`` and with ``adaptive`` on the
 same resample, feeding the stored scores as verdicts. Printed per budget: how often each picks the
 true best (``Allocator.best()``) and the median width of the winner's 95% interval
 (``stats.mean_ci`` of its scores), plus how many verdicts adaptive gave the winner.
@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ragbench.allocation import Allocator, Budget
-from ragbench.components import JUDGED_METRICS
-from ragbench.report import configured_metrics
+from ragbench.config.components import JUDGED_METRICS
+from ragbench.results.report import configured_metrics
+from ragbench.experiment.allocation import Allocator, Budget
 from ragbench.stats import best_trial, look_plan, mean_ci
 from ragbench.store import Store
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
 from ragbench.records import Progress
+from ragbench.experiment.orchestrator import run
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 JUDGED = ["faithfulness", "context_recall"]

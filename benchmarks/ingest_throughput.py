@@ -15,11 +15,16 @@ import argparse
 import time
 from pathlib import Path
 
-from ragbench.config import ChunkingConfig, DatasetConfig, EmbeddingConfig, PipelineConfig
-from ragbench.data import load_dataset
-from ragbench.index import chunk_documents
+from ragbench.config.experiment import (
+    ChunkingConfig,
+    DatasetConfig,
+    EmbeddingConfig,
+    PipelineConfig,
+)
+from ragbench.data.datasets import load_dataset
 from ragbench.models import local_embedding_path
-from ragbench.pipeline import Builder
+from ragbench.pipeline.index import chunk_documents
+from ragbench.pipeline.rag import Builder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

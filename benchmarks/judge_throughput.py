@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
 from ragbench.models import check_models
+from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 METRICS = [

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragbench.config import PipelineConfig
-from ragbench.corpus import load_corpus
-from ragbench.data import Dataset, Question
-from ragbench.pipeline import Builder
+from ragbench.config.experiment import PipelineConfig
+from ragbench.data.corpus import load_corpus
+from ragbench.data.datasets import Dataset, Question
+from ragbench.pipeline.rag import Builder
 
 WORDS = (
     "harbour ferry library archive council budget volunteer lighthouse storm pier membership "

@@ -24,9 +24,9 @@ from typing import Any
 
 from llama_index.core.node_parser import SentenceSplitter
 
-from ragbench.config import DatasetConfig, PipelineConfig
-from ragbench.data import Dataset, load_dataset, make_document
-from ragbench.pipeline import Builder
+from ragbench.config.experiment import DatasetConfig, PipelineConfig
+from ragbench.data.datasets import Dataset, load_dataset, make_document
+from ragbench.pipeline.rag import Builder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pg-essays"
 FAKES: dict[str, Any] = {

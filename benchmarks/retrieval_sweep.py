@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
+from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -26,14 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragbench.config import DatasetConfig, parse_config
-from ragbench.data import load_dataset
-from ragbench.evaluate import Judge
-from ragbench.experiment import run
-from ragbench.index import chunk_documents
+from ragbench.config.experiment import DatasetConfig, parse_config
+from ragbench.data.datasets import load_dataset
+from ragbench.judge.evaluate import Judge
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
-from ragbench.pipeline import cited_doc_ids, doc_id_of
-from ragbench.prompts import format_context, render_prompt
+from ragbench.pipeline.index import chunk_documents
+from ragbench.pipeline.prompts import format_context, render_prompt
+from ragbench.pipeline.rag import cited_doc_ids, doc_id_of
+from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -91,7 +91,7 @@ def naive(config_data: dict, dataset_path: Path) -> float:
     from llama_index.retrievers.bm25 import BM25Retriever
 
     config = parse_config(config_data)
-    from ragbench.config import expand
+    from ragbench.config.experiment import expand
 
     dataset = load_dataset(DatasetConfig(loader="qa-folder", path=str(dataset_path)))
     start = time.perf_counter()

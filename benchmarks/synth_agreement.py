@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
+from ragbench.experiment.orchestrator import run
 from ragbench.stats.paired import paired_comparison
 from ragbench.store import Store
 

@@ -20,8 +20,9 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from ragbench.config import ConfigError, ExperimentConfig, expand, load_config
-from ragbench.redact import redact, secrets_for
+from ragbench.config.experiment import ConfigError, ExperimentConfig, expand, load_config
+from ragbench.config.redact import redact
+from ragbench.config.secrets import secrets_for
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
 EXIT_BAD_INPUT = 2  # click's own code for usage errors: one code for every kind of bad input
@@ -173,8 +174,8 @@ def run(
     Exit 1 when the run finished but could not score what it should (its problems are printed) or
     when its report could not be written (the run id is printed: ``ragbench report`` redoes it).
     """
-    from ragbench.experiment import run as run_experiment
-    from ragbench.report import report as make_report
+    from ragbench.experiment.orchestrator import run as run_experiment
+    from ragbench.results.report import report as make_report
 
     config = _load(experiment)  # a bad file fails here, before any work
     result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
@@ -215,7 +216,7 @@ def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: latest)")] = None,
 ) -> None:
     """Print the comparison table of an experiment's latest run and write its charts."""
-    from ragbench.report import report as make_report
+    from ragbench.results.report import report as make_report
     from ragbench.store import StoreError
 
     _results_file(db)
@@ -246,7 +247,7 @@ def init(
     force: Annotated[bool, typer.Option(help="overwrite an existing YAML")] = False,
 ) -> None:
     """Look at a folder of documents and write a ready-to-run experiment YAML for it."""
-    from ragbench.scaffold import InitError, init_experiment
+    from ragbench.data.scaffold import InitError, init_experiment
 
     try:
         result = init_experiment(folder, questions=questions, out=out, name=name, force=force)
@@ -297,7 +298,7 @@ def gate(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Fail (exit 1) below a minimum, or on a significant regression vs --baseline; for CI."""
-    from ragbench.gate import (
+    from ragbench.results.gate import (
         GateError,
         GateResult,
         RegressionResult,
@@ -335,7 +336,7 @@ def diff(
     rows: Annotated[int, typer.Option(min=1, help="questions shown per metric and direction")] = 10,
 ) -> None:
     """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
-    from ragbench.diff import DiffError, diff_runs
+    from ragbench.results.diff import DiffError, diff_runs
     from ragbench.store import StoreError
 
     try:
@@ -363,8 +364,8 @@ def judge_check(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
-    from ragbench.components import JudgeConfig
-    from ragbench.judge_check import run_judge_check
+    from ragbench.config.components import JudgeConfig
+    from ragbench.judge.check import run_judge_check
 
     if judge not in ("local", "fake"):
         _fail(f"unknown judge '{judge}'; valid: local, fake")
@@ -465,7 +466,7 @@ def notebook_run(
     ] = None,
 ) -> None:
     """Execute the run notebook for an experiment; the executed copy goes to results/<name>/."""
-    from ragbench.notebooks import NotebookError, run_notebook
+    from ragbench.notebook.papermill import NotebookError, run_notebook
 
     _load(experiment)
     try:

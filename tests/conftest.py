@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ragbench.config import ExperimentConfig, parse_config
+from ragbench.config.experiment import ExperimentConfig, parse_config
 
 # Fails a test on a warning that ragbench causes, also one raised inside a library it called.
 pytest_plugins = ["warning_guard"]

@@ -17,11 +17,11 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from ragbench.config import FUSION_MODES, PipelineConfig
-from ragbench.data import Dataset, Question, make_document
-from ragbench.index import chunk_documents
+from ragbench.config.experiment import FUSION_MODES, PipelineConfig
+from ragbench.data.datasets import Dataset, Question, make_document
 from ragbench.models import HashingEmbedding
-from ragbench.pipeline import AccessControl, Builder, Pipeline, doc_id_of
+from ragbench.pipeline.index import chunk_documents
+from ragbench.pipeline.rag import AccessControl, Builder, Pipeline, doc_id_of
 
 SECRET = "payroll"  # a word only the finance documents contain
 QUESTION = "What is the payroll salary budget of the finance team for the third quarter?"

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ragbench.allocation import ALL_JUDGED, EXHAUSTED, Allocator, Budget
-from ragbench.budgeted import judged_order
-from ragbench.config import ConfigError, parse_config
-from ragbench.evaluate import Judge, Score
-from ragbench.experiment import run
-from ragbench.report import load
-from ragbench.stages import Stages, judged_subset
+from ragbench.config.experiment import ConfigError, parse_config
+from ragbench.experiment.allocation import ALL_JUDGED, EXHAUSTED, Allocator, Budget
+from ragbench.experiment.budgeted import judged_order
+from ragbench.experiment.orchestrator import run
+from ragbench.experiment.stages import Stages, judged_subset
+from ragbench.judge.evaluate import Judge, Score
+from ragbench.results.report import load
 from ragbench.stats import (
     best_trial,
     compare_with_best,

@@ -28,12 +28,12 @@ from endpoint_server import ITEMS as SERVER_ITEMS
 from endpoint_server import EndpointServer
 from endpoint_server import write_dataset as write_items
 
-from ragbench.config import ConfigError, LLMConfig, parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import ConfigError, LLMConfig, parse_config
+from ragbench.experiment.orchestrator import run
+from ragbench.experiment.workers import KeyedLocks, completed
 from ragbench.models import make_llm
 from ragbench.models.endpoint import EndpointError, call, describe, retry_after, retryable
 from ragbench.store import Store
-from ragbench.workers import KeyedLocks, completed
 
 # 12 answerable questions, each about one item, plus one the server refuses with a 400.
 ITEMS = SERVER_ITEMS[:12]

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.config import ConfigError, expand, load_config, parse_config
+from ragbench.config.experiment import ConfigError, expand, load_config, parse_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -404,7 +404,7 @@ def test_duplicate_sweep_points_are_rejected() -> None:
 
 
 def test_trial_labels_disambiguate_axes_with_the_same_last_name() -> None:
-    from ragbench.config import trial_label
+    from ragbench.config.experiment import trial_label
 
     assert (
         trial_label({"chunking.chunk_size": 128, "retrieval.top_k": 2}) == "chunk_size=128, top_k=2"
@@ -454,7 +454,7 @@ def test_duplicate_keys_rejected_with_line(
 
 
 def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
-    from ragbench.validation import read_yaml
+    from ragbench.config.validation import read_yaml
 
     path = tmp_path / "merge.yaml"
     path.write_text("a: &d {top_k: 2, method: bm25}\nb:\n  <<: *d\n  top_k: 5\n")
@@ -488,7 +488,7 @@ def _numeric_fields(model: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tupl
     """(path, 'int'|'float') of every numeric field of a config model, recursively."""
     from pydantic import BaseModel
 
-    from ragbench.validation import _model_in
+    from ragbench.config.validation import _model_in
 
     found = []
     for name, field in model.model_fields.items():
@@ -519,7 +519,7 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def test_every_numeric_field_is_found() -> None:
-    from ragbench.config import ExperimentConfig
+    from ragbench.config.experiment import ExperimentConfig
 
     fields = dict(_numeric_fields(ExperimentConfig))
     assert len(fields) == 34  # the walk reaches every section (update when a field is added)
@@ -533,7 +533,7 @@ def test_every_numeric_field_is_found() -> None:
 
 
 def _numeric_cases() -> list[Any]:
-    from ragbench.config import ExperimentConfig
+    from ragbench.config.experiment import ExperimentConfig
 
     cases = []
     for path, kind in _numeric_fields(ExperimentConfig):

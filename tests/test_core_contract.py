@@ -12,10 +12,10 @@ import pytest
 from conftest import DictCache, write_qa_folder
 
 from ragbench import models
-from ragbench.config import EmbeddingConfig, LLMConfig, parse_config
-from ragbench.evaluate import Judge, Score
-from ragbench.experiment import run
-from ragbench.identity import folder_sha256
+from ragbench.config.experiment import EmbeddingConfig, LLMConfig, parse_config
+from ragbench.experiment.orchestrator import run
+from ragbench.judge.evaluate import Judge, Score
+from ragbench.models.identity import folder_sha256
 from ragbench.store import Store
 
 

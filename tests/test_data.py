@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ragbench.config import DatasetConfig
-from ragbench.data import DataError, Dataset, load_dataset
+from ragbench.config.experiment import DatasetConfig
+from ragbench.data.datasets import DataError, Dataset, load_dataset
 
 QaFolderFactory = Callable[..., Path]
 PG_ESSAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pg-essays"
@@ -190,7 +190,7 @@ def test_hidden_folders_are_not_loaded(make_qa_folder: QaFolderFactory) -> None:
 
 
 def test_write_questions_round_trip(make_qa_folder: QaFolderFactory) -> None:
-    from ragbench.questions import write_questions
+    from ragbench.data.questions import write_questions
 
     root = make_qa_folder()
     ds = load_dataset(DatasetConfig(loader="qa-folder", path=str(root)))
@@ -249,7 +249,7 @@ def test_unknown_gold_ids_warn_mode_keeps_going(make_qa_folder: QaFolderFactory)
 
 
 def test_unknown_gold_ids_mode_is_validated() -> None:
-    from ragbench.config import ConfigError, parse_config
+    from ragbench.config.experiment import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="unknown unknown_gold_ids mode 'warning'"):
         parse_config({"name": "x", "dataset": {"unknown_gold_ids": "warning"}})

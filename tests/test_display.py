@@ -12,8 +12,8 @@ import pytest
 from IPython.core.formatters import PNGFormatter
 from matplotlib.figure import Figure
 
-from ragbench import display
-from ragbench.figures import new_figure
+from ragbench.render import html as display
+from ragbench.render.figures import new_figure
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -10,8 +10,8 @@ from conftest import DictCache
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from ragbench.config import LLMConfig
-from ragbench.evaluate import Judge, Score
+from ragbench.config.experiment import LLMConfig
+from ragbench.judge.evaluate import Judge, Score
 from ragbench.models import FakeLLM, HashingEmbedding
 
 QUESTION = "When was the Corran lighthouse built?"

@@ -11,9 +11,9 @@ from run_pairs import known_pairs
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.experiment import run
-from ragbench.gate import GateError, check_gate, check_regression, parse_minimums
+from ragbench.experiment.orchestrator import run
 from ragbench.records import ScoreRow
+from ragbench.results.gate import GateError, check_gate, check_regression, parse_minimums
 from ragbench.stats import summarize
 from ragbench.store import Store
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from llama_index.core.schema import NodeRelationship
 
-from ragbench.config import ChunkingConfig, DatasetConfig, expand, parse_config
-from ragbench.data import Dataset, Question, load_dataset, make_document
-from ragbench.index import SEGMENT_CHARS, chunk_documents, segment_text
+from ragbench.config.experiment import ChunkingConfig, DatasetConfig, expand, parse_config
+from ragbench.data.datasets import Dataset, Question, load_dataset, make_document
 from ragbench.models import HashingEmbedding
-from ragbench.pipeline import Builder
+from ragbench.pipeline.index import SEGMENT_CHARS, chunk_documents, segment_text
+from ragbench.pipeline.rag import Builder
 
 FAKES: dict[str, Any] = {
     "embedding": {"provider": "hashing"},
@@ -139,7 +139,7 @@ def test_memory_and_duckdb_indexes_share_one_chunking(
 
 
 def _cfg(store: str) -> Any:
-    from ragbench.config import PipelineConfig
+    from ragbench.config.experiment import PipelineConfig
 
     return PipelineConfig.model_validate(
         FAKES

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ragbench.cli import app
-from ragbench.config import load_config, parse_config
-from ragbench.scaffold import InitError, init_experiment, inventory
+from ragbench.config.experiment import load_config, parse_config
+from ragbench.data.scaffold import InitError, init_experiment, inventory
 
 DOCS = {
     "lighthouse.md": "# Lighthouse\nThe Corran lighthouse was built in 1871 by Ada Finch.\n",
@@ -237,8 +237,8 @@ def test_forty_labelled_questions_get_gold_metrics_and_a_split(tmp_path: Path) -
 
 
 def test_the_written_yaml_runs_with_test_doubles(tmp_path: Path) -> None:
-    from ragbench.experiment import run
-    from ragbench.report import load
+    from ragbench.experiment.orchestrator import run
+    from ragbench.results.report import load
 
     folder = make_folder(tmp_path / "docs")
     questions = write_questions(tmp_path / "q.jsonl", GOLD + REFERENCE_ONLY[2:3])
@@ -331,7 +331,7 @@ def test_cli_prints_inventory_summary_and_next_command(tmp_path: Path) -> None:
 
 
 def test_documents_loader_says_how_to_write_a_missing_question_file(tmp_path: Path) -> None:
-    from ragbench.data import DataError, load_dataset
+    from ragbench.data.datasets import DataError, load_dataset
 
     folder = make_folder(tmp_path / "docs")
     result = init_experiment(folder, out=tmp_path / "exp" / "docs.yaml")

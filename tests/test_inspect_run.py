@@ -11,14 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from ragbench.inspect_run import (
+from ragbench.records import Record, ScoreRow
+from ragbench.results.inspect import (
     Drilldown,
     drilldown,
     format_drilldown,
     inspect_question,
     inspect_questions,
 )
-from ragbench.records import Record, ScoreRow
 from ragbench.store import Store
 
 pytestmark = pytest.mark.filterwarnings("error")

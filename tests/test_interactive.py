@@ -1,5 +1,5 @@
-"""ragbench.interactive and ragbench.trial_view (notebook 03's logic), notebook 03 through papermill,
-and ``ragbench notebook run`` (ragbench.notebooks) through the CLI. Fake models throughout."""
+"""ragbench.notebook.tuning and ragbench.notebook.trial_view (notebook 03's logic), notebook 03 through papermill,
+and ``ragbench notebook run`` (ragbench.notebook.papermill) through the CLI. Fake models throughout."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ import papermill as pm
 import pytest
 from typer.testing import CliRunner
 
-import ragbench.interactive as interactive
+import ragbench.notebook.tuning as interactive
 from ragbench.cli import app
-from ragbench.config import CHUNKERS, EMBEDDING_PROVIDERS, RETRIEVERS, ConfigError, expand
-from ragbench.interactive import (
+from ragbench.config.experiment import (
+    CHUNKERS,
+    EMBEDDING_PROVIDERS,
+    RETRIEVERS,
+    ConfigError,
+    expand,
+)
+from ragbench.notebook.trial_view import QuestionResult, TrialResult
+from ragbench.notebook.tuning import (
     DEFAULT_METRICS,
     Session,
     build_controls,
@@ -26,10 +33,9 @@ from ragbench.interactive import (
     run_trial,
     trial_config,
 )
-from ragbench.prompts import PROMPTS
+from ragbench.pipeline.prompts import PROMPTS
 from ragbench.records import Progress, Record
 from ragbench.store import Store
-from ragbench.trial_view import QuestionResult, TrialResult
 
 ROOT = Path(__file__).parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"

@@ -13,12 +13,12 @@ from llama_index.core.llms import CompletionResponse
 from llama_index.core.llms.callbacks import llm_completion_callback
 from typer.testing import CliRunner
 
-from ragbench import judge_check as jc
-from ragbench import labelled as lb
 from ragbench.cli import app
-from ragbench.config import JudgeConfig
-from ragbench.data import DataError
-from ragbench.labelled import LabelledItem
+from ragbench.config.experiment import JudgeConfig
+from ragbench.data import labelled as lb
+from ragbench.data.datasets import DataError
+from ragbench.data.labelled import LabelledItem
+from ragbench.judge import check as jc
 from ragbench.models import FakeLLM
 from ragbench.store import Store
 

@@ -11,9 +11,9 @@ from llama_index.core.llms import CompletionResponse, CompletionResponseGen, Cus
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import ValidationError
 
-from ragbench import judge_prompts
-from ragbench.components import JudgeConfig
-from ragbench.evaluate import Judge
+from ragbench.config.components import JudgeConfig
+from ragbench.judge import prompts as judge_prompts
+from ragbench.judge.evaluate import Judge
 from ragbench.models import HashingEmbedding
 
 QUESTION = "When was the Corran lighthouse built?"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from llama_index.core.schema import MetadataMode
 
-from ragbench.config import ConfigError, DatasetConfig, parse_config
-from ragbench.corpus import load_corpus, load_sql
-from ragbench.data import DataError, Dataset, load_dataset
-from ragbench.questions import Question, write_questions
+from ragbench.config.experiment import ConfigError, DatasetConfig, parse_config
+from ragbench.data.corpus import load_corpus, load_sql
+from ragbench.data.datasets import DataError, Dataset, load_dataset
+from ragbench.data.questions import Question, write_questions
 
 COVID_QA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "covid-qa"
 
@@ -370,9 +370,9 @@ def test_undecodable_file_name_is_skipped(tmp_path: Path) -> None:
 def test_files_over_the_size_limit_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ragbench.corpus
+    import ragbench.data.corpus
 
-    monkeypatch.setattr(ragbench.corpus, "MAX_FILE_BYTES", 2_000_000)
+    monkeypatch.setattr(ragbench.data.corpus, "MAX_FILE_BYTES", 2_000_000)
     write_corpus(tmp_path, {"small.txt": "Small.", "big.txt": "word " * 700_000})
     docs, skipped = load_corpus(tmp_path)
     assert [d.id_ for d in docs] == ["small.txt"]
@@ -588,7 +588,7 @@ def test_covid_qa_gold(covid: Dataset) -> None:
 def test_covid_qa_experiment_validates() -> None:
     if not COVID_QA.is_dir():
         pytest.skip(f"{COVID_QA} not present")
-    from ragbench.config import expand, load_config
+    from ragbench.config.experiment import expand, load_config
 
     config = load_config(Path(__file__).resolve().parents[1] / "experiments" / "covid-qa.yaml")
     assert config.dataset.loader == "covid-qa" and Path(config.dataset.path) == COVID_QA
@@ -596,7 +596,7 @@ def test_covid_qa_experiment_validates() -> None:
 
 
 def test_demo_chunker_retriever_experiment_validates() -> None:
-    from ragbench.config import expand, load_config
+    from ragbench.config.experiment import expand, load_config
 
     path = Path(__file__).resolve().parents[1] / "experiments" / "demo-chunker-retriever.yaml"
     config = load_config(path)

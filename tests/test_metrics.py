@@ -19,7 +19,7 @@ from ir_measures import RR, R, Success, nDCG
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from ragbench.config import (
+from ragbench.config.experiment import (
     ANSWER_METRICS,
     GOLD_METRICS,
     JUDGED_METRICS,
@@ -29,8 +29,8 @@ from ragbench.config import (
     LLMConfig,
     parse_config,
 )
-from ragbench.evaluate import METRIC_INPUTS, Judge, judge_details
-from ragbench.metrics import (
+from ragbench.judge.evaluate import METRIC_INPUTS, Judge, judge_details
+from ragbench.metrics.retrieval import (
     ANSWER_SCORES,
     RANKED_METRICS,
     abstained,
@@ -47,7 +47,7 @@ from ragbench.metrics import (
     span_coverage,
 )
 from ragbench.models import FakeLLM, HashingEmbedding
-from ragbench.prompts import NOT_FOUND
+from ragbench.pipeline.prompts import NOT_FOUND
 from ragbench.store import Store
 
 QUESTION = "When was the Corran lighthouse built?"
@@ -650,7 +650,7 @@ def test_judge_tokens_are_per_score() -> None:
 
 
 def test_run_stores_every_metric(make_qa_folder: Any, tmp_db: Path) -> None:
-    from ragbench.experiment import run
+    from ragbench.experiment.orchestrator import run
 
     questions = [
         {
@@ -700,7 +700,7 @@ def test_run_stores_every_metric(make_qa_folder: Any, tmp_db: Path) -> None:
 def test_run_scores_reference_only_and_unanswerable_questions(
     make_qa_folder: Any, tmp_db: Path
 ) -> None:
-    from ragbench.experiment import run
+    from ragbench.experiment.orchestrator import run
 
     questions = [
         {
@@ -754,7 +754,7 @@ def test_run_scores_reference_only_and_unanswerable_questions(
 def test_staged_reference_recall_needs_a_question_with_a_reference(
     make_qa_folder: Any, tmp_db: Path
 ) -> None:
-    from ragbench.experiment import run
+    from ragbench.experiment.orchestrator import run
 
     rows = [{"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["ferry.txt"]}]
     config = parse_config(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from ragas.metrics.collections.answer_relevancy.util import AnswerRelevanceOutput
 from ragas.metrics.collections.faithfulness.util import NLIStatementOutput, StatementGeneratorOutput
 
-from ragbench.config import EmbeddingConfig, LLMConfig
+from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.models import (
     FakeLLM,
     HashingEmbedding,

@@ -80,7 +80,7 @@ def _secret_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_executed_notebook_holds_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ragbench.notebooks import run_notebook
+    from ragbench.notebook.papermill import run_notebook
 
     exp = _secret_experiment(tmp_path, monkeypatch)
     body = (
@@ -99,7 +99,7 @@ def test_executed_notebook_holds_no_secret(tmp_path: Path, monkeypatch: pytest.M
 def test_failing_notebook_error_and_copy_hold_no_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ragbench.notebooks import NotebookError, run_notebook
+    from ragbench.notebook.papermill import NotebookError, run_notebook
 
     exp = _secret_experiment(tmp_path, monkeypatch)
     body = "import os\nraise ValueError('refused ' + os.environ['RAGBENCH_NB_TEST_KEY'])"
@@ -113,7 +113,7 @@ def test_failing_notebook_error_and_copy_hold_no_secret(
 
 
 def test_unexecutable_notebook_is_a_notebook_error(tmp_path: Path) -> None:
-    from ragbench.notebooks import NotebookError, run_notebook
+    from ragbench.notebook.papermill import NotebookError, run_notebook
 
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{ not json")

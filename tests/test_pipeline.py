@@ -10,7 +10,7 @@ from llama_index.core.llms import CompletionResponse, CompletionResponseGen, Cus
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.schema import MetadataMode, NodeRelationship
 
-from ragbench.config import (
+from ragbench.config.experiment import (
     CHUNKERS,
     FUSION_MODES,
     QUERY_TRANSFORMS,
@@ -20,8 +20,8 @@ from ragbench.config import (
     PipelineConfig,
     parse_config,
 )
-from ragbench.data import Dataset, load_dataset
-from ragbench.pipeline import Builder, Pipeline, doc_id_of
+from ragbench.data.datasets import Dataset, load_dataset
+from ragbench.pipeline.rag import Builder, Pipeline, doc_id_of
 
 QUESTION = "When was the Harbourlight network founded and who was the first director?"
 

@@ -17,8 +17,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from ragbench import figures, plots
-from ragbench.plots import (
+from ragbench.render import charts as plots
+from ragbench.render import figures
+from ragbench.render.charts import (
     chart_set,
     distribution_figure,
     heatmap_figure,
@@ -310,15 +311,15 @@ def test_one_trial_one_question_does_not_warn() -> None:
 
 
 def test_plots_never_imports_the_store_or_the_report() -> None:
-    tree = ast.parse((ROOT / "ragbench" / "plots.py").read_text())
+    tree = ast.parse((ROOT / "ragbench" / "render" / "charts.py").read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not {m for m in imported if m.startswith(("ragbench.store", "ragbench.report"))}
+    assert not {m for m in imported if m.startswith(("ragbench.store", "ragbench.results.report"))}
     code = (
-        "import sys, ragbench.plots; "
+        "import sys, ragbench.render.charts; "
         "print(sorted(m for m in sys.modules if m.startswith('ragbench')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    assert "ragbench.store" not in loaded and "ragbench.report" not in loaded
+    assert "ragbench.store" not in loaded and "ragbench.results.report" not in loaded

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ragbench.config import DatasetConfig
-from ragbench.data import DataError, load_dataset
-from ragbench.questions import Question, read_questions, write_questions
+from ragbench.config.experiment import DatasetConfig
+from ragbench.data.datasets import DataError, load_dataset
+from ragbench.data.questions import Question, read_questions, write_questions
 
 GOOD = {
     "question_id": "q1",
@@ -322,7 +322,7 @@ def test_no_accepted_question_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_implied_values_do_not_change_the_data_hash(tmp_path: Path) -> None:
-    from ragbench.provenance import data_hash
+    from ragbench.experiment.provenance import data_hash
 
     plain, _ = read_questions(write_rows(tmp_path / "a.jsonl", [GOOD]))
     spelled, _ = read_questions(

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
+from ragbench.experiment.orchestrator import run
 from ragbench.models import local_llm_path
 from ragbench.store import Store
 

@@ -16,8 +16,9 @@ import yaml
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.config import parse_config
-from ragbench.redact import MIN_SECRET_LEN, REDACTED, redact, secrets_for
+from ragbench.config.experiment import parse_config
+from ragbench.config.redact import MIN_SECRET_LEN, REDACTED, redact
+from ragbench.config.secrets import secrets_for
 
 KEY = "sk-test-0123456789abcdefKEY"  # what the endpoint must never see stored
 PASSWORD = "hunter2-P4ssw0rd"
@@ -216,7 +217,7 @@ def _strings_in_duckdb(db: Path) -> str:
 def test_no_secret_reaches_any_artefact(
     tmp_path: Path, echo_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ragbench.experiment import run
+    from ragbench.experiment.orchestrator import run
 
     host, seen = echo_server
     monkeypatch.setenv("RAGBENCH_TEST_ECHO_KEY", KEY)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from ragbench import stats
 from ragbench.cli import app
 from ragbench.records import Record, ScoreRow
-from ragbench.report import Report, load, report
+from ragbench.results.report import Report, load, report
 from ragbench.store import Store, StoreError
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -419,7 +419,7 @@ def test_cli_report_on_a_corrupt_file_is_one_line(tmp_path: Path) -> None:
 
 def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     """A real (fake-model) run: report, HTML and figures come out of what run() stored."""
-    from ragbench.experiment import run
+    from ragbench.experiment.orchestrator import run
 
     smoke = Path(__file__).parent / "data" / "smoke.yaml"
     result = run(smoke, db=tmp_path / "r.duckdb", limit=3, progress=False)
@@ -433,8 +433,8 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
 
 def test_a_tie_on_a_judged_metric_says_how_many_more_verdicts(tmp_path: Path) -> None:
     """Too few judged questions to separate the trials: the report says what would."""
-    from ragbench.config import load_config
-    from ragbench.experiment import run
+    from ragbench.config.experiment import load_config
+    from ragbench.experiment.orchestrator import run
 
     config = load_config(Path(__file__).parent / "data" / "smoke.yaml")
     result = run(config, db=tmp_path / "r.duckdb", progress=False)

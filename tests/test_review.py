@@ -1,4 +1,4 @@
-"""ragbench.review_set (the review model), ragbench.review (card and panel) and notebook 05.
+"""ragbench.notebook.review_set (the review model), ragbench.notebook.review (card and panel) and notebook 05.
 
 The sample file (tests/data/synth_sample.jsonl) holds six synthesized rows over the demo corpus,
 with real character offsets: 3 accepted (single, multi, unanswerable), 1 pending single whose
@@ -17,10 +17,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-import ragbench.review_set as review_set
-from ragbench.readers import DataError
-from ragbench.review import ReviewPanel, card_html, highlight, join_spans, split_spans
-from ragbench.review_set import ReviewError, ReviewSet
+import ragbench.notebook.review_set as review_set
+from ragbench.data.readers import DataError
+from ragbench.notebook.review import ReviewPanel, card_html, highlight, join_spans, split_spans
+from ragbench.notebook.review_set import ReviewError, ReviewSet
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "synth_sample.jsonl"

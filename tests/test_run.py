@@ -12,10 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.config import ExperimentConfig, parse_config
-from ragbench.experiment import RunResult, run
-from ragbench.report import report
-from ragbench.stages import judged_subset
+from ragbench.config.experiment import ExperimentConfig, parse_config
+from ragbench.experiment.orchestrator import RunResult, run
+from ragbench.experiment.stages import judged_subset
+from ragbench.results.report import report
 from ragbench.stats import summarize
 from ragbench.store import Store
 

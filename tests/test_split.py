@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 
 from ragbench import stats
-from ragbench.config import ConfigError, parse_config
-from ragbench.data import load_dataset
-from ragbench.diff import diff_runs
-from ragbench.experiment import run
-from ragbench.gate import check_gate
-from ragbench.heldout import assign_splits, dev_scores, held_out_frame, splits_for
-from ragbench.questions import Question
+from ragbench.config.experiment import ConfigError, parse_config
+from ragbench.data.datasets import load_dataset
+from ragbench.data.questions import Question
+from ragbench.data.splits import assign_splits, dev_scores, splits_for
+from ragbench.experiment.orchestrator import run
 from ragbench.records import Record, ScoreRow
-from ragbench.report import load
+from ragbench.results.diff import diff_runs
+from ragbench.results.gate import check_gate
+from ragbench.results.heldout import held_out_frame
+from ragbench.results.report import load
 from ragbench.store import Store
 
 
@@ -178,8 +179,8 @@ def test_gate_and_diff_pick_the_best_trial_on_dev(split_db: Path) -> None:
 def test_staged_search_ranks_on_dev_questions(
     make_qa_folder: Any, fake_config_data: dict[str, Any], tmp_path: Path
 ) -> None:
-    from ragbench.config import expand
-    from ragbench.stages import Stages
+    from ragbench.config.experiment import expand
+    from ragbench.experiment.stages import Stages
 
     data = copy.deepcopy(fake_config_data)
     data |= {
@@ -238,7 +239,7 @@ def test_run_stores_each_questions_split_and_reports_it(
 def test_run_without_split_stores_none_and_keeps_its_config_hash(
     fake_config: Any, tmp_db: Path
 ) -> None:
-    from ragbench.provenance import config_hash
+    from ragbench.experiment.provenance import config_hash
 
     result = run(fake_config, db=tmp_db, progress=False, limit=3)
     store = Store(tmp_db, read_only=True)

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ragbench.config import expand, parse_config
+from ragbench.config.experiment import expand, parse_config
 from ragbench.records import Record, ScoreRow
 from ragbench.store import Store, StoreError
 
@@ -356,7 +356,7 @@ def test_version_1_files_still_open_in_ragbench_report(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from ragbench.cli import app
-    from ragbench.report import load
+    from ragbench.results.report import load
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))

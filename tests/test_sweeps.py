@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ragbench.config import parse_config
-from ragbench.experiment import run
+from ragbench.config.experiment import parse_config
+from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 ROOT = Path(__file__).parents[1]
@@ -92,7 +92,7 @@ def test_staged_search_judges_only_kept_trials(tmp_path: Path) -> None:
 
 
 def test_staged_pin_must_name_a_trial() -> None:
-    from ragbench.config import ConfigError
+    from ragbench.config.experiment import ConfigError
 
     with pytest.raises(ConfigError, match="did you mean"):
         _config(sweep={"retrieval.top_k": [2, 3]}, staged={"top_n": 1, "pin": ["top_k=22"]})

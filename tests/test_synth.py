@@ -21,7 +21,7 @@ from llama_index.core.llms import CompletionResponse
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.config import EmbeddingConfig, LLMConfig
+from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.synth import SynthError, SynthLLMError, SynthProgress, synthesize
 from ragbench.synth import prompts as P
 from ragbench.synth.align import align_span, strip_wrappers
@@ -904,7 +904,7 @@ def test_bad_corpora_are_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_documents_in_memory_are_a_corpus_too(tmp_path: Path) -> None:
-    from ragbench.corpus import make_document
+    from ragbench.data.corpus import make_document
 
     docs = [
         make_document(f"doc{i}", " ".join(fact(j) for j in range(20 * i, 20 * i + 20)))
@@ -1033,7 +1033,7 @@ def test_cli_exits_1_when_nothing_is_accepted_or_the_llm_is_down(
 
 
 def test_written_rows_load_with_read_questions(corpus: Path, tmp_path: Path) -> None:
-    from ragbench.questions import read_questions
+    from ragbench.data.questions import read_questions
 
     out = tmp_path / "q.jsonl"
     run(corpus, 4, out, ScriptedLLM(check=_always({"answerable": True})), unanswerable=0.25)
@@ -1052,7 +1052,7 @@ def test_written_rows_load_with_read_questions(corpus: Path, tmp_path: Path) -> 
 def test_real_local_model_on_three_passages(tmp_path: Path) -> None:
     """Qwen 1.5B on the 3 passages of one demo document: rows are well formed and every accepted
     span is verbatim in its document (~1 minute on 2 idle cores)."""
-    from ragbench.corpus import load_corpus
+    from ragbench.data.corpus import load_corpus
 
     docs, _ = load_corpus(ROOT / "ragbench" / "demo" / "corpus")
     (doc,) = [d for d in docs if d.id_ == "about/history.md"]  # 3 usable passages

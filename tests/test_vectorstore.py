@@ -12,11 +12,11 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
-from ragbench.config import ConfigError, DatasetConfig, PipelineConfig, parse_config
-from ragbench.corpus import load_corpus
-from ragbench.data import load_dataset
-from ragbench.experiment import run
-from ragbench.pipeline import Builder, doc_id_of
+from ragbench.config.experiment import ConfigError, DatasetConfig, PipelineConfig, parse_config
+from ragbench.data.corpus import load_corpus
+from ragbench.data.datasets import load_dataset
+from ragbench.experiment.orchestrator import run
+from ragbench.pipeline.rag import Builder, doc_id_of
 from ragbench.store import Store
 from ragbench.store.vectors import DuckDBVectorStore, MemoryVectorStore, cosine
 

@@ -26,8 +26,7 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from ragbench.config import EmbeddingConfig, LLMConfig
-from ragbench.identity import file_sha256, folder_sha256
+from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.models.fakes import (  # noqa: F401 - the package's public names
     FAKE_LLM_VERSION,
     HASHING_VERSION,
@@ -35,6 +34,7 @@ from ragbench.models.fakes import (  # noqa: F401 - the package's public names
     HashingEmbedding,
     fake_instance,
 )
+from ragbench.models.identity import file_sha256, folder_sha256
 from ragbench.models.local import (  # noqa: F401 - the package's public names
     QWEN_NAME,
     QWEN_SHA256,

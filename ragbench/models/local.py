@@ -33,8 +33,8 @@ from llama_index.core.llms import (
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
-from ragbench.identity import cache_dir
 from ragbench.models.batched import BatchDecoder
+from ragbench.models.identity import cache_dir
 from ragbench.models.sampling import llama_class
 
 # --- the default local LLM: GGUF assembled from PyPI parts -------------------------------------

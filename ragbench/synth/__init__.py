@@ -47,8 +47,8 @@ from llama_index.core import Document
 from tqdm.auto import tqdm
 
 from ragbench import models
-from ragbench.config import EmbeddingConfig, LLMConfig
-from ragbench.readers import DataError
+from ragbench.config.experiment import EmbeddingConfig, LLMConfig
+from ragbench.data.readers import DataError
 from ragbench.synth.filters import DUPLICATE_COS, Deduper
 from ragbench.synth.generate import FILTERS, Worker
 from ragbench.synth.llm import JsonCaller, SynthLLMError
@@ -132,7 +132,7 @@ class SynthResult:
 def _documents(corpus: str | Path | Sequence[Document]) -> tuple[list[Document], list[str]]:
     """The corpus's documents and notes about skipped files; SynthError when there are none."""
     if isinstance(corpus, str | Path):
-        from ragbench.corpus import load_corpus
+        from ragbench.data.corpus import load_corpus
 
         root = Path(corpus).expanduser()
         try:

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ragbench import models
-from ragbench.config import LLMConfig, params_hash
+from ragbench.config.experiment import LLMConfig, params_hash
 
 Reply = TypeVar("Reply", bound=BaseModel)
 

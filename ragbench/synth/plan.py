@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragbench.config import params_hash
+from ragbench.config.experiment import params_hash
 from ragbench.synth.sampling import Passage, PassageIndex
 
 KINDS = ("single", "multi", "unanswerable")

@@ -1,0 +1,1 @@
+"""Experiment configuration: YAML -> validated pydantic models -> trials; secrets and redaction."""

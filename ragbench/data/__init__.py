@@ -1,0 +1,1 @@
+"""Documents and questions: file readers, corpora, question sets, named datasets, splits, init."""

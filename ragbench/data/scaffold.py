@@ -1,0 +1,362 @@
+"""``ragbench init``: from a folder of documents to a ready-to-run experiment file.
+
+Contract:
+- ``inventory(folder)`` reads the folder with the corpus readers a run uses
+  (``corpus.load_corpus``) and returns an :class:`Inventory`: every file's size, the documents
+  read, and each file or record skipped with its reason. ``Inventory.lines()`` is the short
+  account ``ragbench init`` prints (formats with counts and sizes, the largest files, what was
+  skipped and why).
+- ``init_experiment(folder, questions=None, out=None, name=None, force=False)`` checks the folder
+  (no readable document: :class:`InitError`), validates ``questions`` now when given (schema,
+  accepted rows, gold ids against the folder's documents), and writes a commented experiment YAML
+  (default ``experiments/<name>.yaml``, never over an existing file without ``force``) that
+  ``config.load_config`` loads: loader ``documents`` over the folder, the question file (given,
+  or ``questions.jsonl`` beside the YAML for ``ragbench synth`` to write), local models, a 3 x 3
+  sweep (chunk size x dense/bm25/hybrid, top_k 4) with staged search, metrics chosen from what
+  the questions carry, a small ``judge_limit`` and ``split: {test: 0.3}`` from 40 questions on.
+  It returns an :class:`InitResult` whose ``lines()`` end with the next commands to run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from llama_index.core import Document
+
+from ragbench.config.experiment import load_config
+from ragbench.data.corpus import PERMISSIONS_FILE, load_corpus
+from ragbench.data.datasets import Dataset, unknown_gold_ids
+from ragbench.data.questions import Question, read_questions
+from ragbench.data.readers import DataError
+from ragbench.metrics.retrieval import content_words
+
+CHUNK_SIZES = (256, 512, 1024)  # tokens: one chunk per fact, per paragraph, per section
+RETRIEVERS = ("dense", "bm25", "hybrid")  # meaning, keywords, and the two fused
+TOP_K = 4
+TOP_N = 2  # trials staged search sends on to answers and LLM judging
+JUDGE_LIMIT = 10  # at 1-2 min per question per trial with the local model: ~30 min for 2 trials
+SPLIT_FROM = 40  # questions: below this a 30% test split is too small to say anything
+SHOWN = 10  # skipped files listed by name
+LARGEST = 3
+QUESTIONS_FILE = "questions.jsonl"
+METRIC_NOTES = {
+    "hit_rate": "a gold document is among the top_k retrieved",
+    "mrr": "1 / rank of the first gold document",
+    "ndcg": "the whole ranking against the gold documents",
+    "span_coverage": "a retrieved chunk holds the gold evidence span",
+    "reference_recall": "share of the reference answer's words in the retrieved text (no labels)",
+    "abstained": "an unanswerable question was declined (read from the answer, no LLM)",
+    "faithfulness": "the answer is supported by the retrieved text (LLM judge)",
+    "answer_relevancy": "the answer addresses the question (LLM judge)",
+}
+
+
+class InitError(ValueError):
+    """Bad input for ``ragbench init``; the message is one line meant for the user."""
+
+
+def size_text(n: float) -> str:
+    """Bytes for people: ``512 B``, ``12.0 kB``, ``4.2 MB``, ``1.1 GB``."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+@dataclass
+class Inventory:
+    """What a folder holds, as the corpus readers see it."""
+
+    folder: Path
+    files: dict[str, int]  # relative path -> bytes (hidden files and _permissions.json left out)
+    documents: int
+    skipped: list[tuple[str, str]]  # (file or record, reason)
+
+    def formats(self) -> dict[str, tuple[int, int, int]]:
+        """extension -> (files, bytes, files skipped), most files first."""
+        ext = {rel: Path(rel).suffix.lower().lstrip(".") or "(none)" for rel in self.files}
+        skipped = {where.split("#")[0] for where, _ in self.skipped}
+        out: dict[str, tuple[int, int, int]] = {}
+        for rel, size in self.files.items():
+            files, total, bad = out.get(ext[rel], (0, 0, 0))
+            out[ext[rel]] = (files + 1, total + size, bad + (rel in skipped))
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0])))
+
+    def lines(self) -> list[str]:
+        total = size_text(sum(self.files.values()))
+        lines = [
+            f"{self.folder}: {len(self.files)} files, {total}; {self.documents} documents read, "
+            f"{len(self.skipped)} skipped"
+        ]
+        formats = [
+            f"{e} {n} file{'s' * (n != 1)} {size_text(b)}" + (f" ({bad} skipped)" if bad else "")
+            for e, (n, b, bad) in self.formats().items()
+        ]
+        lines.append("  formats: " + "; ".join(formats))
+        largest = sorted(self.files.items(), key=lambda kv: (-kv[1], kv[0]))[:LARGEST]
+        lines.append("  largest: " + ", ".join(f"{p} {size_text(b)}" for p, b in largest))
+        for where, reason in self.skipped[:SHOWN]:
+            lines.append(f"  skipped {where}: {reason}")
+        if len(self.skipped) > SHOWN:
+            lines.append(f"  (and {len(self.skipped) - SHOWN} more skipped)")
+        return lines
+
+
+def inventory(folder: Path) -> tuple[Inventory, list[Document]]:
+    """The folder's files and what the readers make of them; see the module docstring.
+
+    Returns:
+        The inventory, and the documents read (as a corpus for checking gold ids).
+
+    Raises:
+        InitError: the folder does not exist, is not a folder, or has no readable document.
+    """
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "folder not found"
+        raise InitError(f"{what}: {folder}")
+    pdf_log = logging.getLogger("pypdf")  # its "EOF marker not found" repeats a skip reason
+    level = pdf_log.level
+    pdf_log.setLevel(logging.ERROR)
+    try:
+        docs, skipped = load_corpus(folder)
+    except DataError as exc:
+        raise InitError(str(exc)) from None
+    finally:
+        pdf_log.setLevel(level)
+    files = {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not any(s.startswith(".") for s in p.relative_to(folder).parts)
+        and p.name != PERMISSIONS_FILE
+    }
+    found = Inventory(folder, files, len(docs), skipped)
+    if not docs:
+        why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) or "the folder is empty"
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise InitError(f"{folder}: no readable documents ({why}{more})")
+    return found, docs
+
+
+@dataclass
+class QuestionSummary:
+    """What a question set carries, which decides the metrics."""
+
+    total: int
+    answerable: int
+    with_gold: int  # answerable, with gold doc ids
+    with_spans: int
+    reference_only: int  # answerable, no gold doc ids, a reference answer with a content word
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, questions: list[Question], warnings: list[str]) -> QuestionSummary:
+        answerable = [q for q in questions if q.answerable]
+        return cls(
+            total=len(questions),
+            answerable=len(answerable),
+            with_gold=sum(bool(q.gold_doc_ids) for q in answerable),
+            with_spans=sum(bool(q.gold_spans) for q in answerable),
+            reference_only=sum(
+                not q.gold_doc_ids and bool(content_words(q.reference)) for q in answerable
+            ),
+            warnings=warnings,
+        )
+
+    def line(self) -> str:
+        return (
+            f"{self.total} questions: {self.answerable} answerable ({self.with_gold} labelled "
+            f"with gold documents, {self.reference_only} reference-only), "
+            f"{self.total - self.answerable} unanswerable"
+        )
+
+
+def choose_metrics(summary: QuestionSummary | None) -> tuple[list[str], str | None]:
+    """The metrics the questions can be scored on, and what staged search ranks by (or None).
+
+    ``None`` stands for the set ``ragbench synth`` writes: gold documents and spans, reference
+    answers and unanswerable questions.
+    """
+    gold = summary is None or summary.with_gold > 0
+    spans = summary is None or summary.with_spans > 0
+    reference = summary is not None and summary.reference_only > 0
+    unanswerable = summary is None or summary.answerable < summary.total
+    metrics = ["hit_rate", "mrr", "ndcg"] if gold else []
+    metrics += ["span_coverage"] * spans + ["reference_recall"] * reference
+    metrics += ["abstained"] * unanswerable + ["faithfulness", "answer_relevancy"]
+    rank_by = "mrr" if gold else "reference_recall" if reference else None
+    return metrics, rank_by
+
+
+def experiment_name(folder: Path) -> str:
+    """The folder's name as an experiment name (letters, digits, ``.``, ``_``, ``-``)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.resolve().name).strip("-._")[:100]
+    return name or "experiment"
+
+
+def experiment_yaml(
+    name: str,
+    folder: str,
+    questions: str,
+    found: Inventory,
+    summary: QuestionSummary | None,
+) -> str:
+    """The commented experiment file (see the module docstring); paths relative to the YAML."""
+    metrics, rank_by = choose_metrics(summary)
+    n = summary.total if summary else None
+    formats = ", ".join(
+        f"{files - bad} {ext}" for ext, (files, _, bad) in found.formats().items() if files > bad
+    )
+    origin = "your question file" if summary else "written by `ragbench synth` (not there yet)"
+    lines = [
+        f"# Experiment written by `ragbench init` on {date.today()} for {found.folder.name}/.",
+        "# `ragbench validate <this file>` checks it; `ragbench run <this file>` runs it.",
+        '# A list under `sweep:` means "try each value"; every other value is used as is.',
+        f"name: {name}",
+        f"description: {json.dumps(f'First sweep over {found.folder.name}: chunk size x retriever.')}",
+        "",
+        "# The data: every readable file under `path` is a document. init read "
+        f"{found.documents} ({formats};",
+        f"# {len(found.skipped)} skipped). `questions` is the question file. Relative paths start",
+        "# from this file's folder.",
+        "dataset:",
+        "  loader: documents",
+        f"  path: {json.dumps(folder)}",
+        f"  questions: {json.dumps(questions)}   # {origin}",
+        "",
+        "# The set-up every trial starts from; the sweep below changes some of it.",
+        "base:",
+        "  chunking:",
+        "    method: sentence     # chunks end between sentences",
+        "    chunk_size: 512      # tokens per chunk (swept below)",
+        "    chunk_overlap: 32    # tokens shared by neighbours: a fact on a boundary survives",
+        "  embedding:",
+        "    provider: local      # all-MiniLM-L6-v2 from a PyPI wheel: offline, CPU",
+        "  retrieval:",
+        "    method: dense        # swept below: dense (meaning), bm25 (keywords), hybrid (both)",
+        f"    top_k: {TOP_K}             # chunks handed to the LLM per question",
+        "  generation:",
+        "    llm: {provider: local, max_tokens: 200}  # local Qwen2.5 1.5B; `ragbench models`",
+        "  judge: {provider: local}  # the LLM that scores answers; the same for every trial",
+        "",
+        f"# Every combination is a trial: {len(CHUNK_SIZES)} x {len(RETRIEVERS)} = "
+        f"{len(CHUNK_SIZES) * len(RETRIEVERS)} trials.",
+        "sweep:",
+        f"  chunking.chunk_size: [{', '.join(map(str, CHUNK_SIZES))}]",
+        f"  retrieval.method: [{', '.join(RETRIEVERS)}]",
+        "",
+    ]
+    if rank_by:
+        lines += [
+            "# Staged search: every trial retrieves for every question (seconds); only the",
+            "# top_n by rank_by are answered and LLM-judged (minutes per question).",
+            f"staged: {{rank_by: {rank_by}, top_n: {TOP_N}}}",
+        ]
+    else:
+        lines.append("# No staged search: the questions carry nothing a retrieval metric can use.")
+    lines += ["", "# What is measured, per question:"]
+    lines += [f"#   {m}: {METRIC_NOTES[m]}" for m in metrics]
+    lines += [
+        f"metrics: [{', '.join(metrics)}]",
+        f"judge_limit: {JUDGE_LIMIT}  # questions answered + judged per trial, 1-2 min each locally",
+    ]
+    split = "split: {test: 0.3}"
+    why = "choose the best trial on 70% of the questions, report it on the other 30%"
+    if n is None or n >= SPLIT_FROM:
+        lines += [f"{split}  # {why}"]
+    else:
+        lines += [f"# {split}  # from {SPLIT_FROM} questions on: {why}"]
+    lines += ["seed: 0  # the judged sample and the split: the same on every run", ""]
+    return "\n".join(lines)
+
+
+def _from(yaml_dir: Path, target: Path) -> str:
+    """``target`` as the YAML should name it: relative to its folder when they share more than
+    the filesystem root (the pair can move together), else absolute."""
+    target = target.expanduser().resolve()
+    if os.path.commonpath([yaml_dir, target]) == yaml_dir.anchor:
+        return target.as_posix()
+    return Path(os.path.relpath(target, yaml_dir)).as_posix()
+
+
+@dataclass
+class InitResult:
+    """What ``init_experiment`` found and wrote, and what to run next."""
+
+    inventory: Inventory
+    questions: QuestionSummary | None
+    path: Path
+    name: str
+    trials: int
+    next_commands: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = self.inventory.lines()
+        if self.questions is not None:
+            out += [f"warning: {w}" for w in self.questions.warnings]
+            out.append(f"questions: {self.questions.line()}")
+        out.append(f"wrote {self.path} (experiment {self.name}, {self.trials} trials)")
+        return [*out, *self.notes, "next:", *[f"  {c}" for c in self.next_commands]]
+
+
+def init_experiment(
+    folder: str | Path,
+    questions: str | Path | None = None,
+    out: str | Path | None = None,
+    name: str | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Inventory ``folder`` and write its experiment file; see the module docstring.
+
+    Raises:
+        InitError: no readable document, a bad ``name``, ``out`` exists (without ``force``) or is
+            a folder, or the question file is unusable (schema, no accepted row, unknown gold ids).
+    """
+    folder = Path(folder).expanduser()
+    found, docs = inventory(folder)
+    name = name if name is not None else experiment_name(folder)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise InitError(f"--name '{name}': use letters, digits, '.', '_' and '-' (a folder name)")
+    path = Path(out).expanduser() if out is not None else Path("experiments") / f"{name}.yaml"
+    if path.is_dir():
+        raise InitError(f"--out {path} is a folder: name the YAML file to write")
+    if path.exists() and not force:
+        raise InitError(f"{path} exists: use --force to overwrite it, or --out another file")
+    summary = None
+    if questions is not None:
+        try:
+            rows, warnings = read_questions(Path(questions).expanduser())
+        except DataError as exc:
+            raise InitError(str(exc)) from None
+        problem = unknown_gold_ids(Dataset(found.folder.name, docs, rows, found.skipped))
+        if problem:
+            raise InitError(f"{problem}; fix the question file")
+        summary = QuestionSummary.of(rows, warnings)
+    yaml_dir = path.parent.resolve()
+    rel_questions = QUESTIONS_FILE if questions is None else _from(yaml_dir, Path(questions))
+    text = experiment_yaml(name, _from(yaml_dir, folder), rel_questions, found, summary)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InitError(f"cannot write {path}: {exc.strerror or exc}") from None
+    trials = len(CHUNK_SIZES) * len(RETRIEVERS)
+    load_config(path)  # what was written must load: a failure here is a bug, said loudly
+    run = f"ragbench run {path}"
+    notes = []
+    if questions is not None:
+        commands = [run]
+    else:
+        target = path.parent / QUESTIONS_FILE
+        commands = [f"ragbench synth {folder} --n 100 --out {target}", run]
+        if target.exists():
+            notes.append(f"note: {target} exists already; the experiment reads it as it is")
+    return InitResult(found, summary, path, name, trials, commands, notes)

@@ -1,0 +1,230 @@
+"""``run``: the only orchestrator. The CLI, the notebooks and CI all call it.
+
+run = provenance -> retrieve -> answer -> judge -> write; each stage hands the next its
+:class:`~ragbench.records.Record` objects in memory, and the database is read only to resume.
+
+1. Provenance: load the dataset, expand the sweep, record the run (config and data hashes, model
+   identities, package versions) and its trials. ``resume=RUN_ID`` refuses a run whose resolved
+   config or data differ, naming what changed.
+2. Retrieve, for every trial and question: build (or reuse) the index, retrieve, score the
+   retrieval metrics. All embedding happens here, before the LLM starts. Staged search then keeps
+   the trials that ``stats.best_trial``'s ordering ranks highest (on the dev questions when the
+   experiment holds out a ``split:``; every record stores its question's split).
+3. Answer and judge the seeded ``judge_limit`` subset: a cited answer (generation cache keyed by
+   the LLM's content identity, the prompt and every sampling setting), then each judged metric
+   (judge cache, see evaluate.py). Failures are recorded as rows and retried on resume.
+Writes go through the store's batch writer: one transaction per batch of questions or per second.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ragbench import models
+from ragbench.config.experiment import ExperimentConfig, Trial, expand, load_config
+from ragbench.config.redact import redact_text
+from ragbench.config.secrets import secrets_for
+from ragbench.data.datasets import Dataset, load_dataset
+from ragbench.data.splits import splits_for
+from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
+from ragbench.experiment.stages import Stages, judge_config
+from ragbench.metrics.retrieval import content_words
+from ragbench.records import Progress
+from ragbench.store import Store
+
+DEFAULT_DB = Path("results") / "ragbench.duckdb"
+
+
+@dataclass
+class RunResult:
+    """What ``run`` did. ``ok`` is False when the run finished but could not score what it was
+    asked to (e.g. every judged score failed); ``problems`` says why, one line each."""
+
+    run_id: str
+    db: Path
+    experiment: str
+    trials: list[Trial]
+    stats: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else "PROBLEMS: " + "; ".join(self.problems)
+        return (
+            f"RunResult(run {self.run_id} of {self.experiment}: {len(self.trials)} trial(s), "
+            f"{self.stats.get('seconds', 0):.0f}s, {state})"
+        )
+
+    def _repr_html_(self) -> str:
+        from ragbench.results.report import load
+
+        return str(load(self.db, run_id=self.run_id)._repr_html_())
+
+
+def _check_staged(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Staged search ranks by a retrieval metric: fail before any work if no question can have
+    that metric (no gold documents, no gold spans for span_coverage, no answerable question
+    with a reference answer for reference_recall)."""
+    if config.staged is None:
+        return
+    rank_by = config.staged.rank_by
+    if rank_by == "reference_recall":
+        if not any(q.answerable and content_words(q.reference) for q in dataset.questions):
+            raise ValueError(
+                f"staged.rank_by 'reference_recall' needs answerable questions with a reference "
+                f"answer, and no question of {dataset.name} has one: rank by another metric or "
+                "drop 'staged'"
+            )
+        return
+    needs = "gold_spans" if rank_by == "span_coverage" else "gold_doc_ids"
+    if not any(getattr(q, needs) for q in dataset.questions):
+        raise ValueError(
+            f"staged.rank_by '{rank_by}' needs questions with {needs}, and no question of "
+            f"{dataset.name} has any: rank by another metric or drop 'staged'"
+        )
+
+
+def _check_resume(
+    store: Store,
+    run_id: str,
+    config: ExperimentConfig,
+    conf: dict[str, Any],
+    hashes: tuple[str, str],
+) -> None:
+    """Refuse to resume a run that does not exist or whose experiment, config or data changed."""
+    try:
+        info = store.run_info(run_id)
+    except KeyError:
+        raise ValueError(f"cannot resume: no run {run_id} in {store.path}") from None
+    if info["experiment"] != config.name:
+        raise ValueError(f"run {run_id} belongs to experiment '{info['experiment']}'")
+    old_conf = json.loads(info["config_json"])
+    old_hash = info.get("config_hash")  # None: a run from before hashes were stored
+    if (old_hash != hashes[0]) if old_hash is not None else (old_conf != conf):
+        keys = changed_keys(old_conf, conf) or ["(config)"]
+        raise ValueError(
+            f"cannot resume run {run_id}: the experiment config changed since it started "
+            f"({', '.join(keys[:8])}); start a new run instead"
+        )
+    old_data = info.get("data_hash")
+    if old_data is not None and old_data != hashes[1]:
+        what = [
+            part.split(":")[0]
+            for part, new in zip(old_data.split(), hashes[1].split(), strict=False)
+            if part != new
+        ]
+        raise ValueError(
+            f"cannot resume run {run_id}: the {' and '.join(what) or 'data'} changed since it "
+            "started (content hash differs); start a new run instead"
+        )
+
+
+def run(
+    experiment: ExperimentConfig | str | Path,
+    *,
+    limit: int | None = None,
+    db: str | Path = DEFAULT_DB,
+    resume: str | None = None,
+    progress: bool = True,
+    on_progress: Callable[[Progress], None] | None = None,
+    dataset: Dataset | None = None,
+) -> RunResult:
+    """Run an experiment end to end and log every per-question score in DuckDB.
+
+    Args:
+        experiment: a loaded config or the path of an experiment YAML.
+        limit: questions per trial (overrides the YAML's ``limit``).
+        db: the DuckDB results file.
+        resume: a run id to finish: committed results are skipped, failed scores retried. Refused
+            when the resolved config or the data changed since the run started.
+        progress: show progress bars.
+        on_progress: called with a :class:`Progress` after every question of every stage.
+        dataset: a dataset already in memory (judge checks build theirs from labelled items);
+            the config's ``dataset`` block then only documents it, and ``limit`` does not apply.
+
+    Returns:
+        The run id, the db path, the trials, work statistics and any problems (``ok``).
+    """
+    config = experiment if isinstance(experiment, ExperimentConfig) else load_config(experiment)
+    trials = expand(config)
+    if dataset is None:
+        dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
+    if progress:  # said at load time, not only inside the stored statistics
+        if dataset.skipped:
+            print(f"skipped {len(dataset.skipped)} unreadable input(s):")
+            for path, reason in dataset.skipped:
+                print(f"  {path}: {reason}")
+        for warning in dataset.warnings:
+            print(f"warning: {warning}")
+    judge_config(trials)
+    _check_staged(config, dataset)
+    splits_for(config, dataset.questions)  # a split that cannot be made fails before any work
+    conf = config.model_dump(mode="json")
+    if conf.get("split") is None:  # runs without a split keep the config hash they always had
+        conf.pop("split", None)
+    hashes = (config_hash(conf), data_hash(dataset.corpus_hash, dataset.questions))
+    if resume:  # checked on a read-only view first: a wrong id must not create a results file
+        _check_resume(Store(db, read_only=True), resume, config, conf, hashes)
+    store = Store(db, redact=_redactor(config))
+    run_id = resume or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    llms = {models.llm_id(c) for t in trials for c in (t.pipeline.generation.llm, t.pipeline.judge)}
+    embeddings = {models.embedding_id(t.pipeline.embedding) for t in trials}
+    fake = any(
+        models.is_fake(t.pipeline.generation.llm, t.pipeline.judge, t.pipeline.embedding)
+        for t in trials
+    )
+    store.start_run(
+        run_id,
+        config.name,
+        conf,
+        versions(llms, embeddings),
+        git_sha(),
+        fake,
+        dataset.name,
+        *hashes,
+    )
+    store.add_trials(run_id, trials)
+    runner = Stages(config, dataset, store, run_id, bool(resume), progress, on_progress)
+    try:
+        runner.retrieve_all(trials)
+        runner.answer_and_judge(trials)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], runner.stats)
+        raise
+    problems = runner.problems()
+    scored, failed = store.score_counts(run_id)
+    if scored == 0:
+        problems.append(
+            f"nothing could be scored ({failed} failure(s)): the retrieval metrics need questions "
+            "with gold_doc_ids (or gold_spans; reference_recall a reference answer), the judged "
+            "metrics an answer the judge can score"
+        )
+    stats = (
+        runner.stats
+        | runner.builder.stats
+        | {
+            "seconds": time.perf_counter() - runner.start,
+            "dataset": dataset.summary(),
+            "skipped_files": [list(s) for s in dataset.skipped],
+            "warnings": list(dataset.warnings),
+            "problems": problems,
+        }
+    )
+    store.finish_run(run_id, "finished", "; ".join(problems) or None, stats)
+    return RunResult(run_id, Path(db), config.name, trials, stats, problems)
+
+
+def _redactor(config: ExperimentConfig) -> Callable[[str], str]:
+    """Replace every secret the config names (API keys, URL passwords) in text written anywhere."""
+    secrets = secrets_for(config)
+    return lambda text: redact_text(text, secrets)

@@ -1,0 +1,1 @@
+"""LLM judging: ragas metrics through the judge model, compact prompts, judge checks."""

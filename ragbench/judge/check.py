@@ -1,0 +1,377 @@
+"""Judge meta-evaluation: how well does the configured faithfulness judge agree with humans?
+
+Contract:
+- ``judge_check(items, judge_cfg, db)`` is a run like any other: the labelled items become a
+  dataset of ready-made records (``labelled.ready_made``: context, answer and the human
+  label) and ``experiment.run`` judges them with the same :class:`~ragbench.judge.evaluate.Judge`
+  ("faithfulness") experiments use, storing an experiment ``judge-check-<dataset>`` with one
+  record per item and two score rows per item: ``faithfulness`` (NULL + error on failure) and
+  ``human_label`` (1.0/0.0), so agreement can be recomputed in SQL.
+- ``agreement(scores, threshold)`` reads those rows back: verdict = ``score >= threshold``; a
+  judge failure is counted (``n_failed``) and excluded, never turned into a verdict. It returns
+  balanced accuracy and Cohen's kappa with seeded 95% bootstrap intervals and the 2x2 confusion
+  matrix.
+- ``run_judge_check(dataset, ...)`` loads and checks in one call: the CLI and notebook call it.
+
+Positive class everywhere = "attributable" (human) / "faithful" (judge).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ragbench import models
+from ragbench.config.experiment import DatasetConfig, ExperimentConfig, JudgeConfig, PipelineConfig
+from ragbench.data.datasets import Dataset
+from ragbench.data.labelled import BEGIN_WOW, LabelledItem, dataset_name, load_labelled, ready_made
+from ragbench.experiment.orchestrator import run
+from ragbench.experiment.stages import HUMAN_LABEL
+from ragbench.store import Store
+
+DEFAULT_DB = Path("results") / "ragbench.duckdb"
+METRIC = "faithfulness"
+
+
+# --- agreement metrics -----------------------------------------------------------------------------
+
+
+def confusion(human: Sequence[bool], judge: Sequence[bool]) -> dict[str, int]:
+    """Counts of (human, judge) pairs: tp = both positive, fn = human yes / judge no, etc."""
+    if len(human) != len(judge):
+        raise ValueError(f"{len(human)} human labels but {len(judge)} verdicts")
+    h = np.asarray(human, dtype=bool)
+    j = np.asarray(judge, dtype=bool)
+    return {
+        "tp": int(np.sum(h & j)),
+        "fn": int(np.sum(h & ~j)),
+        "fp": int(np.sum(~h & j)),
+        "tn": int(np.sum(~h & ~j)),
+    }
+
+
+def _from_counts(
+    tp: np.ndarray | int, fn: np.ndarray | int, fp: np.ndarray | int, tn: np.ndarray | int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced accuracy and Cohen's kappa from (arrays of) confusion counts.
+
+    Balanced accuracy averages the recall on both human classes (NaN when one is absent).
+    Kappa = (p_o - p_e) / (1 - p_e), computed in integers; NaN when p_e = 1 (both sides constant
+    and equal: chance explains everything, so agreement beyond chance is undefined).
+    """
+    tp, fn, fp, tn = (np.asarray(x, dtype=np.int64) for x in (tp, fn, fp, tn))
+    pos, neg = tp + fn, fp + tn
+    n = pos + neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = np.where(pos > 0, tp / np.maximum(pos, 1), np.nan)
+        tnr = np.where(neg > 0, tn / np.maximum(neg, 1), np.nan)
+        ba = (tpr + tnr) / 2  # NaN when a human class is absent: nothing to balance
+        chance = (tp + fp) * pos + (fn + tn) * neg  # n^2 * p_e
+        num = n * (tp + tn) - chance
+        den = n * n - chance
+        kappa = np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
+    return ba, kappa
+
+
+def balanced_accuracy(human: Sequence[bool], judge: Sequence[bool]) -> float:
+    """Mean of the judge's recall on attributable and on not-attributable items (NaN if a class
+    is absent)."""
+    c = confusion(human, judge)
+    return float(_from_counts(c["tp"], c["fn"], c["fp"], c["tn"])[0])
+
+
+def cohen_kappa(human: Sequence[bool], judge: Sequence[bool]) -> float:
+    """Cohen's kappa: agreement beyond what the two sides' label rates give by chance."""
+    c = confusion(human, judge)
+    return float(_from_counts(c["tp"], c["fn"], c["fp"], c["tn"])[1])
+
+
+def agreement_ci(
+    human: Sequence[bool],
+    judge: Sequence[bool],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of balanced accuracy and kappa, resampling items.
+
+    Resamples where a metric is undefined (e.g. one class only) are left out of its interval.
+    """
+    h = np.asarray(human, dtype=bool)
+    j = np.asarray(judge, dtype=bool)
+    nan = (float("nan"), float("nan"))
+    if h.size < 2:
+        return {"balanced_accuracy": nan, "kappa": nan}
+    idx = np.random.default_rng(seed).integers(0, h.size, size=(n_resamples, h.size))
+    hs, js = h[idx], j[idx]
+    ba, kappa = _from_counts(
+        (hs & js).sum(1), (hs & ~js).sum(1), (~hs & js).sum(1), (~hs & ~js).sum(1)
+    )
+    tail = (1 - confidence) / 2
+    out: dict[str, tuple[float, float]] = {}
+    for name, values in (("balanced_accuracy", ba), ("kappa", kappa)):
+        ok = values[np.isfinite(values)]
+        low, high = np.quantile(ok, [tail, 1 - tail]) if ok.size else nan
+        out[name] = (float(low), float(high))
+    return out
+
+
+# --- the check -------------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeCheckResult:
+    """Agreement of one judge with human labels; ``items`` has one row per item."""
+
+    dataset: str
+    run_id: str
+    db: Path
+    judge: str  # llm id
+    threshold: float
+    fake_models: bool
+    n: int  # items with a verdict
+    n_failed: int  # judge failures: counted, excluded
+    counts: dict[str, int]  # tp, fn, fp, tn (positive = attributable / faithful)
+    balanced_accuracy: float
+    balanced_accuracy_ci: tuple[float, float]
+    kappa: float
+    kappa_ci: tuple[float, float]
+    seconds: float
+    n_cached: int = 0
+    prompts: str = "compact"  # judge.prompts
+    items: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """2x2 counts: rows = human (attributable, not), columns = judge (faithful, not)."""
+        c = self.counts
+        return np.array([[c["tp"], c["fn"]], [c["fp"], c["tn"]]])
+
+    def summary(self) -> str:
+        """The figures as printed by ``ragbench judge-check``."""
+        c = self.counts
+        lines = [
+            f"judge-check {self.dataset}: judge {self.judge} ({self.prompts} prompts), "
+            f"verdict = faithfulness >= {self.threshold:g}",
+            f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
+            f"balanced accuracy {_fmt(self.balanced_accuracy)} "
+            f"[{_fmt(self.balanced_accuracy_ci[0])}, {_fmt(self.balanced_accuracy_ci[1])}] (95% CI)",
+            f"Cohen's kappa     {_fmt(self.kappa)} "
+            f"[{_fmt(self.kappa_ci[0])}, {_fmt(self.kappa_ci[1])}] (95% CI)",
+            "confusion matrix (rows: human, columns: judge):",
+            f"  {'':<18}{'faithful':>10}{'unfaithful':>12}",
+            f"  {'attributable':<18}{c['tp']:>10}{c['fn']:>12}",
+            f"  {'not attributable':<18}{c['fp']:>10}{c['tn']:>12}",
+            f"run {self.run_id} in {self.db} ({self.seconds:.0f} s, {self.n_cached} cached)",
+        ]
+        if self.fake_models:
+            lines.append("WARNING: FAKE MODELS - these figures say nothing about a real judge")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The agreement figures and the confusion matrix as HTML (notebook 04); no file paths."""
+        from ragbench.render.html import banner, esc
+
+        c, cell = self.counts, 'style="padding:2px 10px;text-align:left"'
+        rows = [
+            ("balanced accuracy", self.balanced_accuracy, self.balanced_accuracy_ci),
+            ("Cohen's kappa", self.kappa, self.kappa_ci),
+        ]
+        figures = "".join(
+            f"<tr><td {cell}>{esc(name)}</td><td {cell}>{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}] "
+            "(95% CI)</td></tr>"
+            for name, v, (lo, hi) in rows
+        )
+        matrix = "".join(
+            "<tr>" + "".join(f"<td {cell}>{esc(x)}</td>" for x in row) + "</tr>"
+            for row in (
+                ("human \u2193 judge \u2192", "faithful", "unfaithful"),
+                ("attributable", c["tp"], c["fn"]),
+                ("not attributable", c["fp"], c["tn"]),
+            )
+        )
+        fake = banner("FAKE MODELS: these figures say nothing about a real judge.", "fake")
+        return (
+            f"<div>{fake if self.fake_models else ''}<b>judge-check {esc(self.dataset)}</b>: "
+            f"judge {esc(self.judge)}, verdict = faithfulness &gt;= {self.threshold:g}; "
+            f"{self.n} judged, {self.n_failed} failed (excluded)<table>{figures}</table>"
+            f"<div>confusion matrix</div><table>{matrix}</table></div>"
+        )
+
+
+def _fmt(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.3f}"
+
+
+def judge_check(
+    items: Sequence[LabelledItem] | None,
+    judge_cfg: JudgeConfig,
+    db: str | Path = DEFAULT_DB,
+    threshold: float = 0.5,
+    progress: bool = True,
+    *,
+    dataset: str | Path = "labelled",
+    split: str = "dev",
+    seed: int = 0,
+) -> JudgeCheckResult:
+    """Judge labelled items through ``experiment.run`` and measure agreement with the labels.
+
+    Args:
+        items: labelled items (see ``labelled.load_labelled``); None loads ``dataset``/``split``.
+        judge_cfg: the judge to check, as in an experiment's ``judge:`` block.
+        db: DuckDB results file; the check is stored as a run of ``judge-check-<dataset name>``.
+        threshold: verdict "faithful" when the faithfulness score is at least this.
+        progress: show a progress bar.
+        dataset: ``begin-wow`` or the labelled file, for the run's name and provenance.
+        split: BEGIN's split, for provenance.
+        seed: seed of the bootstrap intervals.
+
+    Returns:
+        The agreement figures, the run id and one row per item.
+    """
+    name = dataset_name(dataset)
+    if items is None:
+        items = load_labelled(dataset, split=split)
+    data = Dataset(name, *ready_made(items))
+    if not data.questions:
+        raise ValueError("judge_check needs at least one labelled item")
+    source = BEGIN_WOW if name == BEGIN_WOW else str(Path(dataset).resolve())
+    config = ExperimentConfig(
+        name=f"judge-check-{name}",
+        description=f"faithfulness judge vs human labels ({len(data.questions)} items)",
+        dataset=DatasetConfig(loader="labelled", path=source, split=split),
+        base=PipelineConfig(judge=judge_cfg),
+        metrics=[METRIC],
+        seed=seed,
+    )
+    result = run(config, db=db, progress=progress, dataset=data)
+    scores = Store(db, read_only=True).scores(result.run_id)
+    check = agreement(scores, threshold, seed=seed)
+    return JudgeCheckResult(
+        dataset=name,
+        run_id=result.run_id,
+        db=Path(db),
+        judge=models.llm_id(judge_cfg),
+        threshold=threshold,
+        fake_models=models.is_fake(judge_cfg),
+        seconds=float(result.stats.get("seconds", 0.0)),
+        n_cached=int(result.stats.get("judge_cache_hits", 0)),
+        prompts=judge_cfg.prompts,
+        **check,
+    )
+
+
+def agreement(scores: pd.DataFrame, threshold: float, seed: int = 0) -> dict[str, Any]:
+    """Agreement figures from a judge check's long scores (``faithfulness`` + ``human_label``)."""
+    wide = scores.pivot_table(
+        index="question_id", columns="metric", values="value", aggfunc="first", dropna=False
+    )
+    errors = scores[scores.metric == METRIC].set_index("question_id")["error"]
+    table = pd.DataFrame(
+        {
+            "item_id": wide.index,
+            "label": wide[HUMAN_LABEL].to_numpy() == 1.0,
+            "score": wide.get(METRIC, pd.Series(np.nan, index=wide.index)).to_numpy(),
+        }
+    )
+    table["error"] = table["item_id"].map(errors)
+    table["verdict"] = [None if s != s else bool(s >= threshold) for s in table["score"]]
+    ok = table[table["verdict"].notna()]
+    human = ok["label"].astype(bool).to_numpy()
+    verdicts = ok["verdict"].astype(bool).to_numpy()
+    counts = confusion(human, verdicts)
+    ba, kappa = (
+        float(x) for x in _from_counts(counts["tp"], counts["fn"], counts["fp"], counts["tn"])
+    )
+    ci = agreement_ci(human, verdicts, seed=seed)
+    return {
+        "n": len(ok),
+        "n_failed": len(table) - len(ok),
+        "counts": counts,
+        "balanced_accuracy": ba,
+        "balanced_accuracy_ci": ci["balanced_accuracy"],
+        "kappa": kappa,
+        "kappa_ci": ci["kappa"],
+        "items": table,
+    }
+
+
+def run_judge_check(
+    dataset: str | Path,
+    *,
+    split: str = "dev",
+    limit: int | None = None,
+    judge: str | JudgeConfig = "local",
+    db: str | Path = DEFAULT_DB,
+    threshold: float = 0.5,
+    seed: int = 0,
+    progress: bool = True,
+) -> JudgeCheckResult:
+    """Load a labelled set and check a judge on it: what the CLI and notebook call.
+
+    ``judge`` is a provider name (``local``, ``fake``) or a full :class:`JudgeConfig`. ``limit``
+    draws a seeded, label-stratified sample.
+    """
+    judge_cfg = judge if isinstance(judge, JudgeConfig) else JudgeConfig(provider=judge)
+    items = load_labelled(dataset, split=split, limit=limit, seed=seed)
+    return judge_check(
+        items,
+        judge_cfg,
+        db,
+        threshold=threshold,
+        progress=progress,
+        dataset=dataset,
+        split=split,
+        seed=seed,
+    )
+
+
+# --- chart -----------------------------------------------------------------------------------------
+
+
+def confusion_chart(result: JudgeCheckResult, path: str | Path) -> Path:
+    """Write the 2x2 confusion matrix (counts and row shares) as a PNG; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: CI and papermill have no display
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    matrix = result.matrix
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (r, c), count in np.ndenumerate(matrix):
+        ax.text(
+            c,
+            r,
+            f"{count}\n({share[r, c]:.0%} of row)",
+            ha="center",
+            va="center",
+            color="white" if share[r, c] > 0.6 else "black",
+        )
+    ax.set_xticks([0, 1], ["faithful", "unfaithful"])
+    ax.set_yticks([0, 1], ["attributable", "not attributable"])
+    ax.set_xlabel(f"judge (faithfulness >= {result.threshold:g})")
+    ax.set_ylabel("human label")
+    lo, hi = result.balanced_accuracy_ci
+    title = (
+        f"{result.dataset}: {result.judge}\nn={result.n}, failed={result.n_failed}, "
+        f"bal. acc {_fmt(result.balanced_accuracy)} [{_fmt(lo)}, {_fmt(hi)}], "
+        f"kappa {_fmt(result.kappa)}"
+    )
+    if result.fake_models:
+        title = "FAKE MODELS - " + title
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Metric definitions: retrieval metrics (no LLM) and the answer metrics read without a model."""

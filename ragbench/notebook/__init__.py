@@ -1,0 +1,1 @@
+"""What the notebooks call: the tuning panel, the question review panel, papermill."""

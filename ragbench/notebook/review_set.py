@@ -1,0 +1,465 @@
+"""Reviewing a synthesized question file, the model: load it, decide row by row, save it atomically.
+
+Contract:
+- ``ReviewSet.load(path)`` reads a question JSONL file (one object per line, blank lines ignored) in
+  the native schema plus the synthesis keys ``answerable``, ``kind``, ``status``, ``reason`` and
+  ``provenance``. Each row needs a ``question_id`` (unique) and a ``user_input``; ``status`` and
+  ``kind``, when present, must be known names; ``provenance``, when present, an object. Every other
+  key is kept untouched. A bad file raises :class:`ReviewError` with one line naming the file and
+  the line number of each of the first few problems.
+- Semantics: a missing/null ``status`` means ``accepted``; a missing ``kind`` is ``unanswerable``
+  when ``answerable`` is false, ``multi`` with more than one gold document, else ``single``.
+- Decisions, by ``question_id``: :meth:`ReviewSet.accept` (optional note, kept in ``reason``),
+  :meth:`ReviewSet.reject` (a non-empty reason is required) and :meth:`ReviewSet.edit` (question,
+  reference answer, evidence spans). Every decision sets ``provenance.reviewed_by = "person"``;
+  an edit sets ``provenance.edited = true`` and keeps the first original text of each edited field
+  under ``provenance.original``; accepting a rejected row keeps its old reason under
+  ``provenance.previous_reason``. An edited evidence span must occur verbatim in one of the row's
+  source passages (``provenance.sources[*].passage``); ``provenance.spans`` is recomputed from it.
+  A row whose evidence is not in its source passages cannot be accepted until its spans are fixed.
+  A refused decision raises :class:`ReviewError` and changes nothing.
+- :meth:`ReviewSet.save` rewrites the file atomically (a temp file in the same folder, then
+  ``os.replace``): same rows in the same order, rejected rows kept with their reason, and every row
+  that was not changed written back byte for byte as it was read. A file changed on disk since it
+  was loaded is not overwritten.
+- ``counts()`` is accepted/rejected/pending per kind, ``rejections()`` the rejected rows per
+  reason; a notebook shows both as HTML (``ragbench.notebook.review.counts_html``). This module holds no
+  HTML and no widgets: the view is ``ragbench.notebook.review``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ragbench.config.validation import suggest
+from ragbench.data.readers import DataError, unicode_problem
+
+STATUSES = ("accepted", "rejected", "pending")
+KINDS = ("single", "multi", "unanswerable")
+# The synthesizer's filter names: a rejection reason "<filter>: <detail>" is counted under its filter.
+FILTERS = (
+    "span not found",
+    "not self-contained",
+    "leaks the answer",
+    "duplicate",
+    "not answerable from the span",
+    "answerable from the corpus",
+    "invalid output",
+)
+PERSON = "person"
+MAX_REPORTED = 5  # problems named in one error line; the count says how many there are in all
+
+
+class ReviewError(DataError):
+    """A question file that cannot be reviewed, or a refused decision; one line for the user."""
+
+
+@dataclass
+class _Row:
+    data: dict[str, Any]
+    line: int  # 1-based line of the file it was read from (0: not read from a file)
+    raw: str | None  # the line as read; None once the row changed (then it is re-serialised)
+
+
+def status_of(row: dict[str, Any]) -> str:
+    """A row's review status; a missing or null ``status`` means accepted."""
+    return str(row.get("status") or "accepted")
+
+
+def kind_of(row: dict[str, Any]) -> str:
+    """A row's kind; without ``kind`` it follows from ``answerable`` and the gold documents."""
+    if row.get("kind"):
+        return str(row["kind"])
+    if row.get("answerable") is False:
+        return "unanswerable"
+    return "multi" if len(set(row.get("gold_doc_ids") or [])) > 1 else "single"
+
+
+def sources_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row's source passages (``provenance.sources``) that carry a passage text."""
+    prov = row.get("provenance") or {}
+    sources = prov.get("sources") if isinstance(prov, dict) else None
+    return [s for s in sources or [] if isinstance(s, dict) and isinstance(s.get("passage"), str)]
+
+
+def _problem(obj: Any) -> str | None:
+    """Why one parsed line cannot be reviewed, else None."""
+    if not isinstance(obj, dict):
+        return f"not a JSON object but {type(obj).__name__}"
+    qid = obj.get("question_id")
+    if isinstance(qid, bool) or not isinstance(qid, str | int) or str(qid).strip() == "":
+        return "no question_id (a non-empty string)"
+    text = obj.get("user_input")
+    if not isinstance(text, str) or not text.strip():
+        return "no user_input (the question, a non-empty string)"
+    for key, valid in (("status", STATUSES), ("kind", KINDS)):
+        value = obj.get(key)
+        if value is not None and value not in valid:
+            return (
+                f"unknown {key} {json.dumps(value)}{suggest(str(value), valid)}; "
+                f"valid: {', '.join(valid)}"
+            )
+    if obj.get("provenance") is not None and not isinstance(obj["provenance"], dict):
+        return "provenance must be an object"
+    return unicode_problem(obj)
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when inside it, else its file name (messages
+    and notebook outputs should not spell out this machine's folders)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
+
+
+class ReviewSet:
+    """The rows of one question file and the decisions taken on them (see the module docstring)."""
+
+    def __init__(self, rows: list[_Row], path: Path | None = None) -> None:
+        self._rows = rows
+        self._index = {str(r.data["question_id"]): k for k, r in enumerate(rows)}
+        self.path = path
+        self._stamp = _stamp(path)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReviewSet:
+        """Read a question JSONL file for review.
+
+        Raises:
+            ReviewError: the file is missing, unreadable, empty, or has bad rows (one line naming
+                the line numbers of the first few problems).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ReviewError(
+                f"question file not found: {path} (write one with: ragbench synth CORPUS --out FILE)"
+            )
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReviewError(f"{path.name}: cannot be read as UTF-8 text ({exc})") from None
+        rows: list[_Row] = []
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            why = _problem(obj)
+            qid = str(obj["question_id"]) if why is None else ""
+            if why is None and qid in seen:
+                why = f"duplicate question_id '{qid}' (also on line {seen[qid]})"
+            if why:
+                problems.append(f"line {number}: {why}")
+                continue
+            seen[qid] = number
+            rows.append(_Row(obj, number, line))
+        if problems:
+            listed = "; ".join(problems[:MAX_REPORTED])
+            more = (
+                f" (and {len(problems) - MAX_REPORTED} more)"
+                if len(problems) > MAX_REPORTED
+                else ""
+            )
+            raise ReviewError(f"{path.name}: {len(problems)} bad row(s): {listed}{more}")
+        if not rows:
+            raise ReviewError(f"{path.name}: no questions in the file")
+        return cls(rows, path)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def question_ids(self) -> list[str]:
+        """Every question id, in file order."""
+        return list(self._index)
+
+    @property
+    def unsaved(self) -> int:
+        """How many rows changed since the file was loaded or last saved."""
+        return sum(r.raw is None for r in self._rows)
+
+    def row(self, qid: str) -> dict[str, Any]:
+        """A copy of one row (change rows through the decisions, never by hand)."""
+        return copy.deepcopy(self._get(qid).data)
+
+    def ids(self, status: str | None = None, kind: str | None = None) -> list[str]:
+        """Question ids in file order, only those of ``status`` and ``kind`` when given."""
+        _check("status", status, STATUSES)
+        _check("kind", kind, KINDS)
+        return [
+            qid
+            for qid, k in self._index.items()
+            if (status is None or status_of(self._rows[k].data) == status)
+            and (kind is None or kind_of(self._rows[k].data) == kind)
+        ]
+
+    def counts(self) -> pd.DataFrame:
+        """Rows per kind (index: kinds, then "all") and status (columns, plus "total")."""
+        kinds = list(dict.fromkeys([*KINDS, *(kind_of(r.data) for r in self._rows)]))
+        table = pd.DataFrame(0, index=[*kinds, "all"], columns=[*STATUSES, "total"])
+        for r in self._rows:
+            for index in (kind_of(r.data), "all"):
+                table.loc[index, status_of(r.data)] += 1
+                table.loc[index, "total"] += 1
+        table.index.name = "kind"
+        return table
+
+    def rejections(self) -> pd.Series:
+        """Rejected rows per reason: the filter name for "<filter>: <detail>", else "reviewer"."""
+        names = []
+        for r in self._rows:
+            if status_of(r.data) == "rejected":
+                head = str(r.data.get("reason") or "").split(":", 1)[0].strip()
+                names.append(head if head in FILTERS else "reviewer")
+        return pd.Series(names, dtype=object).value_counts()
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def accept(self, qid: str, note: str | None = None) -> None:
+        """Accept a question; ``note`` (optional) is kept as its ``reason``.
+
+        Raises:
+            ReviewError: an evidence span of the row does not occur in its source passages (a row
+                the "span not found" filter rejected): fix the span with :meth:`edit` first.
+        """
+        data = self._get(qid).data
+        sources = sources_of(data)
+        spans = data.get("gold_spans") or [] if sources else []  # no passage: nothing to check
+        for span in spans:
+            if isinstance(span, str) and not any(span in s["passage"] for s in sources):
+                raise ReviewError(
+                    f"accept {qid}: the evidence span {_quote(span)} does not occur in the source "
+                    "passage(s); correct the span first (copy it from the passage)"
+                )
+        prov = self._decided(qid)
+        if status_of(data) == "rejected" and data.get("reason"):
+            prov["previous_reason"] = data["reason"]
+        data["status"] = "accepted"
+        data["reason"] = note.strip() if isinstance(note, str) and note.strip() else None
+
+    def reject(self, qid: str, reason: str) -> None:
+        """Reject a question; the reason (required) is kept in the file with the row.
+
+        Raises:
+            ReviewError: no or an empty reason.
+        """
+        self._get(qid)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ReviewError(f"reject {qid}: a reason is required (why is the question unusable?)")
+        data = self._get(qid).data
+        self._decided(qid)
+        data["status"], data["reason"] = "rejected", " ".join(reason.split())
+
+    def edit(
+        self,
+        qid: str,
+        user_input: str | None = None,
+        reference: str | None = None,
+        gold_spans: list[str] | None = None,
+    ) -> bool:
+        """Change a question's text, reference answer or evidence spans (None: unchanged).
+
+        Returns:
+            True when something changed (then ``provenance.edited`` is true).
+
+        Raises:
+            ReviewError: an empty question; a reference answer for an unanswerable question or
+                none for an answerable one; evidence spans that are not a list of non-empty
+                strings, or that do not occur verbatim in the row's source passages.
+        """
+        data = self._get(qid).data
+        unanswerable = kind_of(data) == "unanswerable" or data.get("answerable") is False
+        new: dict[str, Any] = {}
+        if user_input is not None:
+            if not isinstance(user_input, str) or not user_input.strip():
+                raise ReviewError(f"edit {qid}: the question cannot be empty")
+            new["user_input"] = user_input.strip()
+        if reference is not None:
+            if not isinstance(reference, str):
+                raise ReviewError(f"edit {qid}: the reference answer must be text")
+            if unanswerable and reference.strip():
+                raise ReviewError(f"edit {qid}: an unanswerable question has no reference answer")
+            if not unanswerable and not reference.strip():
+                raise ReviewError(f"edit {qid}: the reference answer cannot be empty")
+            new["reference"] = reference.strip()
+        spans = None
+        if gold_spans is not None:
+            new["gold_spans"], spans = self._checked_spans(qid, data, gold_spans, unanswerable)
+        changed = {k: v for k, v in new.items() if _comparable(data.get(k)) != v}
+        if not changed:
+            return False
+        prov = self._decided(qid)
+        original = prov.setdefault("original", {})
+        for key, value in changed.items():
+            original.setdefault(key, data.get(key))
+            data[key] = value
+        if "gold_spans" in changed:
+            prov["spans"] = spans
+        prov["edited"] = True
+        return True
+
+    def _checked_spans(
+        self, qid: str, data: dict[str, Any], spans: Any, unanswerable: bool
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The spans, and where each occurs in a document (``provenance.spans`` entries)."""
+        if not isinstance(spans, list) or not all(isinstance(s, str) and s for s in spans):
+            raise ReviewError(f"edit {qid}: gold_spans must be a list of non-empty strings")
+        if unanswerable and spans:
+            raise ReviewError(f"edit {qid}: an unanswerable question has no evidence spans")
+        if not unanswerable and not spans:
+            raise ReviewError(
+                f"edit {qid}: an answerable question needs at least one evidence span"
+            )
+        sources = sources_of(data)
+        located = []
+        for span in spans:
+            source = next((s for s in sources if span in s["passage"]), None)
+            if source is None:
+                where = ", ".join(str(s.get("doc_id")) for s in sources) or "none recorded"
+                raise ReviewError(
+                    f"edit {qid}: the evidence span {_quote(span)} "
+                    f"does not occur verbatim in the source passage(s) ({where}); copy it from "
+                    "the passage"
+                )
+            start = int(source.get("start") or 0) + source["passage"].index(span)
+            located.append(
+                {"doc_id": source.get("doc_id"), "start": start, "end": start + len(span)}
+            )
+        return spans, located
+
+    def _get(self, qid: str) -> _Row:
+        k = self._index.get(str(qid))
+        if k is None:
+            raise ReviewError(f"unknown question_id '{qid}'{suggest(str(qid), list(self._index))}")
+        return self._rows[k]
+
+    def _decided(self, qid: str) -> dict[str, Any]:
+        """Mark a row as decided by a person (and changed); return its provenance."""
+        row = self._get(qid)
+        row.raw = None
+        prov = row.data.get("provenance")
+        if not isinstance(prov, dict):
+            prov = row.data["provenance"] = {}
+        prov["reviewed_by"] = PERSON
+        return prov
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def save(self, path: str | Path | None = None) -> str:
+        """Write every row back, atomically; returns "saved N rows to FILE (a accepted, ...)".
+
+        Args:
+            path: where to write (default: the file it was loaded from). Writing elsewhere makes
+                that file the one later saves go to.
+
+        Raises:
+            ReviewError: no path; the file changed on disk since it was loaded; it cannot be written
+                (the original is then untouched).
+        """
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ReviewError("save: no file to save to (pass a path)")
+        if self.path is not None and _same(target, self.path) and _stamp(target) != self._stamp:
+            raise ReviewError(
+                f"{target.name} changed on disk since it was loaded (by another program?); "
+                "not overwritten: save to another path, or load it again"
+            )
+        texts = [
+            r.raw if r.raw is not None else json.dumps(r.data, ensure_ascii=False)
+            for r in self._rows
+        ]
+        _atomic_write(target, "".join(t + "\n" for t in texts))
+        for r, text in zip(self._rows, texts, strict=True):
+            r.raw = text
+        self.path, self._stamp = target, _stamp(target)
+        return f"saved {len(self._rows)} rows to {display_path(target)} ({self.summary()})"
+
+    def summary(self) -> str:
+        """ "3 accepted, 2 rejected, 1 pending" (pending only when there are some)."""
+        total = self.counts().loc["all"]
+        parts = [f"{int(total[s])} {s}" for s in STATUSES if s != "pending" or total[s]]
+        return ", ".join(parts)
+
+    # --- display ------------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        from ragbench.notebook.review import counts_html  # the HTML lives with the rest of the view
+
+        return counts_html(self)
+
+    def __repr__(self) -> str:
+        name = display_path(self.path) if self.path else "(not saved)"
+        return f"{name}: {len(self)} question(s): {self.summary()}\n{self.counts().to_string()}"
+
+
+def _quote(text: str, chars: int = 80) -> str:
+    """A span in an error line: JSON-quoted (newlines shown as \\n), cut at ``chars``."""
+    return json.dumps(text if len(text) <= chars else text[:chars] + "\u2026", ensure_ascii=False)
+
+
+def _comparable(value: Any) -> Any:
+    """A stored value as an edit would write it (text stripped, a missing reference as "")."""
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _check(name: str, value: str | None, valid: tuple[str, ...]) -> None:
+    if value is not None and value not in valid:
+        raise ReviewError(
+            f"unknown {name} '{value}'{suggest(value, valid)}; valid: {', '.join(valid)}"
+        )
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """(mtime ns, size) of a file, None when it does not exist: "changed since loaded"."""
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if st else None
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``target``, then rename it over ``target``: a reader
+    (or a crash) sees the old file or the new one, never half of one. Keeps the file's mode."""
+    try:
+        mode = target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except (OSError, UnicodeError) as exc:  # the original file is untouched
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ReviewError(f"could not save {target.name}: {reason}") from None

@@ -1,0 +1,1 @@
+"""HTML, text and charts of results objects."""
