@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from ragbench.config.components import JUDGED_METRICS
-from ragbench.results.report import configured_metrics
 from ragbench.experiment.allocation import Allocator, Budget
 from ragbench.stats import best_trial, look_plan, mean_ci
 from ragbench.store import Store
@@ -70,7 +69,7 @@ def from_store(db: str, run_id: str, metric: str | None) -> tuple[pd.DataFrame, 
     """Long scores of ``metric`` (default: the run's first judged metric), complete questions."""
     store = Store(db, read_only=True)
     try:
-        configured = configured_metrics(store.run_info(run_id))
+        configured = store.run_info(run_id).metrics
     except KeyError:
         raise SystemExit(f"no run {run_id} in {db}") from None
     scores = store.scores(run_id)

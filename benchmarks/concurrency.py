@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ragbench.config.experiment import parse_config
-from ragbench.records import Progress
 from ragbench.experiment.orchestrator import run
+from ragbench.records import Progress
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 JUDGED = ["faithfulness", "context_recall"]
@@ -72,7 +72,7 @@ def timed_run(
     start = time.perf_counter()
     result = run(experiment(data, url, concurrency, limit), db=db, progress=False, on_progress=note)
     seconds = time.perf_counter() - start
-    failures = result.stats.get("judge_failures", 0)
+    failures = result.stats.judge_failures
     if failures:
         raise SystemExit(f"concurrency {concurrency}: {failures} judged scores failed")
     return seconds, last["answer+judge"] - last["retrieval"]

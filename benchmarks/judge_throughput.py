@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from ragbench.config.experiment import parse_config
-from ragbench.models import check_models
 from ragbench.experiment.orchestrator import run
+from ragbench.models import check_models
 from ragbench.store import Store
 
 METRICS = [
@@ -77,7 +77,7 @@ def main() -> None:
     )
     print(
         f"{args.questions} questions, one trial, local judge; first run {wall:.0f} s "
-        f"({first.stats['judge_calls']} judge LLM calls)"
+        f"({first.stats.judge_calls} judge LLM calls)"
     )
     print(
         "  metric               q/min   s/question  calls (batched)  prompt tok (evaluated)"
@@ -107,10 +107,10 @@ def main() -> None:
     start = time.perf_counter()
     again = run(config, db=db, progress=False)
     rerun = time.perf_counter() - start
-    hits, judged = again.stats["judge_cache_hits"], again.stats["judged"]
+    hits, judged = again.stats.judge_cache_hits, again.stats.judged
     print(
         f"re-run: {rerun:.1f} s, judge cache hit rate {hits}/{judged} = {hits / judged:.0%}, "
-        f"judge LLM calls {again.stats.get('judge_calls', 0)}"
+        f"judge LLM calls {again.stats.judge_calls}"
     )
 
 

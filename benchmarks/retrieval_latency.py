@@ -14,6 +14,7 @@ Run it on an idle machine: anything else on the 2 cores distorts the figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import tempfile
@@ -94,12 +95,12 @@ def main() -> None:
     for name, store in (("memory", {}), ("duckdb", duck), ("duckdb, reopened", duck)):
         b = builder if name != "duckdb, reopened" else Builder(dataset)  # a later run, in effect
         cfg = PipelineConfig.model_validate(FAKES | {"chunking": chunking, "retrieval": store})
-        before = dict(b.stats)
+        before = dataclasses.replace(b.stats)
         start = time.perf_counter()
         nodes = b.index(cfg).nodes
         seconds = time.perf_counter() - start
-        embedded = b.stats["chunks_embedded"] - before["chunks_embedded"]
-        embed_s = b.stats["embed_seconds"] - before["embed_seconds"]
+        embedded = b.stats.chunks_embedded - before.chunks_embedded
+        embed_s = b.stats.embed_seconds - before.embed_seconds
         print(
             f"  {name:18s} {seconds:7.2f} s  ({len(nodes)} chunks, {embedded} embedded in "
             f"{embed_s:.2f} s)"

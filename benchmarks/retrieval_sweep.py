@@ -49,7 +49,7 @@ def measure(config: dict, db: Path) -> dict[str, float]:
     wall = time.perf_counter() - start
     store = Store(db, read_only=True)
     retrieval = float(store.latencies(result.run_id).retrieval_s.sum())
-    embed = float(result.stats.get("embed_seconds", 0.0))
+    embed = float(result.stats.embed_seconds)
     n_records = len(store.latencies(result.run_id))
     return {
         "wall": wall,
@@ -57,8 +57,8 @@ def measure(config: dict, db: Path) -> dict[str, float]:
         "retrieval": retrieval,
         "unique": embed + retrieval,
         "records": n_records,
-        "transactions": result.stats["transactions"],
-        "chunks": result.stats.get("chunks_embedded", 0),
+        "transactions": result.stats.transactions,
+        "chunks": result.stats.chunks_embedded,
     }
 
 

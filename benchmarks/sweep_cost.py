@@ -28,12 +28,12 @@ from pathlib import Path
 
 from ragbench.config.experiment import DatasetConfig, parse_config
 from ragbench.data.datasets import load_dataset
+from ragbench.experiment.orchestrator import run
 from ragbench.judge.evaluate import Judge
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
 from ragbench.pipeline.index import chunk_documents
 from ragbench.pipeline.prompts import format_context, render_prompt
 from ragbench.pipeline.rag import cited_doc_ids, doc_id_of
-from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -137,15 +137,15 @@ def main() -> None:
     start = time.perf_counter()
     first = run(parse_config(data), db=db, progress=False)
     wall = time.perf_counter() - start
-    unique = unique_work_seconds(db, first.run_id, first.stats["embed_seconds"])
+    unique = unique_work_seconds(db, first.run_id, first.stats.embed_seconds)
     start = time.perf_counter()
     run(parse_config(data), db=db, progress=False)
     warm = time.perf_counter() - start
 
-    print(f"dataset: {first.stats['dataset']}")
+    print(f"dataset: {first.stats.dataset}")
     print(
-        f"trials: 12; chunks embedded {first.stats['chunks_embedded']}, answers generated "
-        f"{first.stats['generated']}, judged {first.stats['judged']}"
+        f"trials: 12; chunks embedded {first.stats.chunks_embedded}, answers generated "
+        f"{first.stats.generated}, judged {first.stats.judged}"
     )
     print(f"ragbench first run: {wall:8.1f} s   unique work: {unique:8.1f} s")
     print(f"(a) wall / unique work        = {wall / unique:6.2f}   (target <= 1.3)")

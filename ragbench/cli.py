@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -23,6 +23,9 @@ from typer.core import TyperGroup
 from ragbench.config.experiment import ConfigError, ExperimentConfig, expand, load_config
 from ragbench.config.redact import redact
 from ragbench.config.secrets import secrets_for
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without loading the models
+    from ragbench.experiment.orchestrator import RunResult
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
 EXIT_BAD_INPUT = 2  # click's own code for usage errors: one code for every kind of bad input
@@ -139,26 +142,18 @@ def validate(experiment: Path) -> None:
         _say(f"  {trial.trial_id}  {trial.label}")
 
 
-def _stats_line(result: Any) -> str:
-    """The work summary of a run; keys a run did not record are left out, never a KeyError."""
-    stats = result.stats or {}
-    parts = [f"run {result.run_id}: {len(result.trials)} trials"]
-    if isinstance(stats.get("seconds"), int | float):
-        parts[0] += f" in {stats['seconds']:.0f}s"
-    if "chunks_embedded" in stats:
-        parts.append(
-            f"{stats['chunks_embedded']} chunks embedded ({stats.get('chunks_from_cache', 0)} cached)"
-        )
-    if "generated" in stats:
-        parts.append(
-            f"{stats['generated']} answers generated ({stats.get('generation_cache_hits', 0)} cached)"
-        )
-    if "judged" in stats:
-        parts.append(
-            f"{stats['judged']} judged scores ({stats.get('judge_cache_hits', 0)} cached, "
-            f"{stats.get('judge_failures', 0)} failed)"
-        )
-    return "; ".join(parts)
+def _stats_line(result: RunResult) -> str:
+    """The work summary of a run, as ``ragbench run`` prints it."""
+    stats = result.stats
+    return "; ".join(
+        [
+            f"run {result.run_id}: {len(result.trials)} trials in {stats.seconds:.0f}s",
+            f"{stats.chunks_embedded} chunks embedded ({stats.chunks_from_cache} cached)",
+            f"{stats.generated} answers generated ({stats.generation_cache_hits} cached)",
+            f"{stats.judged} judged scores ({stats.judge_cache_hits} cached, "
+            f"{stats.judge_failures} failed)",
+        ]
+    )
 
 
 @app.command()

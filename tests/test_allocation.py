@@ -417,7 +417,7 @@ def test_adaptive_run_end_to_end(
     assert len(judged) == 60 * 2  # 60 verdicts, two judged metrics each
     records = store.records_frame(result.run_id)
     assert len(records) == 100 and int(records.response.notna().sum()) == 60
-    alloc = store.run_stats(result.run_id)["allocation"]
+    alloc = store.run_info(result.run_id).stats.allocation
     top_k = {t.trial_id: t.pipeline.retrieval.top_k for t in result.trials}
     stopped = {t for t, s in alloc["trials"].items() if s["stopped"]}
     assert stopped == {t for t, k in top_k.items() if k == 2}
@@ -451,7 +451,7 @@ def test_adaptive_run_resumes_where_it_stopped(
 ) -> None:
     config = budget_config(fake_config_data)
     whole = run(config, db=tmp_path / "whole.duckdb", progress=False)
-    expected = Store(tmp_path / "whole.duckdb").run_stats(whole.run_id)["allocation"]
+    expected = Store(tmp_path / "whole.duckdb").run_info(whole.run_id).stats.allocation
 
     compute_item = Stages._compute_item  # what the executor runs for each (trial, question)
     calls = {"n": 0}
@@ -467,15 +467,15 @@ def test_adaptive_run_resumes_where_it_stopped(
     with pytest.raises(KeyboardInterrupt):
         run(config, db=db, progress=False)
     cut = Store(db).runs().run_id.iloc[0]
-    partial = Store(db).run_stats(cut)["allocation"]
+    partial = Store(db).run_info(cut).stats.allocation
     # 40 verdicts before the first look (4 trials x 10), then rounds of 2; the 46th died
     assert partial["spent_verdicts"] == 44
     monkeypatch.setattr(Stages, "_compute_item", compute_item)
     resumed = run(config, db=db, resume=cut, progress=False)
-    got = Store(db).run_stats(resumed.run_id)["allocation"]
+    got = Store(db).run_info(resumed.run_id).stats.allocation
     assert got["trials"] == expected["trials"]
     assert got["spent_verdicts"] == 60
-    assert resumed.stats["judged"] == (60 - 45) * 2  # only the verdicts not written before
+    assert resumed.stats.judged == (60 - 45) * 2  # only the verdicts not written before
     scores = Store(db).scores(cut)
     assert int(scores.metric.isin(["faithfulness", "answer_relevancy"]).sum()) == 120
 
@@ -483,7 +483,7 @@ def test_adaptive_run_resumes_where_it_stopped(
 def test_uniform_budget_end_to_end(fake_config_data: dict[str, Any], tmp_db: Path) -> None:
     config = budget_config(fake_config_data, allocation="uniform", judge_limit=4, judge_budget=14)
     result = run(config, db=tmp_db, progress=False)
-    alloc = result.stats["allocation"]
+    alloc = result.stats.allocation
     assert alloc["spent_verdicts"] == 14  # judge_limit 4 x 4 trials = 16 > 14: budget wins
     got = sorted((s["verdicts"], s["reason"]) for s in alloc["trials"].values())
     assert got == [(3, EXHAUSTED), (3, EXHAUSTED), (4, ALL_JUDGED), (4, ALL_JUDGED)]
@@ -495,6 +495,6 @@ def test_uniform_budget_end_to_end(fake_config_data: dict[str, Any], tmp_db: Pat
 
 def test_no_budget_no_table(fake_config_data: dict[str, Any], tmp_db: Path) -> None:
     result = run(parse_config(copy.deepcopy(fake_config_data)), db=tmp_db, progress=False)
-    assert "allocation" not in result.stats
+    assert result.stats.allocation is None
     rep = load(tmp_db, run_id=result.run_id)
     assert "Judging budget" not in rep.html() and "Judging budget" not in rep.markdown()

@@ -132,7 +132,7 @@ def test_concurrent_run_with_faults_gives_exact_rows_like_a_sequential_one(tmp_p
     assert outcomes["429"] == outcomes["429-date"] == outcomes["drop"] == 1
     assert outcomes["500"] == 2
     assert outcomes["400"] == 2  # one per trial: a 400 is not retried
-    assert result.stats["endpoint_retries"] == len(FAULTS)
+    assert result.stats.endpoint_retries == len(FAULTS)
     # Retry-After (seconds and HTTP date) was honoured: each 429'd request came back no earlier.
     assert len(waited) == 2
     assert all(back >= allowed for allowed, back in waited), waited
@@ -140,8 +140,8 @@ def test_concurrent_run_with_faults_gives_exact_rows_like_a_sequential_one(tmp_p
     # less the 12 statement extractions the second trial's identical answers find in the per-call
     # cache (made once even when both trials ask at the same moment)
     assert outcomes["answer"] == 24 and outcomes["judge"] == 60
-    assert result.stats["judged"] == 48 and result.stats["judge_failures"] == 4
-    assert result.stats["generated"] == 24 and result.stats["judge_calls"] == 60
+    assert result.stats.judged == 48 and result.stats.judge_failures == 4
+    assert result.stats.generated == 24 and result.stats.judge_calls == 60
 
     want_scores, want_records = rows(tmp_path / "c1.duckdb", sequential.run_id)
     pd.testing.assert_frame_equal(
@@ -149,8 +149,8 @@ def test_concurrent_run_with_faults_gives_exact_rows_like_a_sequential_one(tmp_p
     )
     pd.testing.assert_frame_equal(records, want_records)
     for key in ("generated", "generation_cache_hits", "judged", "judge_failures", "judge_calls"):
-        assert result.stats[key] == sequential.stats[key], key
-    assert "endpoint_retries" not in sequential.stats  # no fault left: no retry
+        assert getattr(result.stats, key) == getattr(sequential.stats, key), key
+    assert sequential.stats.endpoint_retries == 0  # no fault left: no retry
 
 
 def _cli(*args: str) -> list[str]:
@@ -199,13 +199,13 @@ def test_kill_9_during_concurrent_judging_then_resume_gives_exact_rows(tmp_path:
     scores, records = rows(db, run_id)
     assert len(partial[partial.metric.isin(JUDGED)].dropna(subset=["value"])) < 48
     check_complete(scores, records)
-    assert resumed.stats["generated"] < clean.stats["generated"]  # the kill's answers were kept
+    assert resumed.stats.generated < clean.stats.generated  # the kill's answers were kept
     want_scores, want_records = rows(tmp_path / "clean.duckdb", clean.run_id)
     pd.testing.assert_frame_equal(
         scores.drop(columns="details"), want_scores.drop(columns="details")
     )
     pd.testing.assert_frame_equal(records, want_records)
-    assert Store(db).run_info(run_id)["status"] == "finished"
+    assert Store(db).run_info(run_id).status == "finished"
 
 
 # --- the retry policy -----------------------------------------------------------------------------

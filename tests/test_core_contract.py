@@ -193,7 +193,7 @@ def test_resume_retries_rows_that_ended_in_an_error(
 
     monkeypatch.setattr(Judge, "score", real_score)  # the endpoint came back
     again = run(config, db=tmp_db, resume=first.run_id, progress=False)
-    assert again.ok and again.stats["judged"] == 16
+    assert again.ok and again.stats.judged == 16
     scores = store.scores(first.run_id)
     assert scores.error.isna().all() and len(scores) == len(failed)  # replaced, not added
 
@@ -217,7 +217,7 @@ def test_writes_are_batched(fake_config_data: dict[str, Any], tmp_db: Path) -> N
     result = run(parse_config(data), db=tmp_db, progress=False)
     records = len(Store(tmp_db).latencies(result.run_id))
     assert records == 24
-    assert result.stats["transactions"] < records / 4  # not one transaction per question
+    assert result.stats.transactions < records / 4  # not one transaction per question
 
 
 def test_resume_of_an_unknown_run_creates_no_file(
@@ -241,7 +241,7 @@ def test_a_run_that_scored_nothing_is_not_ok(tmp_path: Path) -> None:
     data["metrics"] = ["hit_rate", "mrr"]  # no gold documents, no judged metric
     result = run(parse_config(data), db=tmp_path / "r.duckdb", progress=False)
     assert not result.ok and "nothing could be scored" in result.problems[0]
-    assert Store(tmp_path / "r.duckdb").run_stats(result.run_id)["problems"] == result.problems
+    assert Store(tmp_path / "r.duckdb").run_info(result.run_id).stats.problems == result.problems
 
 
 def test_unreadable_files_are_printed_at_load_time(
@@ -256,4 +256,4 @@ def test_unreadable_files_are_printed_at_load_time(
     result = run(qa_config(folder), db=tmp_path / "r.duckdb", progress=True)
     out = capsys.readouterr().out
     assert "skipped 1 unreadable input(s):" in out and "broken.pdf" in out
-    assert [f for f, _ in result.stats["skipped_files"]] == ["broken.pdf"]
+    assert [f for f, _ in result.stats.skipped_files] == ["broken.pdf"]

@@ -123,7 +123,7 @@ def test_hierarchical_sweep_over_vector_stores_keeps_each_docstore(
             for c in shared.build(trial.pipeline).retrieve(questions[0])
         )
     assert merged, "no trial merged leaves into parents: the docstore was never exercised"
-    assert shared.stats["indexes_built"] == 2  # one per vector store, shared across top_k
+    assert shared.stats.indexes_built == 2  # one per vector store, shared across top_k
 
 
 def test_memory_and_duckdb_indexes_share_one_chunking(
@@ -135,7 +135,7 @@ def test_memory_and_duckdb_indexes_share_one_chunking(
     memory = builder.build(_cfg("memory"))
     duck = builder.build(_cfg("duckdb"))
     assert [n.node_id for n in memory.nodes] == [n.node_id for n in duck.nodes]
-    assert builder.stats["chunks_embedded"] == len({n.get_content() for n in memory.nodes})
+    assert builder.stats.chunks_embedded == len({n.get_content() for n in memory.nodes})
 
 
 def _cfg(store: str) -> Any:

@@ -227,8 +227,8 @@ def test_judge_check_end_to_end_fake(tmp_path: Path) -> None:
 
     store = Store(db)
     run = store.run_info(result.run_id)
-    assert run["experiment"] == "judge-check-six" and run["status"] == "finished"
-    assert run["fake_models"] and "fake-llm" in run["versions_json"]
+    assert run.experiment == "judge-check-six" and run.status == "finished"
+    assert run.fake_models and "fake-llm" in json.dumps(run.versions)
     assert len(store.query("SELECT * FROM trials WHERE run_id = ?", [result.run_id])) == 1
     records = store.query(
         "SELECT * FROM records WHERE run_id = ? ORDER BY question_id", [result.run_id]
@@ -333,8 +333,8 @@ def test_cli_judge_check_fake(tmp_path: Path) -> None:
     assert "balanced accuracy 0.500 [" in out.output and "Cohen's kappa     0.000 [" in out.output
     assert "not attributable" in out.output and "FAKE MODELS" in out.output
     run_id = out.output.split("\nrun ", 1)[1].split()[0]
-    assert Store(db).run_info(run_id)["experiment"] == "judge-check-six"
-    config = json.loads(Store(db).run_info(run_id)["config_json"])
+    assert Store(db).run_info(run_id).experiment == "judge-check-six"
+    config = Store(db).run_info(run_id).config
     assert config["base"]["judge"]["prompts"] == "compact"
 
 

@@ -748,7 +748,7 @@ def test_run_scores_reference_only_and_unanswerable_questions(
     assert got[("t3", "abstained")] == 0.0  # the fake LLM answers from its first source
     # resume: the answerable questions' missing abstained rows do not count as work left
     again = run(config, db=tmp_db, progress=False, resume=result.run_id)
-    assert again.stats["generated"] == 0 and again.stats["generation_cache_hits"] == 0
+    assert again.stats.generated == 0 and again.stats.generation_cache_hits == 0
 
 
 def test_staged_reference_recall_needs_a_question_with_a_reference(

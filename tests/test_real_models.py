@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -56,7 +57,7 @@ def test_local_models_end_to_end(tmp_path: Path) -> None:
     result = run(config, db=tmp_path / "r.duckdb", progress=False)
     store = Store(tmp_path / "r.duckdb")
     info = store.run_info(result.run_id)
-    assert info["status"] == "finished" and not info["fake_models"]
+    assert info.status == "finished" and not info.fake_models
     records = store.query("SELECT * FROM records WHERE run_id = ?", [result.run_id])
     assert len(records) == 2 and records.response.notna().all()
     assert all(len(r) > 0 for r in records.response)
@@ -70,8 +71,8 @@ def test_local_models_end_to_end(tmp_path: Path) -> None:
     # Determinism: temperature 0 and a fixed seed, in a fresh file (no cache shared with the
     # first run), give the same answers and the same scores.
     again = run(config, db=tmp_path / "r2.duckdb", progress=False)
-    assert again.stats["generated"] == result.stats["generated"] == 2  # really generated again
-    assert again.stats["judge_cache_hits"] == result.stats["judge_cache_hits"]
+    assert again.stats.generated == result.stats.generated == 2  # really generated again
+    assert again.stats.judge_cache_hits == result.stats.judge_cache_hits
     assert _scores(tmp_path / "r2.duckdb", again.run_id) == scores
     answers = Store(tmp_path / "r2.duckdb").query(
         "SELECT question_id, response FROM records WHERE run_id = ? ORDER BY 1", [again.run_id]
@@ -157,13 +158,13 @@ def test_openai_compatible_endpoint(tmp_path: Path, llama_server: str) -> None:
         }
     )
     result = run(config, db=tmp_path / "s.duckdb", progress=False)
-    assert result.stats["generated"] == 1
+    assert result.stats.generated == 1
     scores = _scores(tmp_path / "s.duckdb", result.run_id)
     value, error = scores[("q01", "faithfulness")]
     assert error is None, error
     assert 0.0 <= value <= 1.0
     info = Store(tmp_path / "s.duckdb").run_info(result.run_id)
-    assert f"openai:{llama_server}:qwen-local" in info["versions_json"]
+    assert f"openai:{llama_server}:qwen-local" in json.dumps(info.versions)
 
 
 def test_endpoint_down_is_a_recorded_failure(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from ragbench import stats
 from ragbench.cli import app
-from ragbench.records import Record, ScoreRow
+from ragbench.records import Record, RunStats, ScoreRow
 from ragbench.results.report import Report, load, report
 from ragbench.store import Store, StoreError
 
@@ -113,7 +113,7 @@ def build_db(db: Path, experiment: str, fake: bool, with_scores: bool = True) ->
             for q in QUESTIONS
         ]
         store.write(records, rows)
-    store.finish_run(run_id, "finished", stats={"skipped_files": SKIPPED, "problems": []})
+    store.finish_run(run_id, "finished", stats=RunStats(skipped_files=SKIPPED))
     return run_id
 
 
@@ -273,7 +273,7 @@ def test_run_problems_shown_above_the_table(tmp_path: Path) -> None:
     store.add_trials("r1", [trial])
     store.write((), [ScoreRow("r1", "t", "q1", "faithfulness", None, "judge returned no JSON")])
     problem = "every judged score failed (1 of 1): judge returned no JSON"
-    store.finish_run("r1", "finished", problem, stats={"problems": [problem]})
+    store.finish_run("r1", "finished", problem, stats=RunStats(problems=[problem]))
     rep = load(db)
     html = rep._repr_html_()
     assert rep.problems == [problem] and f"Problems:\n  {problem}" in rep.table

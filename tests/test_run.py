@@ -39,11 +39,11 @@ def test_run_writes_expected_rows(first: RunResult) -> None:
     store = Store(first.db)
     rid = [first.run_id]
     info = store.run_info(first.run_id)
-    assert info["status"] == "finished"
-    assert bool(info["fake_models"]) is True
-    assert info["dataset"] == "demo"
-    assert json.loads(info["config_json"])["name"] == "fake-demo"
-    assert json.loads(info["versions_json"])["llms"] == ["fake-llm:v1"]
+    assert info.status == "finished"
+    assert bool(info.fake_models) is True
+    assert info.dataset == "demo"
+    assert info.config["name"] == "fake-demo"
+    assert info.versions["llms"] == ["fake-llm:v1"]
 
     trials = store.query("SELECT * FROM trials WHERE run_id = ?", rid)
     assert len(trials) == 4
@@ -85,11 +85,11 @@ def test_run_writes_expected_scores(first: RunResult) -> None:
 
 def test_run_stats(first: RunResult) -> None:
     stats = first.stats
-    assert stats["indexes_built"] == 2  # two chunk sizes; top_k does not need a new index
-    assert stats["generated"] + stats["generation_cache_hits"] == 8
-    assert stats["judged"] == 16
-    assert stats["judge_failures"] == 0
-    assert "15 documents" in stats["dataset"]
+    assert stats.indexes_built == 2  # two chunk sizes; top_k does not need a new index
+    assert stats.generated + stats.generation_cache_hits == 8
+    assert stats.judged == 16
+    assert stats.judge_failures == 0
+    assert "15 documents" in stats.dataset
 
 
 def test_report_flags_fake_models_and_writes_chart(first: RunResult, tmp_path: Path) -> None:
@@ -122,9 +122,9 @@ def test_resume_adds_no_rows(first: RunResult, fake_config: ExperimentConfig) ->
     again = run(fake_config, db=first.db, resume=first.run_id, progress=False)
     assert again.run_id == first.run_id
     assert counts(first.db) == before
-    assert again.stats["generated"] == 0 and again.stats["judged"] == 0
-    assert again.stats["indexes_built"] == 0  # nothing left to retrieve
-    assert Store(first.db).run_info(first.run_id)["status"] == "finished"
+    assert again.stats.generated == 0 and again.stats.judged == 0
+    assert again.stats.indexes_built == 0  # nothing left to retrieve
+    assert Store(first.db).run_info(first.run_id).status == "finished"
 
 
 def test_resume_of_other_experiment_refused(
@@ -138,10 +138,10 @@ def test_resume_of_other_experiment_refused(
 def test_second_run_hits_caches(first: RunResult, fake_config: ExperimentConfig) -> None:
     second = run(fake_config, db=first.db, progress=False)
     assert second.run_id != first.run_id
-    assert second.stats["generated"] == 0
-    assert second.stats["generation_cache_hits"] == 8
-    assert second.stats["judge_cache_hits"] == 16
-    assert second.stats.get("judge_calls", 0) == 0
+    assert second.stats.generated == 0
+    assert second.stats.generation_cache_hits == 8
+    assert second.stats.judge_cache_hits == 16
+    assert second.stats.judge_calls == 0
     # same trials, same retrieval scores
     store = Store(first.db)
     q = "SELECT trial_id, question_id, metric, value FROM scores WHERE run_id = ? ORDER BY ALL"
@@ -154,7 +154,7 @@ def test_limit_argument_overrides_config(fake_config: ExperimentConfig, tmp_db: 
     config = fake_config.model_copy(update={"sweep": {}, "judge_limit": 0})
     result = run(config, db=tmp_db, limit=3, progress=False)
     assert counts(tmp_db)["records"] == 3
-    assert result.stats["judged"] == 0 and "judge_calls" not in result.stats
+    assert result.stats.judged == 0 and result.stats.judge_calls == 0
 
 
 def test_context_metrics_alone_generate_no_answer(
@@ -166,8 +166,8 @@ def test_context_metrics_alone_generate_no_answer(
         update={"sweep": {}, "metrics": ["hit_rate", "context_precision", "context_recall"]}
     )
     result = run(config, db=tmp_db, limit=4, progress=False)
-    assert result.stats["generated"] == 0 and result.stats["generation_cache_hits"] == 0
-    assert result.stats["judged"] == 2 * 2  # judge_limit 2 x two metrics, all judged
+    assert result.stats.generated == 0 and result.stats.generation_cache_hits == 0
+    assert result.stats.judged == 2 * 2  # judge_limit 2 x two metrics, all judged
     store = Store(tmp_db)
     records = store.query("SELECT response FROM records WHERE run_id = ?", [result.run_id])
     assert len(records) == 4 and records.response.isna().all()
@@ -176,7 +176,7 @@ def test_context_metrics_alone_generate_no_answer(
     assert len(judged) == 4 and judged.error.isna().all()
     with_answer = config.model_copy(update={"metrics": [*config.metrics, "faithfulness"]})
     again = run(with_answer, db=tmp_db, limit=4, progress=False)
-    assert again.stats["generated"] == 2 and again.stats["judge_cache_hits"] == 4
+    assert again.stats.generated == 2 and again.stats.judge_cache_hits == 4
 
 
 # --- CLI -----------------------------------------------------------------------------------------

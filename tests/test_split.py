@@ -4,7 +4,6 @@ questions (report, gate, diff, staged search); the report's held-out check on th
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +224,7 @@ def test_run_stores_each_questions_split_and_reports_it(
     assert sorted(expected.values()).count("test") == 4
     records = store.records_frame(result.run_id)
     assert len(records) == 40 and set(records.split) == {"dev", "test"}
-    assert json.loads(store.run_info(result.run_id)["config_json"])["split"] == {
+    assert store.run_info(result.run_id).config["split"] == {
         "test": 0.4,
         "seed": None,
     }
@@ -246,9 +245,9 @@ def test_run_without_split_stores_none_and_keeps_its_config_hash(
     assert store.question_splits(result.run_id) == {}
     assert store.records_frame(result.run_id).split.isna().all()
     info = store.run_info(result.run_id)
-    stored = json.loads(info["config_json"])
+    stored = info.config
     assert "split" not in stored  # the config as it was before `split:` existed
-    assert info["config_hash"] == config_hash(stored)
+    assert info.config_hash == config_hash(stored)
 
 
 def test_held_out_frame_without_split_is_empty() -> None:

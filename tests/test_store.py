@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 import pytest
 
 from ragbench.config.experiment import expand, parse_config
-from ragbench.records import Record, ScoreRow
+from ragbench.records import Record, RunStats, ScoreRow
 from ragbench.store import Store, StoreError
 
 RUN = "run-1"
@@ -78,14 +77,14 @@ def test_round_trip(store: Store) -> None:
             )
         ],
     )
-    store.finish_run(RUN, "finished", stats={"judged": 1})
+    store.finish_run(RUN, "finished", stats=RunStats(judged=1))
 
     info = store.run_info(RUN)
-    assert store.run_stats(RUN) == {"judged": 1}
-    assert info["status"] == "finished"
-    assert bool(info["fake_models"]) is True
-    assert info["finished_at"] is not None
-    assert json.loads(info["config_json"]) == {"name": "exp"}
+    assert store.run_info(RUN).stats == RunStats(judged=1)
+    assert info.status == "finished"
+    assert bool(info.fake_models) is True
+    assert info.finished_at is not None
+    assert info.config == {"name": "exp"}
     assert store.latest_run("exp") == RUN
     assert store.latest_run("other") is None
     has_record, scored = store.resume_state(RUN)
@@ -160,7 +159,7 @@ def test_list_columns_survive_round_trip(store: Store) -> None:
 def test_failed_run_status_and_message(store: Store) -> None:
     store.finish_run(RUN, "failed", "RuntimeError: boom")
     info = store.run_info(RUN)
-    assert info["status"] == "failed" and info["message"] == "RuntimeError: boom"
+    assert info.status == "failed" and info.message == "RuntimeError: boom"
     with pytest.raises(KeyError):
         store.run_info("no-such-run")
 
@@ -232,9 +231,9 @@ def test_redact_applies_to_every_written_string(tmp_db: Path) -> None:
         [score(t1.trial_id, "q1", "faithfulness", None, error=f"401: bad key {secret}")],
     )
     store.cache_put("generation", "k", {"response": secret})
-    store.finish_run(RUN, "failed", f"boom {secret}", stats={"x": secret})
+    store.finish_run(RUN, "failed", f"boom {secret}", stats=RunStats(warnings=[f"x {secret}"]))
     assert secret.encode() not in _all_text(tmp_db)
-    assert "***" in store.run_info(RUN)["message"]
+    assert "***" in store.run_info(RUN).message
 
 
 def _all_text(path: Path) -> bytes:
@@ -330,11 +329,11 @@ def test_version_1_files_are_migrated_and_keep_their_runs(tmp_path: Path) -> Non
     con.execute(V1_SCHEMA)
     con.close()
     reader = Store(path, read_only=True)  # reading an old file needs no migration
-    assert reader.latest_run("exp") == "old" and reader.run_stats("old") == {"judged": 3}
+    assert reader.latest_run("exp") == "old" and reader.run_info("old").stats == RunStats(judged=3)
     assert reader.question_splits("old") == {}  # no split column yet: a run without a split
     store = Store(path)
     assert store.question_splits("old") == {}  # the column is added, NULL for the old records
-    assert store.run_stats("old") == {"judged": 3}  # kept in message by version 1
+    assert store.run_info("old").stats == RunStats(judged=3)  # kept in message by version 1
     assert list(store.scores("old").value) == [0.5]
     assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "3"
 
@@ -346,10 +345,10 @@ def test_resumed_run_keeps_its_start_time_and_config(tmp_path) -> None:
     store.finish_run("r1", "failed", "killed")
     store.start_run("r1", "exp", {"v": 2}, {}, None, True, "demo")
     again = store.run_info("r1")
-    assert again["started_at"] == first["started_at"]
-    assert again["config_json"] == first["config_json"]
-    assert again["status"] == "running"
-    assert pd.isna(again["finished_at"])
+    assert again.started_at == first.started_at
+    assert again.config == first.config
+    assert again.status == "running"
+    assert again.finished_at is None
 
 
 def test_version_1_files_still_open_in_ragbench_report(tmp_path: Path) -> None:

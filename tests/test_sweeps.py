@@ -39,32 +39,31 @@ def _config(**extra: object) -> object:
 def test_embedding_cache_embeds_each_distinct_chunk_once(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     first = run(_config(sweep={"retrieval.top_k": [2, 3, 4]}), db=db, progress=False)
-    assert first.stats["indexes_built"] == 1  # a top-k sweep shares one index
-    assert first.stats["chunks_embedded"] > 0
+    assert first.stats.indexes_built == 1  # a top-k sweep shares one index
+    assert first.stats.chunks_embedded > 0
     again = run(_config(sweep={"retrieval.top_k": [2, 5]}), db=db, progress=False)
-    assert again.stats["chunks_embedded"] == 0  # unchanged chunking: every vector from cache
+    assert again.stats.chunks_embedded == 0  # unchanged chunking: every vector from cache
     assert (
-        again.stats["chunks_from_cache"]
-        == first.stats["chunks_embedded"] + first.stats["chunks_from_cache"]
+        again.stats.chunks_from_cache == first.stats.chunks_embedded + first.stats.chunks_from_cache
     )
     bigger = run(_config(base=FAKES | {"chunking": {"chunk_size": 300}}), db=db, progress=False)
-    assert bigger.stats["chunks_embedded"] > 0  # a changed chunk size misses for new chunk texts
+    assert bigger.stats.chunks_embedded > 0  # a changed chunk size misses for new chunk texts
 
 
 def test_generation_and_judge_caches_hit_only_when_inputs_match(tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     first = run(_config(), db=db, progress=False)
-    assert first.stats["generated"] == 2 and first.stats["generation_cache_hits"] == 0
+    assert first.stats.generated == 2 and first.stats.generation_cache_hits == 0
     same = run(_config(), db=db, progress=False)
-    assert same.stats["generated"] == 0 and same.stats["generation_cache_hits"] == 2
-    assert same.stats["judge_calls"] == 0
+    assert same.stats.generated == 0 and same.stats.generation_cache_hits == 2
+    assert same.stats.judge_calls == 0
     prompt = "Context:\n{context}\nQ: {question}\nA:"
     changed = run(
         _config(base=FAKES | {"generation": {"llm": {"provider": "fake"}, "prompt": prompt}}),
         db=db,
         progress=False,
     )
-    assert changed.stats["generated"] == 2 and changed.stats["generation_cache_hits"] == 0
+    assert changed.stats.generated == 2 and changed.stats.generation_cache_hits == 0
 
 
 def test_staged_search_judges_only_kept_trials(tmp_path: Path) -> None:
@@ -166,7 +165,7 @@ def test_kill_9_then_resume_gives_exactly_the_clean_rows(tmp_path: Path) -> None
     assert len(got_records) == len(want_records) == 100
     pd.testing.assert_frame_equal(got_scores, want_scores)
     pd.testing.assert_frame_equal(got_records, want_records)
-    assert Store(db).run_info(run_id)["status"] == "finished"
+    assert Store(db).run_info(run_id).status == "finished"
 
 
 def test_four_concurrent_runs_share_one_file_without_loss(tmp_path: Path) -> None:

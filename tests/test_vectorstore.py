@@ -247,10 +247,10 @@ def test_duckdb_index_is_reused_by_a_later_builder(tmp_path: Path) -> None:
     )
     first, second = Builder(dataset), Builder(dataset)
     a = first.build(cfg)
-    assert first.stats["chunks_embedded"] > 0 and first.stats["chunks_from_vector_store"] == 0
+    assert first.stats.chunks_embedded > 0 and first.stats.chunks_from_vector_store == 0
     b = second.build(cfg)  # a new process, in effect: same table, nothing embedded or inserted
-    assert second.stats["chunks_embedded"] == 0
-    assert second.stats["chunks_from_vector_store"] == len(b.nodes) == len(a.nodes)
+    assert second.stats.chunks_embedded == 0
+    assert second.stats.chunks_from_vector_store == len(b.nodes) == len(a.nodes)
     assert [n.node_id for n in a.nodes] == [n.node_id for n in b.nodes]  # stable ids
     for q in dataset.questions:
         groups = q.user_groups
@@ -354,7 +354,7 @@ def test_incremental_reingest_embeds_only_changed_and_added_files(
         }
     )
     first = run(config, db=db, progress=False)
-    assert first.stats["chunks_embedded"] == _chunk_count(folder, list(DOCS))
+    assert first.stats.chunks_embedded == _chunk_count(folder, list(DOCS))
 
     corpus = folder / "corpus"
     (corpus / "doc1.txt").write_text(DOCS["doc1.txt"].replace("barrels", "casks"))  # changed
@@ -362,7 +362,7 @@ def test_incremental_reingest_embeds_only_changed_and_added_files(
     (corpus / "doc3.txt").unlink()  # deleted
     second = run(config, db=db, progress=False)
 
-    assert second.stats["chunks_embedded"] == _chunk_count(folder, ["doc1.txt", "doc5.txt"])
+    assert second.stats.chunks_embedded == _chunk_count(folder, ["doc1.txt", "doc5.txt"])
     store = Store(db)
     retrieved = store.query(
         "SELECT retrieved_doc_ids FROM records WHERE run_id = ?", [second.run_id]

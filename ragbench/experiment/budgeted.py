@@ -5,7 +5,7 @@ sets ``judge_budget`` or ``allocation: adaptive``. ``_allocate(trials, judge)`` 
 allocator for a round, answers and judges its pairs through ``Stages._run_items`` (the same
 executor as unbudgeted judging), reports each verdict (the decision metric's value and its cost:
 the answer's generation seconds plus the judged metrics' seconds) and repeats until the allocator
-is done. ``stats["allocation"]`` holds ``Allocator.summary()`` after every round, so a failed
+is done. ``stats.allocation`` holds ``Allocator.summary()`` after every round, so a failed
 run's statistics say how far it got. Resume: (trial, question) pairs already scored count as
 verdicts with their stored values and seconds, replayed in the same order, so an adaptive run takes
 the same decisions again and continues where it stopped; failed scores are judged again.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ragbench.experiment.allocation import Allocator, Budget
-from ragbench.records import Record, ScoreRow
+from ragbench.records import Record, RunStats, ScoreRow
 
 if TYPE_CHECKING:
     from ragbench.config.experiment import ExperimentConfig, Trial
@@ -49,7 +49,7 @@ class BudgetedJudging:
     judged_metrics: list[str]
     records: dict[tuple[str, str], Record]
     scored_ok: set[tuple[str, str, str]]
-    stats: dict[str, Any]
+    stats: RunStats
     judge_done: int
     judge_total: int
 
@@ -110,10 +110,10 @@ class BudgetedJudging:
                     prior[record.key] = prior.get(record.key, {}) | new
                     verdict = self._verdict(alloc.metric, record, prior)
                     alloc.record(trial.trial_id, record.question_id, *verdict)
-                self.stats["allocation"] = alloc.summary()
-            self.stats["allocation"] = alloc.summary()
+                self.stats.allocation = alloc.summary()
+            self.stats.allocation = alloc.summary()
             bar.total = self.judge_done  # the bar ends full when adaptive stopped trials early
-            self.stats["transactions"] += batch.transactions
+            self.stats.transactions += batch.transactions
 
     def _scored_before(self) -> Scored:
         """Resume: the judged scores that succeeded before (empty for a new run)."""

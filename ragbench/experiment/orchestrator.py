@@ -18,7 +18,6 @@ Writes go through the store's batch writer: one transaction per batch of questio
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from ragbench.data.splits import splits_for
 from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
 from ragbench.experiment.stages import Stages, judge_config
 from ragbench.metrics.retrieval import content_words
-from ragbench.records import Progress
+from ragbench.records import Progress, RunStats
 from ragbench.store import Store
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
@@ -51,7 +50,7 @@ class RunResult:
     db: Path
     experiment: str
     trials: list[Trial]
-    stats: dict[str, Any]
+    stats: RunStats
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -62,7 +61,7 @@ class RunResult:
         state = "ok" if self.ok else "PROBLEMS: " + "; ".join(self.problems)
         return (
             f"RunResult(run {self.run_id} of {self.experiment}: {len(self.trials)} trial(s), "
-            f"{self.stats.get('seconds', 0):.0f}s, {state})"
+            f"{self.stats.seconds:.0f}s, {state})"
         )
 
     def _repr_html_(self) -> str:
@@ -106,17 +105,17 @@ def _check_resume(
         info = store.run_info(run_id)
     except KeyError:
         raise ValueError(f"cannot resume: no run {run_id} in {store.path}") from None
-    if info["experiment"] != config.name:
-        raise ValueError(f"run {run_id} belongs to experiment '{info['experiment']}'")
-    old_conf = json.loads(info["config_json"])
-    old_hash = info.get("config_hash")  # None: a run from before hashes were stored
+    if info.experiment != config.name:
+        raise ValueError(f"run {run_id} belongs to experiment '{info.experiment}'")
+    old_conf = info.config
+    old_hash = info.config_hash  # None: a run from before hashes were stored
     if (old_hash != hashes[0]) if old_hash is not None else (old_conf != conf):
         keys = changed_keys(old_conf, conf) or ["(config)"]
         raise ValueError(
             f"cannot resume run {run_id}: the experiment config changed since it started "
             f"({', '.join(keys[:8])}); start a new run instead"
         )
-    old_data = info.get("data_hash")
+    old_data = info.data_hash
     if old_data is not None and old_data != hashes[1]:
         what = [
             part.split(":")[0]
@@ -194,12 +193,18 @@ def run(
         *hashes,
     )
     store.add_trials(run_id, trials)
-    runner = Stages(config, dataset, store, run_id, bool(resume), progress, on_progress)
+    stats = RunStats(
+        dataset=dataset.summary(),
+        skipped_files=list(dataset.skipped),
+        warnings=list(dataset.warnings),
+    )
+    runner = Stages(config, dataset, store, run_id, bool(resume), progress, on_progress, stats)
     try:
         runner.retrieve_all(trials)
         runner.answer_and_judge(trials)
     except BaseException as exc:
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], runner.stats)
+        stats.seconds = time.perf_counter() - runner.start
+        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], stats)
         raise
     problems = runner.problems()
     scored, failed = store.score_counts(run_id)
@@ -209,17 +214,8 @@ def run(
             "with gold_doc_ids (or gold_spans; reference_recall a reference answer), the judged "
             "metrics an answer the judge can score"
         )
-    stats = (
-        runner.stats
-        | runner.builder.stats
-        | {
-            "seconds": time.perf_counter() - runner.start,
-            "dataset": dataset.summary(),
-            "skipped_files": [list(s) for s in dataset.skipped],
-            "warnings": list(dataset.warnings),
-            "problems": problems,
-        }
-    )
+    stats.seconds = time.perf_counter() - runner.start
+    stats.problems = problems
     store.finish_run(run_id, "finished", "; ".join(problems) or None, stats)
     return RunResult(run_id, Path(db), config.name, trials, stats, problems)
 

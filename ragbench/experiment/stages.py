@@ -6,7 +6,7 @@ Contract: ``Stages(config, dataset, store, run_id, resume, progress, on_progress
 ``answer_and_judge(trials)`` keeps the trials staged search selects, then answers and judges the
 seeded ``judge_limit`` subset, skipping scores that already succeeded (failed ones are retried);
 with ``judge_budget`` or ``allocation: adaptive`` it does so in the rounds ``allocation.Allocator``
-plans (``budgeted.py``). ``_run_items`` is the one executor of answer+judge work items. Both write through the store's batch writer. ``stats`` counts the work; ``problems()`` says what
+plans (``budgeted.py``). ``_run_items`` is the one executor of answer+judge work items. Both write through the store's batch writer. ``stats`` (the run's :class:`~ragbench.records.RunStats`) counts the work; ``problems()`` says what
 makes a finished run unfit to decide on. ``experiment.run`` is the only caller.
 
 Stage 3 work items are ``(trial, record, missing metrics)``; ``_run_items`` runs a list of them:
@@ -49,7 +49,7 @@ from ragbench.experiment.workers import KeyedLocks, completed
 from ragbench.judge.evaluate import Judge, judge_details, reads_answer
 from ragbench.metrics.retrieval import ANSWER_SCORES, applies, retrieval_scores
 from ragbench.pipeline.rag import Builder, doc_id_of
-from ragbench.records import Progress, Record, ScoreRow
+from ragbench.records import Progress, Record, RunStats, ScoreRow
 from ragbench.stats import order_trials
 from ragbench.store import BatchWriter, Store
 from ragbench.store.buffered import BufferedCache
@@ -103,6 +103,7 @@ class Stages(BudgetedJudging):
         resume: bool,
         progress: bool,
         on_progress: Callable[[Progress], None] | None,
+        stats: RunStats | None = None,
     ) -> None:
         self.config = config
         self.dataset = dataset
@@ -111,21 +112,14 @@ class Stages(BudgetedJudging):
         self.progress = progress
         self.on_progress = on_progress
         self.start = time.perf_counter()
-        self.builder = Builder(dataset, cache=store)
+        self.builder = Builder(dataset, cache=store, stats=stats)
         self.questions = {q.question_id: q for q in dataset.questions}
         self.judged_ids = judged_subset(list(self.questions), config.judge_limit, config.seed)
         # Judged metrics and the answer metrics read without a model (abstained).
         answered = (*JUDGED_METRICS, *ANSWER_METRICS)
         self.judged_metrics = [m for m in config.metrics if m in answered]
         self.splits = splits_for(config, dataset.questions)  # {} without `split:`
-        self.stats: dict[str, Any] = {
-            "generated": 0,
-            "generation_cache_hits": 0,
-            "judged": 0,
-            "judge_cache_hits": 0,
-            "judge_failures": 0,
-            "transactions": 0,
-        }
+        self.stats = stats if stats is not None else RunStats()
         self.judge_done = 0  # stage-3 items done, for progress across rounds of items
         self.judge_total = 0
         self._inflight = KeyedLocks()  # one generation per prompt at a time (see workers.py)
@@ -170,7 +164,7 @@ class Stages(BudgetedJudging):
                     self.records[record.key] = record
                 batch.add([record], rows)
                 self._tick(bar, "retrieval", done, len(todo), trial.label)
-            self.stats["transactions"] += batch.transactions
+            self.stats.transactions += batch.transactions
 
     def _retrieve_one(self, trial: Trial, q: Question) -> tuple[Record, list[ScoreRow]]:
         if q.retrieved_contexts is not None:
@@ -278,11 +272,11 @@ class Stages(BudgetedJudging):
             self.judge_done, self.judge_total = 0, len(todo)
             with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
                 self._run_items(todo, judge, batch, bar)
-                self.stats["transactions"] += batch.transactions
-        self.stats["judge_calls"] = judge.calls
+                self.stats.transactions += batch.transactions
+        self.stats.judge_calls = judge.calls
         retries = self._endpoint_retries(trials, judge_cfg)
         if retries:
-            self.stats["endpoint_retries"] = retries
+            self.stats.endpoint_retries = retries
 
     def _workers(self, items: list[Item], judge: Judge) -> int:
         """Threads for these items: ``min(generation concurrency, judge concurrency)``; answers
@@ -466,8 +460,7 @@ class Stages(BudgetedJudging):
         entries computed so far, and count it."""
         records = [result.record] if result.record is not None else []
         batch.add(records, result.rows, cache=self.cache.drain())
-        for key, n in result.counts.items():
-            self.stats[key] += n
+        self.stats.add(result.counts)
 
     def _answer_one(
         self, trial: Trial, record: Record, metrics: list[str], judge: Judge, batch: BatchWriter
@@ -500,7 +493,7 @@ class Stages(BudgetedJudging):
     def problems(self) -> list[str]:
         """What makes a finished run unfit to decide on, one line each (empty: fine)."""
         found = []
-        judged, failed = self.stats["judged"], self.stats["judge_failures"]
+        judged, failed = self.stats.judged, self.stats.judge_failures
         if self.judged_metrics and self.judged_ids and failed and failed >= judged:
             found.append(
                 f"every judged score failed ({failed} failures): see the error column, e.g. "

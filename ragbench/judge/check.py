@@ -260,8 +260,8 @@ def judge_check(
         judge=models.llm_id(judge_cfg),
         threshold=threshold,
         fake_models=models.is_fake(judge_cfg),
-        seconds=float(result.stats.get("seconds", 0.0)),
-        n_cached=int(result.stats.get("judge_cache_hits", 0)),
+        seconds=result.stats.seconds,
+        n_cached=result.stats.judge_cache_hits,
         prompts=judge_cfg.prompts,
         **check,
     )

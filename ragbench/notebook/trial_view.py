@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ragbench.records import Record
+from ragbench.records import Record, RunInfo
 from ragbench.render.html import banner, esc, number
 from ragbench.store import Store
 
@@ -148,9 +148,9 @@ def _short(text: str) -> str:
     return text if len(text) <= PASSAGE_CHARS else text[: PASSAGE_CHARS - 1] + "\u2026"
 
 
-def _metric_order(info: dict[str, Any], scores: pd.DataFrame) -> list[str]:
+def _metric_order(info: RunInfo, scores: pd.DataFrame) -> list[str]:
     """The scored metrics in the experiment's order (the store sorts them by name)."""
-    configured = json.loads(info.get("config_json") or "{}").get("metrics") or []
+    configured = info.metrics
     return [m for m in dict.fromkeys([*configured, *scores.metric]) if m in set(scores.metric)]
 
 
@@ -162,7 +162,6 @@ def trial_result(db: str | Path, run_id: str) -> TrialResult:
     """
     store = Store(db, read_only=True)
     info = store.run_info(run_id)
-    run_stats = store.run_stats(run_id)
     trials = store.trials(run_id)
     labels = dict(zip(trials.trial_id, trials.label, strict=True))
     scores = store.scores(run_id)
@@ -197,11 +196,11 @@ def trial_result(db: str | Path, run_id: str) -> TrialResult:
     return TrialResult(
         run_id=run_id,
         label=", ".join(dict.fromkeys(labels.values())) or "(no trial)",
-        fake_models=bool(info["fake_models"]),
+        fake_models=info.fake_models,
         metrics=metrics,
         summary=summary,
         questions=questions,
-        problems=[str(p) for p in run_stats.get("problems") or []],
+        problems=list(info.stats.problems),
     )
 
 

@@ -45,6 +45,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from ragbench import models
 from ragbench.config.experiment import ChunkingConfig, EmbeddingConfig, PipelineConfig, params_hash
 from ragbench.data.datasets import Dataset
+from ragbench.records import RunStats
 from ragbench.store.vectors import DuckDBVectorStore, MemoryVectorStore
 
 # Parent chunks are this many times the leaf size: a parent holds ~4 leaves, so auto-merging swaps
@@ -245,13 +246,16 @@ class Index:
 class Indexer:
     """Builds indexes for one dataset, sharing models, chunkings and indexes between trials."""
 
-    def __init__(self, dataset: Dataset, cache: Any | None = None) -> None:
+    def __init__(
+        self, dataset: Dataset, cache: Any | None = None, stats: RunStats | None = None
+    ) -> None:
         """
         Args:
             dataset: the corpus every index holds.
             cache: an embedding cache with ``embeddings_get(model_id, hashes)`` and
                 ``embeddings_put(model_id, {hash: vector})`` (the DuckDB Store), so each distinct
                 chunk text is embedded once per model, across trials, runs and chunk sizes.
+            stats: where indexes built and chunks embedded are counted (a run's statistics).
         """
         self.dataset = dataset
         self.cache = cache
@@ -259,13 +263,7 @@ class Indexer:
         self._llms: dict[str, Any] = {}
         self._chunks: dict[str, Chunks] = {}
         self._indexes: dict[str, Index] = {}
-        self.stats = {
-            "chunks_embedded": 0,
-            "chunks_from_cache": 0,
-            "indexes_built": 0,
-            "embed_seconds": 0.0,
-            "chunks_from_vector_store": 0,
-        }
+        self.stats = stats if stats is not None else RunStats()
 
     def embedding(self, cfg: EmbeddingConfig) -> Any:
         """The embedding model a config names (one instance per distinct config)."""
@@ -330,7 +328,7 @@ class Indexer:
                     embed_model=embed,
                     show_progress=False,
                 )
-            self.stats["indexes_built"] += 1
+            self.stats.indexes_built += 1
             self._indexes[slot] = Index(vectors, chunks.nodes, chunks.docstore)
         return self._indexes[slot]
 
@@ -347,7 +345,7 @@ class Indexer:
     ) -> VectorStoreIndex:
         store = DuckDBVectorStore(self.vector_store_path(cfg), table=f"nodes_{key}")
         if store.node_ids() == {n.node_id for n in nodes}:
-            self.stats["chunks_from_vector_store"] += len(nodes)
+            self.stats.chunks_from_vector_store += len(nodes)
             return VectorStoreIndex.from_vector_store(store, embed_model=embed)
         store.clear()  # new, or partly written by an interrupted build: write it whole
         self._embed_nodes(nodes, embed, models.embedding_id(cfg.embedding))
@@ -365,7 +363,7 @@ class Indexer:
         count as cached: the chunks key includes the embedding model.
         """
         done = [n for n in nodes if n.embedding is not None]
-        self.stats["chunks_from_cache"] += len(done)
+        self.stats.chunks_from_cache += len(done)
         nodes = [n for n in nodes if n.embedding is None]
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         hashes = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
@@ -374,12 +372,12 @@ class Indexer:
         if todo:
             start = time.perf_counter()
             vectors = embed.get_text_embedding_batch(list(todo.values()))
-            self.stats["embed_seconds"] += time.perf_counter() - start
+            self.stats.embed_seconds += time.perf_counter() - start
             fresh = dict(zip(todo, vectors, strict=True))
             if self.cache:
                 self.cache.embeddings_put(model_id, fresh)
             known = {**known, **fresh}
-        self.stats["chunks_embedded"] += len(todo)
-        self.stats["chunks_from_cache"] += len(nodes) - len(todo)
+        self.stats.chunks_embedded += len(todo)
+        self.stats.chunks_from_cache += len(nodes) - len(todo)
         for node, h in zip(nodes, hashes, strict=True):
             node.embedding = list(known[h])

@@ -36,6 +36,7 @@ from ragbench import models
 from ragbench.config.experiment import PipelineConfig, RetrievalConfig, params_hash
 from ragbench.pipeline.index import Indexer
 from ragbench.pipeline.prompts import format_context, render_prompt
+from ragbench.records import RunStats
 
 # --- access control ------------------------------------------------------------------------------
 
@@ -352,8 +353,10 @@ def doc_id_of(chunk: NodeWithScore | BaseNode) -> str:
 class Builder(Indexer):
     """Builds pipelines for one dataset; indexes, models and pipelines are shared between trials."""
 
-    def __init__(self, dataset: Any, cache: Any | None = None) -> None:
-        super().__init__(dataset, cache)
+    def __init__(
+        self, dataset: Any, cache: Any | None = None, stats: RunStats | None = None
+    ) -> None:
+        super().__init__(dataset, cache, stats)
         self._pipelines: dict[str, Pipeline] = {}
 
     def build(self, cfg: PipelineConfig) -> Pipeline:

@@ -20,7 +20,6 @@ Reads only (``Store(read_only=True)``); bad input raises :class:`DiffError` with
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,7 +175,7 @@ def diff_runs(
     metrics = [metric] if metric else [m for m in common if m in set(a.metric) & set(b.metric)]
     tests, questions = compare_scores(a, b, metrics, alpha)
     questions = _with_answers(store, questions, run_a, trial_a, run_b, trial_b)
-    fake = any(bool(store.run_info(r).get("fake_models")) for r in (run_a, run_b))
+    fake = any(store.run_info(r).fake_models for r in (run_a, run_b))
     return RunDiff(
         run_a,
         run_b,
@@ -294,7 +293,7 @@ def _scores(store: Store, run_id: str) -> pd.DataFrame:
 
 
 def _metric_order(store: Store, run_id: str, scores: pd.DataFrame) -> list[str]:
-    configured = json.loads(store.run_info(run_id).get("config_json") or "{}").get("metrics", [])
+    configured = store.run_info(run_id).metrics
     scored = set(scores["metric"])
     return [m for m in dict.fromkeys([*configured, *scores["metric"]]) if m in scored]
 

@@ -18,7 +18,6 @@ Contract:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -237,7 +236,7 @@ def check_gate(
     info = store.run_info(run_id)
     scores = store.scores(run_id)
     summary = stats.summarize(scores)
-    configured = json.loads(info["config_json"]).get("metrics", [])
+    configured = info.metrics
     measured = list(dict.fromkeys([*configured, *summary.metric]))
     unknown = [m for m in minimums if m not in measured]
     if unknown:
@@ -269,9 +268,7 @@ def check_gate(
             rows.append(GateRow(metric, threshold, value, n, int(mine.at[metric, "n_failed"])))
         else:
             rows.append(GateRow(metric, threshold, None, 0, 0))
-    return GateResult(
-        experiment, run_id, trial_id, labels[trial_id], bool(info["fake_models"]), rows
-    )
+    return GateResult(experiment, run_id, trial_id, labels[trial_id], info.fake_models, rows)
 
 
 def check_regression(

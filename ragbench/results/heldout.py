@@ -10,7 +10,6 @@ The split itself (which question is dev, which is test) is ``data.splits``'.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from ragbench import stats
 from ragbench.data.splits import SPLITS
+from ragbench.records import RunInfo
 
 HELD_OUT_TITLE = "Held-out check"
 HELD_OUT_COLUMNS = [
@@ -80,15 +80,12 @@ def _score(mean: float, low: float, high: float, n: int) -> str:
     return f"{mean:.3f}{interval} n={n}"
 
 
-def held_out_lines(frame: pd.DataFrame, splits: dict[str, str], info: dict[str, Any]) -> list[str]:
+def held_out_lines(frame: pd.DataFrame, splits: dict[str, str], info: RunInfo) -> list[str]:
     """The report's "Held-out check" section: the split, then one line per metric."""
     if not splits:
         return []
     n_test = sum(split == "test" for split in splits.values())
-    try:
-        spec = json.loads(info.get("config_json") or "{}").get("split") or {}
-    except (ValueError, AttributeError):
-        spec = {}
+    spec = info.config.get("split") or {}
     how = f"split test {spec['test']}, " if isinstance(spec, dict) and "test" in spec else ""
     lines = [
         f"{len(splits) - n_test} dev / {n_test} test questions ({how}seeded, stratified by "

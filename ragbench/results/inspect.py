@@ -26,7 +26,6 @@ import pandas as pd
 
 from ragbench.config.experiment import ANSWER_METRICS, JUDGED_METRICS
 from ragbench.render import html as display
-from ragbench.results.report import configured_metrics
 from ragbench.store import Store
 
 
@@ -100,7 +99,7 @@ def _frames(
         shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
         raise LookupError(f"no question '{missing[0]}' in run {run_id}; questions: {shown}")
     scores = scores[scores.question_id.astype(str).isin(question_ids)]
-    configured = configured_metrics(store.run_info(run_id))
+    configured = store.run_info(run_id).metrics
     metrics = [
         m for m in dict.fromkeys([*configured, *sorted(scores.metric)]) if m in set(scores.metric)
     ]
@@ -233,7 +232,7 @@ def _run(store: Store, run_id: str | None, experiment: str | None) -> str:
 
 def _fake(store: Store, run_id: str) -> bool:
     try:
-        return bool(store.run_info(run_id).get("fake_models"))
+        return store.run_info(run_id).fake_models
     except KeyError:
         raise LookupError(f"no run {run_id} in {store.path}") from None
 

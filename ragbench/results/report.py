@@ -33,6 +33,7 @@ from ragbench import stats
 from ragbench.config.components import JUDGED_METRICS
 from ragbench.data.splits import dev_scores
 from ragbench.experiment import allocation
+from ragbench.records import RunInfo
 from ragbench.render import charts as plots
 from ragbench.render import html as display
 from ragbench.results import heldout
@@ -69,13 +70,12 @@ class Report:
 
     run_id: str
     experiment: str
-    info: dict[str, Any]
+    info: RunInfo
     summary: pd.DataFrame
     rankings: dict[str, pd.DataFrame]
     trials: pd.DataFrame
     scores: pd.DataFrame
     latencies: pd.DataFrame
-    run_stats: dict[str, Any]
     problems: list[str] = field(default_factory=list)
     """The run's own problems, then any file this report could not write."""
     charts: list[Path] = field(default_factory=list)
@@ -88,11 +88,11 @@ class Report:
 
     @property
     def fake_models(self) -> bool:
-        return bool(self.info.get("fake_models"))
+        return self.info.fake_models
 
     @property
     def status(self) -> str:
-        return str(self.info.get("status") or "unknown")
+        return self.info.status
 
     @property
     def metrics(self) -> list[str]:
@@ -121,7 +121,7 @@ class Report:
     @property
     def skipped_files(self) -> list[tuple[str, str]]:
         """Input files (or records) the run could not read, with the reason."""
-        return [(str(p), str(r)) for p, r in self.run_stats.get("skipped_files") or []]
+        return list(self.info.stats.skipped_files)
 
     @property
     def stage_notes(self) -> list[str]:
@@ -134,15 +134,14 @@ class Report:
     @property
     def allocation(self) -> dict[str, Any]:
         """What budgeted judging did (``Allocator.summary``), or {} when it was not used."""
-        found = self.run_stats.get("allocation")
-        return found if isinstance(found, dict) else {}
+        return self.info.stats.allocation or {}
 
     def budget_rows(self) -> list[tuple[str, int, str]]:
         """Judging budget: (trial label, verdicts, why it stopped), most verdicts first."""
         return allocation.budget_rows(self.allocation, self.labels)
 
     def budget_note(self) -> str:
-        judged = [m for m in configured_metrics(self.info) if m in JUDGED_METRICS]
+        judged = [m for m in self.info.metrics if m in JUDGED_METRICS]
         return allocation.budget_note(self.allocation, judged)
 
     @property
@@ -176,7 +175,7 @@ class Report:
         if self.fake_models:
             out.append((FAKE_WARNING, "fake"))
         if self.status != "finished":
-            why = self.info.get("message") if self.status == "failed" else None
+            why = self.info.message if self.status == "failed" else None
             text = f"run status: {self.status}" + (f": {why}" if why else "")
             out.append((text, "error" if self.status == "failed" else "warning"))
         return out
@@ -190,7 +189,7 @@ class Report:
     def more_verdicts(self) -> list[str]:
         """For each judged metric where no trial is significantly worse than the best: one line
         saying how many judged questions per trial the best vs the runner-up would need."""
-        judged = [m for m in configured_metrics(self.info) if m in JUDGED_METRICS]
+        judged = [m for m in self.info.metrics if m in JUDGED_METRICS]
         lines = []
         for metric in judged:
             ranking = self.rankings.get(metric)
@@ -270,7 +269,7 @@ class Report:
         facts = [
             f"run {self.run_id}",
             f"status {self.status}",
-            f"dataset {self.info.get('dataset')}",
+            f"dataset {self.info.dataset}",
             f"{len(self.trials)} trials",
             f"{len(self.metrics)} metrics",
         ]
@@ -401,8 +400,8 @@ class Report:
                 index=False, float_format=lambda x: f"{x:.3f}"
             )
             parts.append(f"## Rankings\n\n```\n{text}\n```\n")
-        versions = self.info.get("versions_json") or "{}"
-        parts.append(f"provenance: git {self.info.get('git_sha')}, versions {versions}\n")
+        versions = json.dumps(self.info.versions, default=str)
+        parts.append(f"provenance: git {self.info.git_sha}, versions {versions}\n")
         return "\n".join(parts)
 
 
@@ -426,25 +425,23 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
         info = store.run_info(run_id)
     except KeyError:
         raise LookupError(f"no run {run_id} in {db}") from None
-    if experiment and info["experiment"] != experiment:
+    if experiment and info.experiment != experiment:
         raise LookupError(
-            f"run {run_id} belongs to experiment '{info['experiment']}', not '{experiment}'"
+            f"run {run_id} belongs to experiment '{info.experiment}', not '{experiment}'"
         )
     scores = store.scores(run_id)
-    run_stats = store.run_stats(run_id)
     splits = store.question_splits(run_id)
-    summary, rankings = compute(dev_scores(scores, splits), configured_metrics(info))
+    summary, rankings = compute(dev_scores(scores, splits), info.metrics)
     return Report(
         run_id=run_id,
-        experiment=str(info["experiment"]),
+        experiment=info.experiment,
         info=info,
         summary=summary,
         rankings=rankings,
         trials=store.trials(run_id),
         scores=scores,
         latencies=store.latencies(run_id),
-        run_stats=run_stats,
-        problems=[str(p) for p in run_stats.get("problems") or []],
+        problems=list(info.stats.problems),
         splits=splits,
     )
 
@@ -490,15 +487,6 @@ def held_out_note(rep: Report) -> tuple[str, list[str], str]:
 
 def _last(runs: pd.DataFrame) -> str | None:
     return None if runs.empty else str(runs.run_id.iloc[-1])
-
-
-def configured_metrics(info: dict[str, Any]) -> list[str]:
-    """The experiment's ``metrics`` in its own order, from a ``Store.run_info`` row."""
-    try:
-        metrics = json.loads(info.get("config_json") or "{}").get("metrics") or []
-    except (ValueError, AttributeError):
-        return []
-    return [str(m) for m in metrics]
 
 
 # --- text renderings ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Contract:
   share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
   read-only file); every unusable file becomes a one-line :class:`StoreError`.
 - Typed reads (``scores``, ``trials``, ``records``, ``question_splits``, ``latencies``,
-  ``run_info``, ``run_stats``, ``runs``, ``latest_run``) are the only way other modules see the
+  ``run_info`` (a typed :class:`~ragbench.records.RunInfo`), ``runs``, ``latest_run``) are the only way other modules see the
   database.
 - An optional ``redact`` function is applied to every string written (config, errors, answers,
   statistics), so no configured secret reaches the file.
@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, ScoreRow
+from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, RunInfo, RunStats, ScoreRow
 from ragbench.store.buffered import BatchWriter, BufferedCache, CacheEntry
 from ragbench.store.connection import StoreError, connect
 from ragbench.store.schema import MIGRATIONS, SCHEMA
@@ -150,7 +150,7 @@ class Store:
         run_id: str,
         status: str,
         message: str | None = None,
-        stats: dict[str, Any] | None = None,
+        stats: RunStats | None = None,
     ) -> None:
         """Close a run: its status, why it failed (``message``) and its work statistics."""
         with self.connect() as con:
@@ -161,7 +161,7 @@ class Store:
                     now(),
                     status,
                     self._text(message),
-                    None if stats is None else self.redact(_dumps(stats)),
+                    None if stats is None else self.redact(_dumps(stats.as_dict())),
                     run_id,
                 ],
             )
@@ -317,22 +317,12 @@ class Store:
         )
         return None if df.empty else str(df.run_id.iloc[0])
 
-    def run_info(self, run_id: str) -> dict[str, Any]:
+    def run_info(self, run_id: str) -> RunInfo:
+        """One run, its JSON columns parsed (KeyError when the file has no such run)."""
         df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if df.empty:
             raise KeyError(f"no run {run_id} in {self.path}")
-        return df.iloc[0].to_dict()
-
-    def run_stats(self, run_id: str) -> dict[str, Any]:
-        """Work statistics of a run ({} while it runs). Version-1 files kept them in ``message``."""
-        info = self.run_info(run_id)
-        for text in (info.get("stats_json"), info.get("message")):
-            if isinstance(text, str) and text.startswith("{"):
-                try:
-                    return dict(json.loads(text))
-                except ValueError:
-                    continue
-        return {}
+        return RunInfo.from_row(df.iloc[0].to_dict())
 
     def trials(self, run_id: str) -> pd.DataFrame:
         """trial_id, label, params_json, overrides_json, stage, stage_note; by label."""
