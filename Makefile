@@ -24,7 +24,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cu
 DB ?= results/ragbench.duckdb
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: install models demo notebook chromium test example-notebook lint clean-results
+.PHONY: install models demo notebook chromium docs test example-notebook lint clean-results
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,7 +66,13 @@ chromium:
 				--no-install-recommends chromium fonts-liberation fonts-dejavu-core; \
 		else echo "chromium missing and not root: the browser tests will skip"; fi; }
 
-test: models chromium
+# The reference manual (docs/, mkdocs.yml) as a site under results/site/, never committed. Strict:
+# a broken link or anchor, or a page missing from the nav, fails. NO_MKDOCS_2_WARNING silences
+# mkdocs-material's end-of-life notice printed on every build (docs/status.md).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir results/site
+
+test: models chromium docs
 	$(BIN)/ruff check ragbench tests benchmarks
 	$(BIN)/ruff format --check ragbench tests benchmarks
 	$(BIN)/mypy ragbench
