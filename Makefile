@@ -10,7 +10,7 @@ LLAMA_CPP_VERSION := 0.3.36
 # llama.cpp built for this CPU's instruction sets, named explicitly and never AMX: the default
 # native build enables Intel AMX kernels when the CPU advertises them, and those crash (SIGSEGV) in
 # VMs whose kernel does not grant AMX state. AVX-512 (with VNNI, VBMI, BF16) when the CPU has all of
-# it: prompt evaluation ~1.5x and decoding ~1.1x faster than AVX2 here (benchmarks/README); else AVX2.
+# it: prompt evaluation ~1.5x and decoding ~1.1x faster than AVX2 here (docs/judging.md); else AVX2.
 LLAMA_BASE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 AVX512_NEEDS := avx512f avx512cd avx512vl avx512dq avx512bw avx512vbmi avx512_vnni avx512_bf16 avx_vnni
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
@@ -24,7 +24,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cu
 DB ?= results/ragbench.duckdb
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: install models demo notebook chromium test example-notebook lint clean-results
+.PHONY: install models demo notebook chromium docs test example-notebook lint clean-results
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,7 +66,13 @@ chromium:
 				--no-install-recommends chromium fonts-liberation fonts-dejavu-core; \
 		else echo "chromium missing and not root: the browser tests will skip"; fi; }
 
-test: models chromium
+# The reference manual (docs/, mkdocs.yml) as a site under results/site/, never committed. Strict:
+# a broken link or anchor, or a page missing from the nav, fails. NO_MKDOCS_2_WARNING silences
+# mkdocs-material's end-of-life notice printed on every build (docs/status.md).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir results/site
+
+test: models chromium docs
 	$(BIN)/ruff check ragbench tests benchmarks
 	$(BIN)/ruff format --check ragbench tests benchmarks
 	$(BIN)/mypy ragbench

@@ -7,9 +7,10 @@ cache misses only) and the cache hit rate of an identical re-run (target: 100%, 
     .venv/bin/python benchmarks/judge_throughput.py [--questions 6] [--metrics faithfulness ...]
         [--prompts ragas|compact]
 
-Before -> after in the README: ``RAGBENCH_LLAMA_STATE_CACHE=0 RAGBENCH_FAST_GRAMMAR=0 ... --prompts
-ragas`` on the AVX2 build of llama.cpp (no state cache, llama-cpp-python's grammar sampling, ragas'
-prompts) against the defaults (``--prompts compact``, the build ``make install`` picks).
+Before -> after in docs/benchmarks.md: ``RAGBENCH_LLAMA_STATE_CACHE=0 RAGBENCH_FAST_GRAMMAR=0 ...
+--prompts ragas`` on the AVX2 build of llama.cpp (no state cache, llama-cpp-python's grammar
+sampling, ragas' prompts) against the defaults (``--prompts compact``, the build ``make install``
+picks).
 
 Run it on an idle machine: another llama.cpp process on the same cores slows both several-fold.
 """

@@ -362,7 +362,7 @@ def test_cli_validate_pg_essays() -> None:
 
 @pytest.mark.shared
 def test_cli_validate_allocation_sweep() -> None:
-    """The fully judged sweep benchmarks/allocation.py replays (README) still validates."""
+    """The fully judged sweep benchmarks/allocation.py replays (docs/judging.md) still validates."""
     if not (REPO_ROOT.parent / "shared" / "datasets" / "pg-essays").is_dir():
         pytest.skip("../shared/datasets/pg-essays not present")
     path = REPO_ROOT / "benchmarks" / "allocation_sweep.yaml"

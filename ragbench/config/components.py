@@ -195,8 +195,8 @@ class JudgeConfig(LLMConfig):
 
     max_tokens: Int = Field(1024, ge=1, le=8192)  # statement lists + verdicts with reasons
     # compact: ragas' metrics, instructions, examples and reasons without the statement echo,
-    # shared context first, context precision's chunks decoded together (judge_prompts.py;
-    # BEGIN agreement the same as ragas' own, README); ragas: ragas' prompts word for word
+    # shared context first, context precision's chunks decoded together (judge/prompts.py;
+    # BEGIN agreement the same as ragas' own, docs/judge-agreement.md); ragas: word for word
     prompts: str = "compact"
 
     @field_validator("prompts")

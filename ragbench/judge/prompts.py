@@ -10,7 +10,8 @@ KV cache costs ~25 ms:
   and verdict; here the reply is one ``{"reason", "verdict"}`` per statement, in the order given,
   with the list length fixed by the JSON grammar. The reason stays, before the verdict: version 1
   of these prompts dropped it too and the 1.5B judge turned lenient, passing 14 of 19 answers
-  people found unattributable (BEGIN dev, balanced accuracy 0.632 against ragas' 0.800; README).
+  people found unattributable (BEGIN dev, balanced accuracy 0.632 against ragas' 0.800;
+  docs/judge-agreement.md).
 - **Shared context first.** Context precision asks once per retrieved chunk; its input is laid out
   question, reference answer, then the chunk, so the calls for one question share everything but
   the chunk (ragas puts the chunk before the reference). They are independent, so they go to the
@@ -24,9 +25,10 @@ Context recall has nothing to gain (its reply must list the reference's statemen
 ragas'. The few-shot examples are ragas' own, without the echoed statements. The grammar (the
 response model passed to the LLM) may be stricter than the schema shown in the prompt (a fixed
 list length), so the prompt text, and with it the cached prefix, does not change with the input.
-Agreement with human labels is measured on BEGIN (README): version 1 was lenient; this version
-agreed with people exactly as ragas' prompts did on the dev sample (balanced accuracy 0.800, the
-same confusion matrix), so it is the default; ``judge.prompts: ragas`` keeps ragas' word for word.
+Agreement with human labels is measured on BEGIN (docs/judge-agreement.md): version 1 was
+lenient; this version agreed with people exactly as ragas' prompts did on the dev sample (balanced
+accuracy 0.800, the same confusion matrix), so it is the default; ``judge.prompts: ragas`` keeps
+ragas' word for word.
 """
 
 from __future__ import annotations
