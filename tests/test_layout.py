@@ -2,7 +2,10 @@
 
 Every import counts: module level, inside functions and under ``TYPE_CHECKING`` (a function-level
 import hides a cycle, it does not remove it). An import of ``ragbench.a.b`` is an edge to that
-module, or to the package ``ragbench.a.b`` (its ``__init__``) when it is a folder.
+module, or to the package ``ragbench.a.b`` (its ``__init__``) when it is a folder, and also to the
+package ``ragbench.a``: Python runs a package's ``__init__`` before any module inside it, so a
+package whose ``__init__`` imports its own modules is part of every import of them (ancestors the
+importing module shares are already running and add no edge).
 """
 
 from __future__ import annotations
@@ -86,7 +89,15 @@ def imports_of(module: str) -> set[str]:
                 target = resolve(name)
                 if target is not None and target != module:
                     found.add(target)
+                    found.update(ancestors(target) - ancestors(module) - {module})
     return found
+
+
+def ancestors(module: str) -> set[str]:
+    """The packages whose ``__init__`` runs before ``module`` (``ragbench`` itself excluded: its
+    exports are lazy)."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts))}
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
