@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ragbench.config.experiment import parse_config
-from ragbench.records import Progress
 from ragbench.experiment.orchestrator import run
+from ragbench.records import Progress
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 JUDGED = ["faithfulness", "context_recall"]

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from ragbench.config.experiment import parse_config
-from ragbench.models import check_models
 from ragbench.experiment.orchestrator import run
+from ragbench.models import check_models
 from ragbench.store import Store
 
 METRICS = [
