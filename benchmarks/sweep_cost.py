@@ -28,12 +28,12 @@ from pathlib import Path
 
 from ragbench.config.experiment import DatasetConfig, parse_config
 from ragbench.data.datasets import load_dataset
-from ragbench.judge.evaluate import Judge
+from ragbench.experiment.orchestrator import run
+from ragbench.judge.scoring import Judge
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
 from ragbench.pipeline.index import chunk_documents
 from ragbench.pipeline.prompts import format_context, render_prompt
 from ragbench.pipeline.rag import cited_doc_ids, doc_id_of
-from ragbench.experiment.orchestrator import run
 from ragbench.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

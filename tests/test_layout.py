@@ -24,7 +24,6 @@ MAX_LINES = 400  # a module one can hold in one's head; split by concern beyond 
 OVERSIZED = {
     "ragbench.cli",
     "ragbench.data.questions",
-    "ragbench.judge.evaluate",
     "ragbench.notebook.review",
     "ragbench.notebook.review_set",
     "ragbench.render.charts",
