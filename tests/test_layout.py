@@ -2,7 +2,9 @@
 
 Every import counts: module level, inside functions and under ``TYPE_CHECKING`` (a function-level
 import hides a cycle, it does not remove it). An import of ``ragbench.a.b`` is an edge to that
-module, or to the package ``ragbench.a.b`` (its ``__init__``) when it is a folder.
+module, or to the package ``ragbench.a.b`` (its ``__init__``) when it is a folder, and to the
+package ``ragbench.a``: Python runs a package's ``__init__`` before any module in it, so importing
+``ragbench.a.b`` from outside ``ragbench.a`` runs whatever ``ragbench/a/__init__.py`` imports.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def resolve(name: str) -> str | None:
     return name or None
 
 
+def enclosing_packages(target: str, importer: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` from ``importer`` runs first: those
+    of ``target``, except ``importer`` itself and the ones it is inside (imported already)."""
+    parts = target.split(".")
+    packages = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {p for p in packages if p in MODULES and not f"{importer}.".startswith(f"{p}.")}
+
+
 def imports_of(module: str) -> set[str]:
     path = MODULES[module]
     tree = ast.parse(path.read_text(), str(path))
@@ -85,6 +95,7 @@ def imports_of(module: str) -> set[str]:
                 target = resolve(name)
                 if target is not None and target != module:
                     found.add(target)
+                    found |= enclosing_packages(target, module)
     return found
 
 
@@ -120,6 +131,16 @@ def test_the_checker_finds_a_function_level_cycle() -> None:
     source = "def f():\n    from ragbench.render import html\n"
     tree = ast.parse(source)
     assert any(isinstance(n, ast.ImportFrom) for n in ast.walk(tree))
+
+
+def test_importing_a_module_runs_its_package_first() -> None:
+    # the judge importing experiment.workers runs experiment/__init__ (and what that imports)
+    assert enclosing_packages("ragbench.experiment.workers", "ragbench.judge.scoring") == {
+        "ragbench.experiment"
+    }
+    # a sibling: the package is being imported already
+    assert enclosing_packages("ragbench.models.identity", "ragbench.models.local") == set()
+    assert enclosing_packages("ragbench.models.identity", "ragbench.models") == set()
 
 
 def all_cycles(graph: dict[str, set[str]]) -> set[tuple[str, str]]:

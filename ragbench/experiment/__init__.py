@@ -1,17 +1,15 @@
 """Running an experiment: ``run()`` (the only orchestrator), its stages, judging budgets, provenance.
 
 ``ragbench.experiment.run`` is the function the CLI, the notebooks and CI call. It is exported
-lazily (like the top-level package): importing one of this package's modules, e.g. ``workers``
-from the judge, does not load the orchestrator, whose stages import the judge back.
+lazily (like the top-level package) and this file imports nothing: Python runs a package's
+``__init__`` before any module in it, so an eager import here made the judge's import of
+``experiment.workers`` load the orchestrator, whose stages import the judge back (a cycle).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ragbench.experiment.orchestrator import DEFAULT_DB, RunResult, run
+from typing import Any
 
 _EXPORTS = ("DEFAULT_DB", "RunResult", "run")
 
