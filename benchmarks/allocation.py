@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ragbench.config.components import JUDGED_METRICS
 from ragbench.experiment.allocation import Allocator, Budget
+from ragbench.metrics import names as metric_names
 from ragbench.stats import best_trial, look_plan, mean_ci
 from ragbench.store import Store
 
@@ -75,7 +75,7 @@ def from_store(db: str, run_id: str, metric: str | None) -> tuple[pd.DataFrame, 
     scores = store.scores(run_id)
     if metric is None:
         present = set(scores.metric)
-        judged = [m for m in configured if m in JUDGED_METRICS and m in present]
+        judged = [m for m in configured if m in metric_names("judged") and m in present]
         if not judged:
             raise SystemExit(f"run {run_id} has no judged metric")
         metric = judged[0]

@@ -29,7 +29,7 @@ from pathlib import Path
 from ragbench.config.experiment import DatasetConfig, parse_config
 from ragbench.data.datasets import load_dataset
 from ragbench.experiment.orchestrator import run
-from ragbench.judge.evaluate import Judge
+from ragbench.judge.scoring import Judge
 from ragbench.models import HashingEmbedding, complete, make_embedding, make_llm
 from ragbench.pipeline.index import chunk_documents
 from ragbench.pipeline.prompts import format_context, render_prompt

@@ -19,7 +19,7 @@ from ragbench.experiment.allocation import ALL_JUDGED, EXHAUSTED, Allocator, Bud
 from ragbench.experiment.budgeted import judged_order
 from ragbench.experiment.orchestrator import run
 from ragbench.experiment.stages import Stages, judged_subset
-from ragbench.judge.evaluate import Judge, Score
+from ragbench.judge.scoring import Judge, Score
 from ragbench.results.report import load
 from ragbench.stats import (
     best_trial,

@@ -14,7 +14,7 @@ from conftest import DictCache, write_qa_folder
 from ragbench import models
 from ragbench.config.experiment import EmbeddingConfig, LLMConfig, parse_config
 from ragbench.experiment.orchestrator import run
-from ragbench.judge.evaluate import Judge, Score
+from ragbench.judge.scoring import Judge, Score
 from ragbench.models.identity import folder_sha256
 from ragbench.store import Store
 

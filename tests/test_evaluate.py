@@ -11,7 +11,7 @@ from llama_index.core.llms import CompletionResponse, CompletionResponseGen, Cus
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from ragbench.config.experiment import LLMConfig
-from ragbench.judge.evaluate import Judge, Score
+from ragbench.judge.scoring import Judge, Score
 from ragbench.models import FakeLLM, HashingEmbedding
 
 QUESTION = "When was the Corran lighthouse built?"
@@ -175,3 +175,36 @@ def test_judge_works_inside_running_event_loop() -> None:
 
     score = asyncio.run(main())
     assert score.error is None and score.value is not None
+
+
+# --- cache keys are a file format ---------------------------------------------------------------
+
+
+class OneVerdictLLM(GarbageLLM):
+    """Answers every call with one valid verdict."""
+
+    def reply(self, prompt: str) -> str:
+        return '{"verdict": 1}'
+
+
+def test_cache_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verdicts cached in existing result files must still hit: the verdict key and the per-call
+    key are computed byte for byte as before (ragas' version is part of both, pinned here)."""
+    import ragas
+    from pydantic import BaseModel
+
+    from ragbench.config.components import JudgeConfig
+
+    class Verdict(BaseModel):
+        verdict: int
+
+    monkeypatch.setattr(ragas, "__version__", "0.4.pinned")
+    inputs = {"user_input": QUESTION, "response": ANSWER, "retrieved_contexts": CONTEXTS}
+    plain = Judge(LLMConfig(provider="fake"), None, None, embed_id="hashing:pinned")
+    assert plain.cache_key("faithfulness", inputs) == "38a5452f4024fd5b91d6fbc6f64b224c"
+    ragas_prompts = Judge(JudgeConfig(provider="fake", prompts="ragas"), None, None)
+    assert ragas_prompts.cache_key("faithfulness", inputs) == "cf96c2d6392eb52c382e324cdac059b9"
+    cache = DictCache()
+    judge = make_judge(OneVerdictLLM(), cache=cache)
+    assert judge.llm.generate("Is the sky blue?", Verdict) == Verdict(verdict=1)
+    assert list(cache.data) == [("judge_call", "b4b69ec17c2b84a5c3426fc12c4439bd")]

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ragbench.config.components import JudgeConfig
 from ragbench.judge import prompts as judge_prompts
-from ragbench.judge.evaluate import Judge
+from ragbench.judge.scoring import Judge
 from ragbench.models import HashingEmbedding
 
 QUESTION = "When was the Corran lighthouse built?"

@@ -27,7 +27,6 @@ MAX_LINES = 400  # a module one can hold in one's head; split by concern beyond 
 OVERSIZED = {
     "ragbench.cli",
     "ragbench.data.questions",
-    "ragbench.judge.evaluate",
     "ragbench.notebook.review",
     "ragbench.notebook.review_set",
     "ragbench.render.charts",
@@ -68,6 +67,14 @@ def resolve(name: str) -> str | None:
     return name or None
 
 
+def enclosing_packages(target: str, importer: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` from ``importer`` runs first: those
+    of ``target``, except ``importer`` itself and the ones it is inside (imported already)."""
+    parts = target.split(".")
+    packages = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {p for p in packages if p in MODULES and not f"{importer}.".startswith(f"{p}.")}
+
+
 def imports_of(module: str) -> set[str]:
     path = MODULES[module]
     tree = ast.parse(path.read_text(), str(path))
@@ -89,15 +96,8 @@ def imports_of(module: str) -> set[str]:
                 target = resolve(name)
                 if target is not None and target != module:
                     found.add(target)
-                    found.update(ancestors(target) - ancestors(module) - {module})
+                    found |= enclosing_packages(target, module)
     return found
-
-
-def ancestors(module: str) -> set[str]:
-    """The packages whose ``__init__`` runs before ``module`` (``ragbench`` itself excluded: its
-    exports are lazy)."""
-    parts = module.split(".")
-    return {".".join(parts[:i]) for i in range(2, len(parts))}
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
@@ -132,6 +132,16 @@ def test_the_checker_finds_a_function_level_cycle() -> None:
     source = "def f():\n    from ragbench.render import html\n"
     tree = ast.parse(source)
     assert any(isinstance(n, ast.ImportFrom) for n in ast.walk(tree))
+
+
+def test_importing_a_module_runs_its_package_first() -> None:
+    # the judge importing experiment.workers runs experiment/__init__ (and what that imports)
+    assert enclosing_packages("ragbench.experiment.workers", "ragbench.judge.scoring") == {
+        "ragbench.experiment"
+    }
+    # a sibling: the package is being imported already
+    assert enclosing_packages("ragbench.models.identity", "ragbench.models.local") == set()
+    assert enclosing_packages("ragbench.models.identity", "ragbench.models") == set()
 
 
 def all_cycles(graph: dict[str, set[str]]) -> set[tuple[str, str]]:

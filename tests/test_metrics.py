@@ -19,24 +19,27 @@ from ir_measures import RR, R, Success, nDCG
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from ragbench.config.experiment import (
+from ragbench.config.experiment import ConfigError, LLMConfig, parse_config
+from ragbench.judge.scoring import Judge, judge_details
+from ragbench.metrics import (
+    ANSWER as ANSWER_SCORES,
+)
+from ragbench.metrics import (
     ANSWER_METRICS,
     GOLD_METRICS,
     JUDGED_METRICS,
     METRICS,
-    RETRIEVAL_METRICS,
-    ConfigError,
-    LLMConfig,
-    parse_config,
-)
-from ragbench.judge.evaluate import METRIC_INPUTS, Judge, judge_details
-from ragbench.metrics.retrieval import (
-    ANSWER_SCORES,
     RANKED_METRICS,
+    RETRIEVAL_METRICS,
     abstained,
     applies,
     content_words,
     declines,
+)
+from ragbench.metrics import (
+    JUDGED as METRIC_INPUTS,
+)
+from ragbench.metrics.retrieval import (
     distinct_docs,
     hit_rate,
     mrr,

@@ -48,21 +48,7 @@ RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
 DATASET_LOADERS = ("demo", "qa-folder", "documents", "pg-essays", "covid-qa", "sql", "labelled")
-# Computed for every question from the gold labels (gold_doc_ids, gold_spans).
-GOLD_METRICS = ("hit_rate", "mrr", "recall", "ndcg", "span_coverage")
-# reference_recall: computed from the reference answer instead (no gold labels needed).
-RETRIEVAL_METRICS = (*GOLD_METRICS, "reference_recall")
-JUDGED_METRICS = (
-    "faithfulness",
-    "answer_relevancy",
-    "context_precision",
-    "context_recall",
-    "answer_correctness",
-    "semantic_similarity",  # embeddings only, but it needs the answer
-)
-# Read from the answer without any model, beside the judged ones (unanswerable questions only).
-ANSWER_METRICS = ("abstained",)
-METRICS = RETRIEVAL_METRICS + JUDGED_METRICS + ANSWER_METRICS
+# Metric names are not here: each metric's spec is in ragbench.metrics (its tables are light too).
 
 
 class Strict(BaseModel):

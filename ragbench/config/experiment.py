@@ -33,19 +33,14 @@ from pydantic import (
 )
 
 from ragbench.config.components import (  # noqa: F401 - config is where callers find them
-    ANSWER_METRICS,
     CHUNKERS,
     DATASET_LOADERS,
     EMBEDDING_PROVIDERS,
     FUSION_MODES,
-    GOLD_METRICS,
-    JUDGED_METRICS,
     LLM_PROVIDERS,
     MAX_TRIALS,
-    METRICS,
     QUERY_TRANSFORMS,
     RERANKERS,
-    RETRIEVAL_METRICS,
     RETRIEVERS,
     VECTOR_STORES,
     ChunkingConfig,
@@ -69,6 +64,7 @@ from ragbench.config.validation import (
     read_yaml,
     suggest,
 )
+from ragbench.metrics import names as metric_names
 
 
 class StagedConfig(Strict):
@@ -81,12 +77,13 @@ class StagedConfig(Strict):
     @field_validator("rank_by")
     @classmethod
     def _rank_by(cls, v: str) -> str:
-        if v in JUDGED_METRICS or v in ANSWER_METRICS:
+        retrieval = metric_names("retrieval")
+        if v in metric_names("answered"):
             raise ValueError(
                 f"'{v}' is judged only after stage 1 (it needs answers); rank by a retrieval "
-                f"metric, one of: {', '.join(RETRIEVAL_METRICS)}"
+                f"metric, one of: {', '.join(retrieval)}"
             )
-        return check_name("stage-1 ranking metric", v, RETRIEVAL_METRICS)
+        return check_name("stage-1 ranking metric", v, retrieval)
 
 
 class SplitConfig(Strict):
@@ -121,7 +118,7 @@ class ExperimentConfig(Strict):
     # The trial's label when nothing is swept (None: "base"); the tuning panel names its choice.
     label: str | None = None
     # Every gold-label retrieval metric, and the two judged ones that need no reference answer.
-    metrics: list[str] = [*GOLD_METRICS, "faithfulness", "answer_relevancy"]
+    metrics: list[str] = [*metric_names("gold"), "faithfulness", "answer_relevancy"]
     limit: Int | None = Field(None, ge=1)  # questions per trial; None = all
     judge_limit: Int | None = Field(None, ge=0)  # questions answered + LLM-judged; None = all
     staged: StagedConfig | None = None  # None: every trial is answered and judged
@@ -155,8 +152,9 @@ class ExperimentConfig(Strict):
     def _metrics(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("list at least one metric")
+        known = metric_names()
         for m in v:
-            check_name("metric", m, METRICS)
+            check_name("metric", m, known)
         twice = sorted({m for m in v if v.count(m) > 1})
         if twice:
             raise ValueError(f"listed more than once: {', '.join(twice)}")
@@ -187,7 +185,7 @@ class ExperimentConfig(Strict):
         # Stage 1 ranks by scores computed for every trial: a metric the run never computes
         # would rank every trial as 0 (or crash) after the whole retrieval stage.
         if self.staged and self.staged.rank_by not in self.metrics:
-            ranked = [m for m in self.metrics if m in RETRIEVAL_METRICS]
+            ranked = [m for m in self.metrics if m in metric_names("retrieval")]
             hint = (
                 f"rank by one of them ({', '.join(ranked)})"
                 if ranked
@@ -201,11 +199,12 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _budget(self) -> ExperimentConfig:
-        judged = [m for m in self.metrics if m in JUDGED_METRICS]
+        every_judged = metric_names("judged")
+        judged = [m for m in self.metrics if m in every_judged]
         if (self.judge_budget or self.allocation != "uniform") and not judged:
             raise ValueError(
                 "judge_budget and allocation spend judged verdicts, and metrics lists no judged "
-                f"metric ({', '.join(JUDGED_METRICS)})"
+                f"metric ({', '.join(every_judged)})"
             )
         metric = self.allocation_metric
         if metric is not None:

@@ -34,7 +34,8 @@ from ragbench.data.corpus import PERMISSIONS_FILE, load_corpus
 from ragbench.data.datasets import Dataset, unknown_gold_ids
 from ragbench.data.questions import Question, read_questions
 from ragbench.data.readers import DataError
-from ragbench.metrics.retrieval import content_words
+from ragbench.metrics import description as metric_note
+from ragbench.metrics.text import content_words
 
 CHUNK_SIZES = (256, 512, 1024)  # tokens: one chunk per fact, per paragraph, per section
 RETRIEVERS = ("dense", "bm25", "hybrid")  # meaning, keywords, and the two fused
@@ -45,16 +46,6 @@ SPLIT_FROM = 40  # questions: below this a 30% test split is too small to say an
 SHOWN = 10  # skipped files listed by name
 LARGEST = 3
 QUESTIONS_FILE = "questions.jsonl"
-METRIC_NOTES = {
-    "hit_rate": "a gold document is among the top_k retrieved",
-    "mrr": "1 / rank of the first gold document",
-    "ndcg": "the whole ranking against the gold documents",
-    "span_coverage": "a retrieved chunk holds the gold evidence span",
-    "reference_recall": "share of the reference answer's words in the retrieved text (no labels)",
-    "abstained": "an unanswerable question was declined (read from the answer, no LLM)",
-    "faithfulness": "the answer is supported by the retrieved text (LLM judge)",
-    "answer_relevancy": "the answer addresses the question (LLM judge)",
-}
 
 
 class InitError(ValueError):
@@ -262,7 +253,7 @@ def experiment_yaml(
     else:
         lines.append("# No staged search: the questions carry nothing a retrieval metric can use.")
     lines += ["", "# What is measured, per question:"]
-    lines += [f"#   {m}: {METRIC_NOTES[m]}" for m in metrics]
+    lines += [f"#   {m}: {metric_note(m)}" for m in metrics]
     lines += [
         f"metrics: [{', '.join(metrics)}]",
         f"judge_limit: {JUDGE_LIMIT}  # questions answered + judged per trial, 1-2 min each locally",

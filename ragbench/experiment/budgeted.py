@@ -24,7 +24,7 @@ from ragbench.records import Record, RunStats, ScoreRow
 if TYPE_CHECKING:
     from ragbench.config.experiment import ExperimentConfig, Trial
     from ragbench.data.datasets import Question
-    from ragbench.judge.evaluate import Judge
+    from ragbench.judge.scoring import Judge
     from ragbench.store import BatchWriter, Store
 
 #: (trial_id, question_id) -> judged metric -> (value, seconds) of scores that succeeded.

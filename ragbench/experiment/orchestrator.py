@@ -12,7 +12,7 @@ run = provenance -> retrieve -> answer -> judge -> write; each stage hands the n
    experiment holds out a ``split:``; every record stores its question's split).
 3. Answer and judge the seeded ``judge_limit`` subset: a cited answer (generation cache keyed by
    the LLM's content identity, the prompt and every sampling setting), then each judged metric
-   (judge cache, see evaluate.py). Failures are recorded as rows and retried on resume.
+   (judge cache, see judge/scoring.py). Failures are recorded as rows and retried on resume.
 Writes go through the store's batch writer: one transaction per batch of questions or per second.
 """
 
@@ -34,7 +34,7 @@ from ragbench.data.datasets import Dataset, load_dataset
 from ragbench.data.splits import splits_for
 from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
 from ragbench.experiment.stages import Stages, judge_config
-from ragbench.metrics.retrieval import content_words
+from ragbench.metrics.text import content_words
 from ragbench.records import Progress, RunStats
 from ragbench.store import Store
 

@@ -35,8 +35,6 @@ from tqdm.auto import tqdm
 
 from ragbench import models
 from ragbench.config.experiment import (
-    ANSWER_METRICS,
-    JUDGED_METRICS,
     ExperimentConfig,
     LLMConfig,
     Trial,
@@ -46,8 +44,8 @@ from ragbench.data.datasets import Dataset, Question
 from ragbench.data.splits import dev_scores, splits_for
 from ragbench.experiment.budgeted import BudgetedJudging
 from ragbench.experiment.workers import KeyedLocks, completed
-from ragbench.judge.evaluate import Judge, judge_details, reads_answer
-from ragbench.metrics.retrieval import ANSWER_SCORES, applies, retrieval_scores
+from ragbench.judge.scoring import Judge, judge_details
+from ragbench.metrics import ANSWER, applies, names, reads_answer, retrieval_scores, uses_embedding
 from ragbench.pipeline.rag import Builder, doc_id_of
 from ragbench.records import Progress, Record, RunStats, ScoreRow
 from ragbench.stats import order_trials
@@ -57,9 +55,6 @@ from ragbench.store.buffered import BufferedCache
 #: The score row that holds a person's verdict (1.0 = attributable) beside the judge's, in judge
 #: checks and any question set that carries ``human_label``.
 HUMAN_LABEL = "human_label"
-
-#: Judged metrics that read the judge's embedding model; other runs never load it.
-EMBEDDING_METRICS = ("answer_relevancy", "answer_correctness", "semantic_similarity")
 
 #: One stage-3 work item: a trial, one of its records, and the judged metrics it still lacks.
 Item = tuple[Trial, Record, list[str]]
@@ -116,7 +111,7 @@ class Stages(BudgetedJudging):
         self.questions = {q.question_id: q for q in dataset.questions}
         self.judged_ids = judged_subset(list(self.questions), config.judge_limit, config.seed)
         # Judged metrics and the answer metrics read without a model (abstained).
-        answered = (*JUDGED_METRICS, *ANSWER_METRICS)
+        answered = names("answered")
         self.judged_metrics = [m for m in config.metrics if m in answered]
         self.splits = splits_for(config, dataset.questions)  # {} without `split:`
         self.stats = stats if stats is not None else RunStats()
@@ -252,7 +247,7 @@ class Stages(BudgetedJudging):
         trials = self.select_stage3(trials)
         judge_cfg = judge_config(trials)
         embed_cfg = self._judge_embedding(judge_cfg)
-        needs_embedding = any(m in EMBEDDING_METRICS for m in self.judged_metrics)
+        needs_embedding = any(map(uses_embedding, self.judged_metrics))
         judge = Judge(
             judge_cfg,
             self.builder.llm(judge_cfg),
@@ -415,8 +410,8 @@ class Stages(BudgetedJudging):
         self._prefetch_verdicts(record, metrics, judge)
         rows = []
         for metric in metrics:
-            if metric in ANSWER_SCORES:  # read from the answer, no judge call
-                rows.append(self._row(record, metric, ANSWER_SCORES[metric](record.response or "")))
+            if metric in ANSWER:  # read from the answer, no judge call
+                rows.append(self._row(record, metric, ANSWER[metric].score(record.response or "")))
                 continue
             score = judge.score(
                 metric,

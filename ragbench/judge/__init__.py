@@ -1,1 +1,3 @@
-"""LLM judging: ragas metrics through the judge model, compact prompts, judge checks."""
+"""LLM judging: ``scoring`` (``Judge``: one judged metric's spec -> a cached ``Score``), ``adapter``
+(the judge's models as ragas sees them), ``prompts`` (compact prompts), ``check`` (judge checks).
+What each judged metric reads and how it is built is its spec in ``ragbench.metrics.judged``."""

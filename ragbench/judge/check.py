@@ -3,7 +3,7 @@
 Contract:
 - ``judge_check(items, judge_cfg, db)`` is a run like any other: the labelled items become a
   dataset of ready-made records (``labelled.ready_made``: context, answer and the human
-  label) and ``experiment.run`` judges them with the same :class:`~ragbench.judge.evaluate.Judge`
+  label) and ``experiment.run`` judges them with the same :class:`~ragbench.judge.scoring.Judge`
   ("faithfulness") experiments use, storing an experiment ``judge-check-<dataset>`` with one
   record per item and two score rows per item: ``faithfulness`` (NULL + error on failure) and
   ``human_label`` (1.0/0.0), so agreement can be recomputed in SQL.

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, conlist, create_model
 
-# Bump when a prompt or output form here changes: cached verdicts are keyed by it (evaluate.py).
+# Bump when a prompt or output form here changes: cached verdicts are keyed by it (scoring.py).
 # 1: verdicts without reasons (lenient: BEGIN balanced accuracy 0.632); 2: reasons kept.
 COMPACT_VERSION = 2
 

@@ -1,18 +1,18 @@
-"""Metrics without an LLM: retrieval metrics for every question, and ``abstained`` for answers.
+"""Retrieval metrics: how well the retrieved chunks of one question match its labels, no model.
 
 Contract:
+- :data:`RETRIEVAL`: name -> :class:`~ragbench.metrics.spec.RetrievalSpec` of hit_rate, mrr,
+  recall, ndcg, span_coverage (from the gold labels) and reference_recall (from the reference
+  answer), each with what it ``needs`` from a question and whether it is 0/1.
 - ``retrieval_scores(retrieved_doc_ids, gold_doc_ids, metrics, *, k, contexts=None,
   gold_spans=None, gains=None, reference=None, answerable=True)`` -> {metric: value} for the
-  names in ``metrics`` among hit_rate, mrr, recall, ndcg, span_coverage (from the gold labels)
-  and reference_recall (from the reference answer); names it does not know (judged metrics) are
-  ignored. A metric that does not apply is absent, which is different from scoring 0: the
-  gold-label metrics need gold documents (span_coverage gold spans), reference_recall an
-  answerable question whose reference answer has a content word.
+  names in ``metrics`` that are in :data:`RETRIEVAL`; other names (judged metrics) are ignored.
+  A metric that does not apply is absent, which is different from scoring 0: the gold-label
+  metrics need gold documents (span_coverage gold spans too), reference_recall an answerable
+  question whose reference answer has a content word; an unanswerable question gets none.
 - ``reference_recall(contexts, reference, *, k)``: the share of the reference answer's content
   words found in the top ``k`` retrieved texts (see its docstring); computed from the reference,
   not from gold labels, so sets with answers but no document labels get a retrieval score.
-- ``abstained(response)``: 1.0 when an answer declines (``prompts.NOT_FOUND`` or an equivalent
-  refusal, :func:`declines`), else 0.0; the run scores it for unanswerable questions only.
 - Every ranked metric first collapses the retrieved chunks' doc ids to distinct documents (the
   first occurrence keeps its rank), then cuts that ranking at ``k``, the trial's ``top_k``.
   ``k`` is always passed explicitly, never taken from the list's length, so a retriever that
@@ -32,19 +32,14 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from collections.abc import Callable, Mapping, Sequence
 
-from ragbench.pipeline.prompts import NOT_FOUND
+from ragbench.metrics.spec import RetrievalSpec, Retrieved
+from ragbench.metrics.text import content_words
 
 __all__ = [
-    "ANSWER_SCORES",
-    "RANKED_METRICS",
-    "STOPWORDS",
-    "abstained",
-    "applies",
-    "content_words",
-    "declines",
+    "NEEDS",
+    "RETRIEVAL",
     "distinct_docs",
     "hit_rate",
     "mrr",
@@ -208,27 +203,11 @@ def span_coverage(contexts: Sequence[str], gold_spans: Sequence[str]) -> float:
     return 0.0
 
 
-# Function words that carry no content: a reference's "the" or "is" found in a chunk says nothing.
-_STOPWORDS = """
-a about after all also an and any are as at be been before but by can could did do does for from
-had has have he her his how i if in into is it its may might more most my no nor not of on or our
-she should so such than that the their them then there these they this those to too under up was
-we were what when where which while who whom why will with would you your
-"""
-STOPWORDS = frozenset(_STOPWORDS.split())
-_WORD = re.compile(r"\w+")
-
-
-def content_words(text: str) -> set[str]:
-    """The distinct lowercased word tokens (``\\w+``) of ``text`` that are not in STOPWORDS."""
-    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
-
-
 def reference_recall(contexts: Sequence[str], reference: str, *, k: int) -> float:
     """Reference recall@k: how much of the reference answer the top ``k`` retrieved texts hold.
 
     Computed from the reference answer, not from gold labels: the share of the reference's
-    content words (lowercased ``\\w+`` tokens minus :data:`STOPWORDS`, each counted once) that
+    content words (lowercased ``\\w+`` tokens minus ``text.STOPWORDS``, each counted once) that
     occur as words in the first ``k`` retrieved texts. 1.0 means every content word of the
     reference appears in what was retrieved; 0.0 that none does. Word overlap, not meaning: a
     paraphrase scores lower than the same fact in the reference's words.
@@ -249,53 +228,46 @@ def reference_recall(contexts: Sequence[str], reference: str, *, k: int) -> floa
     return len(wanted & found) / len(wanted)
 
 
-# Refusals the answer prompts ask for (prompts.NOT_FOUND) and the usual ways models say the same;
-# each names the speaker or the sources, so "the fee does not include VAT" is not a refusal.
-_SOURCES = r"(?:documents?|sources?|context|passages?|texts?|knowledge base|information)"
-_REFUSALS = re.compile(
-    r"\bi (?:do not|don't|cannot|can't|am unable to|am not able to) "
-    r"(?:know|answer|tell|say|find|determine)\b"
-    rf"|\b{_SOURCES}(?: provided| given| above| available)? "
-    r"(?:do not|does not|did not|don't|doesn't|didn't) "
-    r"(?:contain|include|say|mention|provide|specify|state|answer|have)\b"
-    r"|\bnot (?:mentioned|stated|provided|specified|found|given|available) in the "
-    rf"(?:provided |given |above )?{_SOURCES}"
-    r"|\bno (?:information|mention)\b"
-    r"|\b(?:cannot|can't|could not|couldn't) be (?:answered|determined|found)\b"
-    r"|\bunable to (?:answer|find|determine)\b"
-)
+RETRIEVAL: dict[str, RetrievalSpec] = {
+    "hit_rate": RetrievalSpec(
+        description="a gold document is among the top_k retrieved",
+        score=lambda r: hit_rate(r.doc_ids, r.gold_doc_ids, k=r.k),
+        needs=("gold_doc_ids",),
+        binary=True,
+    ),
+    "mrr": RetrievalSpec(
+        description="1 / rank of the first gold document",
+        score=lambda r: mrr(r.doc_ids, r.gold_doc_ids, k=r.k),
+        needs=("gold_doc_ids",),
+    ),
+    "recall": RetrievalSpec(
+        description="the share of the gold documents among the top_k retrieved",
+        score=lambda r: recall(r.doc_ids, r.gold_doc_ids, k=r.k),
+        needs=("gold_doc_ids",),
+    ),
+    "ndcg": RetrievalSpec(
+        description="the whole ranking against the gold documents",
+        score=lambda r: ndcg(r.doc_ids, r.gold_doc_ids, k=r.k, gains=r.gains),
+        needs=("gold_doc_ids",),
+    ),
+    "span_coverage": RetrievalSpec(
+        description="a retrieved chunk holds the gold evidence span",
+        score=lambda r: span_coverage(r.contexts, r.gold_spans),
+        needs=("gold_doc_ids", "gold_spans"),
+        binary=True,
+    ),
+    "reference_recall": RetrievalSpec(
+        description="share of the reference answer's words in the retrieved text (no labels)",
+        score=lambda r: reference_recall(r.contexts, r.reference, k=r.k),
+        needs=("reference",),
+    ),
+}
 
-
-def declines(response: str) -> bool:
-    """True when an answer declines to answer: it contains ``prompts.NOT_FOUND`` or an equivalent
-    refusal (e.g. "I don't know", "the documents do not mention", "no information"), compared
-    case-insensitively with curly apostrophes made straight."""
-    text = " ".join(response.replace("\u2019", "'").split()).lower()
-    return NOT_FOUND.lower() in text or _REFUSALS.search(text) is not None
-
-
-def abstained(response: str) -> float:
-    """1.0 if the answer declines (:func:`declines`), else 0.0: for questions the corpus cannot
-    answer, where declining is the right answer (the run scores no other question with it)."""
-    return 1.0 if declines(response) else 0.0
-
-
-# Metrics read from an answer without a model (components.ANSWER_METRICS), by name.
-ANSWER_SCORES: dict[str, Callable[[str], float]] = {"abstained": abstained}
-
-
-def applies(metric: str, answerable: bool) -> bool:
-    """Whether an answer metric applies to a question: ``abstained`` only to unanswerable ones
-    (declining an answerable question is not a virtue the mean should reward)."""
-    return metric not in ANSWER_SCORES or not answerable
-
-
-# Metrics of the retrieved doc ids against the gold doc ids; span_coverage reads texts instead.
-RANKED_METRICS: dict[str, Callable[..., float]] = {
-    "hit_rate": hit_rate,
-    "mrr": mrr,
-    "recall": recall,
-    "ndcg": ndcg,
+#: Whether a question has what a metric ``needs``, by field.
+NEEDS: dict[str, Callable[[Retrieved], bool]] = {
+    "gold_doc_ids": lambda r: bool(r.gold_doc_ids),
+    "gold_spans": lambda r: bool(r.gold_spans),
+    "reference": lambda r: bool(content_words(r.reference)),
 }
 
 
@@ -316,8 +288,7 @@ def retrieval_scores(
     Args:
         retrieved_doc_ids: the doc id of each retrieved chunk, best first.
         gold_doc_ids: the question's gold doc ids; none means the gold-label metrics do not apply.
-        metrics: the experiment's metric names; names other than hit_rate, mrr, recall, ndcg,
-            span_coverage and reference_recall are ignored.
+        metrics: the experiment's metric names; names not in :data:`RETRIEVAL` are ignored.
         k: the trial's ``top_k``: the cutoff of every ranked metric, whatever the list's length.
         contexts: the retrieved chunks' texts, for ``span_coverage`` and ``reference_recall``.
         gold_spans: verbatim evidence; ``span_coverage`` applies only when there is some.
@@ -326,19 +297,22 @@ def retrieval_scores(
         answerable: False for a question the corpus cannot answer: nothing applies (``{}``).
 
     Returns:
-        {metric: value in [0, 1]} for each applicable requested metric.
+        {metric: value in [0, 1]} for each applicable requested metric, in table order.
     """
     _check_k(k)
     if not answerable:
         return {}
-    scores: dict[str, float] = {}
-    for name, fn in RANKED_METRICS.items():
-        if name not in metrics or not gold_doc_ids:
-            continue
-        extra = {"gains": gains} if name == "ndcg" else {}
-        scores[name] = fn(retrieved_doc_ids, gold_doc_ids, k=k, **extra)
-    if "span_coverage" in metrics and gold_doc_ids and gold_spans:
-        scores["span_coverage"] = span_coverage(contexts or [], gold_spans)
-    if "reference_recall" in metrics and reference and content_words(reference):
-        scores["reference_recall"] = reference_recall(contexts or [], reference, k=k)
-    return scores
+    retrieved = Retrieved(
+        doc_ids=retrieved_doc_ids,
+        gold_doc_ids=gold_doc_ids or (),
+        k=k,
+        contexts=contexts or (),
+        gold_spans=gold_spans or (),
+        gains=gains,
+        reference=reference or "",
+    )
+    return {
+        name: spec.score(retrieved)
+        for name, spec in RETRIEVAL.items()
+        if name in metrics and all(NEEDS[need](retrieved) for need in spec.needs)
+    }

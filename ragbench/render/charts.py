@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ragbench.config.experiment import ANSWER_METRICS, JUDGED_METRICS
+from ragbench.metrics import names as metric_names
 from ragbench.render.figures import (
     LABEL_CHARS,
     MIN_FONT_PT,
@@ -385,7 +385,7 @@ def chart_set(
         if heat is not None:
             figures[f"heatmap_{metric}"] = heat
     for metric in metrics:
-        judged = metric in JUDGED_METRICS or metric in ANSWER_METRICS  # of answered questions
+        judged = metric in metric_names("answered")  # of answered questions
         latency = mean_latency(latencies, judged)
         measured = summary[(summary.metric == metric) & summary["mean"].notna()]
         if not latency.empty and measured.trial_id.isin(latency.trial_id).any():

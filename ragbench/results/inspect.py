@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from ragbench.config.experiment import ANSWER_METRICS, JUDGED_METRICS
+from ragbench.metrics import names as metric_names
 from ragbench.render import html as display
 from ragbench.store import Store
 
@@ -54,7 +54,7 @@ def answered_questions(store: Store, run_id: str, scores: pd.DataFrame | None = 
     """Question ids of the run that were answered (have a judged score), by id; when none was,
     every question with a record."""
     scores = store.scores(run_id) if scores is None else scores
-    judged = scores[scores.metric.isin([*JUDGED_METRICS, *ANSWER_METRICS])].question_id
+    judged = scores[scores.metric.isin(metric_names("answered"))].question_id
     ids = sorted(set(judged.astype(str)))
     if not ids:
         ids = sorted(set(store.records_frame(run_id).question_id.astype(str)))

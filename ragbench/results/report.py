@@ -30,9 +30,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ragbench import stats
-from ragbench.config.components import JUDGED_METRICS
 from ragbench.data.splits import dev_scores
 from ragbench.experiment import allocation
+from ragbench.metrics import names as metric_names
 from ragbench.records import RunInfo
 from ragbench.render import charts as plots
 from ragbench.render import html as display
@@ -141,7 +141,7 @@ class Report:
         return allocation.budget_rows(self.allocation, self.labels)
 
     def budget_note(self) -> str:
-        judged = [m for m in self.info.metrics if m in JUDGED_METRICS]
+        judged = [m for m in self.info.metrics if m in metric_names("judged")]
         return allocation.budget_note(self.allocation, judged)
 
     @property
@@ -189,7 +189,7 @@ class Report:
     def more_verdicts(self) -> list[str]:
         """For each judged metric where no trial is significantly worse than the best: one line
         saying how many judged questions per trial the best vs the runner-up would need."""
-        judged = [m for m in self.info.metrics if m in JUDGED_METRICS]
+        judged = [m for m in self.info.metrics if m in metric_names("judged")]
         lines = []
         for metric in judged:
             ranking = self.rankings.get(metric)

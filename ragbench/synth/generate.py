@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ragbench.metrics.retrieval import content_words
+from ragbench.metrics.text import content_words
 from ragbench.synth import prompts
 from ragbench.synth.align import MIN_WORDS, Alignment, align_span, strip_wrappers
 from ragbench.synth.filters import Deduper, leak, make_self_contained
