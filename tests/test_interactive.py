@@ -3,7 +3,9 @@ and ``ragbench notebook run`` (ragbench.notebook.papermill) through the CLI. Fak
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +222,36 @@ def test_trial_result_escapes_user_text() -> None:
     for raw in ("<b>this</b>", "<script>", "<img", "<label>", "doc&1"):
         assert raw not in page
     assert "&lt;img src=x&gt;" in page and "doc&amp;1" in page
+
+
+def _two_passages_of_one_document(long: str) -> TrialResult:
+    record = Record(
+        "run",
+        "t1",
+        "q1",
+        "When does the pier reopen?",
+        ["The pier closed in May.", long],
+        ["pier.md", "pier.md"],
+        response="It reopens in March [2].",
+        cited_doc_ids=["pier.md"],
+    )
+    summary = pd.DataFrame([{"metric": "hit_rate", "mean": 1.0, "n": 1, "n_failed": 0}])
+    return TrialResult(
+        "run", "a", False, ["hit_rate"], summary, [QuestionResult(record, {"hit_rate": 1.0}, {})]
+    )
+
+
+def test_trial_result_ticks_the_cited_passage_and_shows_every_passage_whole() -> None:
+    long = " ".join(f"Sentence {k} of the pier notice says it reopens in March." for k in range(25))
+    assert len(long) > 1200
+    page = _two_passages_of_one_document(long)._repr_html_()
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split("retrieved passage(s)")[1], re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows if "<td" in row]
+    assert [c[0] for c in cells] == ["1", "2"] and [c[1] for c in cells] == ["pier.md"] * 2
+    assert [c[2] for c in cells] == ["", "\u2713"]  # the answer cites [2]: passage 2 only
+    body = re.sub(r"<summary>.*?</summary>", "", cells[1][3], flags=re.S)
+    assert long in html_lib.unescape(re.sub(r"<[^>]+>", "", body))  # whole, not on hover
+    assert "title=" not in cells[1][3]
 
 
 def _outputs(nb: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Contract:
 - ``drilldown(store, run_id, question_id=None)`` -> one row per trial (by label) for one question:
   the question, the retrieved passages with their doc ids, the response and cited doc ids, and per
-  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``).
+  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``; shown
+  as statements, verdicts and reasons by ``results.reasons``).
   ``question_id=None`` picks the first judged (answered) question of the run.
 - ``inspect_question(db, run_id=None, question_id=None, experiment=None)`` opens the results file read-only
   and returns a :class:`Drilldown` that shows itself in a notebook (``_repr_html_``: answer, cited
@@ -26,6 +27,8 @@ import pandas as pd
 
 from ragbench.config.experiment import ANSWER_METRICS, JUDGED_METRICS
 from ragbench.render import html as display
+from ragbench.render.question import question_html
+from ragbench.results.reasons import read_trace, step_lines
 from ragbench.results.report import configured_metrics
 from ragbench.store import Store
 
@@ -153,9 +156,7 @@ class Drilldown:
 
     def _repr_html_(self) -> str:
         banner = display.banner("FAKE MODELS: answers and scores come from test doubles.", "fake")
-        return (banner if self.fake_models else "") + display.question_html(
-            self.frame, self.metrics
-        )
+        return (banner if self.fake_models else "") + question_html(self.frame, self.metrics)
 
     def __repr__(self) -> str:
         return format_drilldown(self.frame)
@@ -266,13 +267,6 @@ def format_drilldown(frame: pd.DataFrame, width: int = 100, context_chars: int =
             shown = "-" if pd.isna(value) else f"{value:.3f}"
             error = r[f"{m}_error"]
             lines.append(f"  {m}: {shown}" + (f"  error: {error}" if error else ""))
-            for step in r[f"{m}_reasons"]:
-                lines.append(
-                    textwrap.fill(
-                        display.judge_step(step),
-                        width=width,
-                        initial_indent="      ",
-                        subsequent_indent="        ",
-                    )
-                )
+            for line in step_lines(read_trace(r[f"{m}_reasons"])):
+                lines.append(textwrap.fill(line, width=width, subsequent_indent="          "))
     return "\n".join(lines)
