@@ -186,6 +186,27 @@ def test_button_disabled_while_running_and_reenabled_after_an_error(
     assert controls.bar.layout.visibility == "hidden"
 
 
+def test_panel_names_the_answer_stage_before_the_first_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the model answers and judges, the progress line says so (not "retrieval: 2 of 2")."""
+    from ragbench.models import FakeLLM
+
+    controls = build_controls()
+    shown: list[str] = []  # the progress line each time the fake model is asked something
+    complete = FakeLLM.complete
+
+    def noted(self: FakeLLM, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        shown.append(controls.status.value)
+        return complete(self, prompt, formatted, **kwargs)
+
+    monkeypatch.setattr(FakeLLM, "complete", noted)
+    session = Session(controls, "demo", tmp_path / "r.duckdb", 2, "tune", fake=True)
+    assert session.on_click() is not None and session.error is None
+    assert re.fullmatch(r"answer\+judge: question 0 of 2 \u00b7 \d+\.\d s", shown[0]), shown[0]
+    assert all(s.startswith("answer+judge: question ") for s in shown)
+
+
 def test_click_with_bad_dataset_reports_one_line(tmp_path: Path) -> None:
     controls = build_controls()
     session = Session(controls, "no-such-set", tmp_path / "r.duckdb", 2, "tune", fake=True)
