@@ -31,6 +31,7 @@ from ragbench.render.question import question_html
 from ragbench.results.reasons import read_trace, step_lines
 from ragbench.results.report import configured_metrics
 from ragbench.store import Store
+from ragbench.store.connection import WRITE_IT_FIRST, RunNotFound
 
 
 def _reasons(details: Any) -> list[Any]:
@@ -228,7 +229,7 @@ def _run(store: Store, run_id: str | None, experiment: str | None) -> str:
         found = None if runs.empty else str(runs.run_id.iloc[-1])
     if found is None:
         what = f"no run of experiment '{experiment}'" if experiment else "no run"
-        raise LookupError(f"{what} in {store.path}")
+        raise RunNotFound(f"{what} in {store.path}; {WRITE_IT_FIRST}")
     return found
 
 
@@ -236,7 +237,7 @@ def _fake(store: Store, run_id: str) -> bool:
     try:
         return bool(store.run_info(run_id).get("fake_models"))
     except KeyError:
-        raise LookupError(f"no run {run_id} in {store.path}") from None
+        raise RunNotFound(f"no run {run_id} in {store.path}") from None
 
 
 def format_drilldown(frame: pd.DataFrame, width: int = 100, context_chars: int = 300) -> str:
