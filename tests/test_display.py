@@ -135,13 +135,39 @@ def test_judge_reasons_read_as_statements_and_passages() -> None:
     assert _findings(PRECISION) == [
         [("passage 1", "useful", "States the date."), ("passage 2", "not useful", "About ferries.")]
     ]
-    recall = {"ContextRecallOutput": {"classifications": [
-        {"statement": "Opened 1987.", "reason": "In passage 1.", "attributed": 1}]}}  # fmt: skip
+    recall = {
+        "ContextRecallOutput": {
+            "classifications": [
+                {"statement": "Opened 1987.", "reason": "In passage 1.", "attributed": 1}
+            ]
+        }
+    }
     assert _findings([recall]) == [[("Opened 1987.", "attributed", "In passage 1.")]]
     relevancy = [
         {"AnswerRelevanceOutput": {"question": f"Q{k}?", "noncommittal": 0}} for k in (1, 2)
     ]
     assert _findings(relevancy) == [[("Q1?", None, None), ("Q2?", None, None)]]
+    correctness = [
+        {"StatementGeneratorOutput": {"statements": ["A."]}},
+        {"StatementGeneratorOutput": {"statements": ["B."]}},
+        {
+            "ClassificationWithReason": {
+                "TP": [{"statement": "A.", "reason": "Both."}],
+                "FP": [],
+                "FN": [{"statement": "B.", "reason": "Missing."}],
+            }
+        },
+    ]
+    steps = read_trace(correctness)
+    assert [s.title for s in steps] == [
+        "statements drawn from the answer",
+        "statements drawn from the reference answer",
+        "statements of the answer and of the reference answer",
+    ]
+    assert _findings(correctness)[2] == [
+        ("A.", "in the answer and the reference", "Both."),
+        ("B.", "in the reference only", "Missing."),
+    ]
 
 
 def test_unknown_judge_replies_are_readable_text_not_json() -> None:

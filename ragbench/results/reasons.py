@@ -13,11 +13,13 @@ ragas' prompts and the compact ones (``judge.prompts``) read alike:
   in the order the verdicts were recorded;
 - context recall: each statement of the reference, "attributed" / "not attributed" to the passages;
 - answer relevancy: each question the judge wrote from the answer (and whether it found the answer
-  evasive); answer correctness: statements in the answer and the reference, and why;
+  evasive); answer correctness: statements in the answer and the reference, and why
+  (the answer's statements are drawn first, then the reference's: the second list of two in a row
+  is named the reference's);
 - anything else: compact readable text (``key: value; ...``), never a JSON dump.
 
 ``step_lines(steps)`` is the same as indented text lines (the drill-down's ``__repr__``). Nothing
-here reads the store or writes HTML (``render.html.reasons_html`` does).
+here reads the store or writes HTML (``render.question.reasons_html`` does).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Any
 CACHED = "cached"
 DRAWN = "statements drawn from the answer"
 CHECKED = "statements of the answer, checked against the retrieved passages"
-PASSAGES = "each retrieved passage: was it useful for the reference answer?"
+DRAWN_REFERENCE = "statements drawn from the reference answer"
+PASSAGES = "each retrieved passage, useful for reaching the reference answer or not"
 QUESTIONS = "questions the judge wrote from the answer (compared with the asked one)"
 MERGED = (PASSAGES, QUESTIONS)  # one call per item: consecutive replies make one step
 #: Answer correctness' three lists, and what each says about a statement.
@@ -126,6 +129,8 @@ def read_trace(trace: list[Any]) -> list[JudgeStep]:
             steps[-1].cached = steps[-1].cached or cached
             continue
         step.cached = cached
+        if step.title == DRAWN and steps and steps[-1].title == DRAWN:
+            step.title = DRAWN_REFERENCE  # answer correctness: the answer's, then the reference's
         if step.title == CHECKED and steps and steps[-1].title == DRAWN:
             step.cached = cached or steps[-1].cached
             steps[-1] = step  # the statements, now with their verdicts
@@ -161,7 +166,7 @@ def _step(name: str, body: Any, statements: list[str]) -> JudgeStep:
         return JudgeStep(PASSAGES, [Finding("passage", verdict, str(body["reason"]), ok)])
     if _is_list_of(body.get("classifications"), dict):
         found = _verdicts(body["classifications"], [], "attributed", "not attributed")
-        return JudgeStep("statements of the reference answer: found in the passages?", found)
+        return JudgeStep("statements of the reference answer, found in the passages or not", found)
     if "question" in body and "noncommittal" in body:
         evasive = bool(_binary(body["noncommittal"]))
         verdict = "the answer is evasive" if evasive else None
