@@ -96,10 +96,11 @@ SCORE_COLUMNS = tuple(f.name for f in fields(ScoreRow))
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run is, for progress displays (``run(..., on_progress=callback)``)."""
+    """Where a run is, for progress displays (``run(..., on_progress=callback)``): reported when a
+    stage starts (``done`` 0) and after each (trial, question) pair it finishes."""
 
-    stage: str  # "retrieval" | "answer+judge"
-    done: int  # (trial, question) pairs done in this stage
+    stage: str  # "retrieval" | "records" (ready-made: nothing retrieved) | "answer+judge"
+    done: int  # (trial, question) pairs done in this stage; 0: the stage has just started
     total: int  # pairs to do in this stage
     trial: str  # label of the trial being worked on
     elapsed_s: float  # since the run started

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
-SYNTH_SAMPLE = ROOT / "tests" / "data" / "synth_sample.jsonl"
+SYNTH_SAMPLE = ROOT / "ragbench" / "demo" / "synth_sample.jsonl"
 SCREENSHOTS = ROOT / "results" / "screenshots"
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 SERVER_START_S = 120  # JupyterLab starts in ~5 s idle; 2 shared cores under load need more
@@ -288,6 +288,10 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         assert seen["disabled"], "the button was never disabled while the trial ran"
         assert button.is_enabled()
         assert any(s.endswith(" s") for s in seen["status"]), seen["status"][-5:]
+        # the stage doing the work is named as soon as it starts, not the last one that ticked
+        assert any(s.startswith("answer+judge: question 0 of 2 ") for s in seen["status"]), seen[
+            "status"
+        ]
         result = panel.locator(".ragbench-trial")
         assert "cited sources" in result.inner_text() and "answer" in result.inner_text()
         assert result.locator("table").count() >= 1
@@ -297,6 +301,7 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         assert "sentence 256/32, hashing, dense k=3, default" in panel.inner_text()
         _no_stderr(page)
         assert "Warning" not in panel.inner_text()
+        _passages_whole_and_cited_ticked(result, lab)
         result.locator("details").first.evaluate("d => { d.open = true; }")  # show passages
         _shot(page, "03-tuning-panel.png", panel)
     except Exception:
@@ -306,12 +311,44 @@ def test_notebook_03_tuning_panel_click(lab: Lab, browser: Any) -> None:
         page.close()
 
 
+def _passages_whole_and_cited_ticked(result: Any, lab: Lab) -> None:
+    """Every retrieved passage of the trial reads whole once unfolded, and the cited column ticks
+    exactly the passages the answer cites as [k] (not every passage of a cited document)."""
+    from ragbench.pipeline.prompts import cited_passages
+    from ragbench.store import Store
+
+    store = Store(lab.root / "results" / "ragbench.duckdb", read_only=True)
+    records = store.records(str(store.runs("interactive").run_id.iloc[-1]))
+    result.evaluate("el => el.querySelectorAll('details').forEach(d => { d.open = true; })")
+    shown = " ".join(result.inner_text().split())
+    longest = max((c for r in records for c in r.retrieved_contexts), key=len)
+    assert len(longest) > 300 and " ".join(longest.split()) in shown
+    ticks = result.evaluate(
+        """el => [...el.querySelectorAll('details table')].map(t =>
+            [...t.querySelectorAll('tbody tr')].map(r => r.cells[2].textContent))"""
+    )
+    expected = []
+    for r in records:
+        cited = cited_passages(r.response, len(r.retrieved_contexts))
+        n = len(r.retrieved_contexts)
+        expected.append(["\u2713" if k in cited else "" for k in range(1, n + 1)])
+    assert ticks == expected and any("\u2713" in row for row in ticks)
+
+
 def test_notebook_05_review_panel_clicks(lab: Lab, browser: Any) -> None:
     page = _open(browser, lab, "05-review-questions.ipynb")
+    questions = lab.root / "data" / "questions.jsonl"
     try:
         _run_all(page, UI_MS // 1000)
         _no_stderr(page)
         panel = page.locator(".jp-CodeCell").filter(has_text="panel = ReviewPanel(review)")
+        # Run All previews the scripted rule and saves nothing: the file keeps every byte
+        assert questions.read_bytes() == SYNTH_SAMPLE.read_bytes()
+        panel.get_by_text("no unsaved changes").wait_for()
+        rule = page.locator(".jp-CodeCell").filter(has_text="check_rule(review")
+        assert "would reject 1 of 1 pending question(s); a preview, nothing changed" in (
+            rule.locator(".jp-OutputArea-output").inner_text()
+        )
         for control in ("select", "button", ".widget-slider", "textarea", ".widget-text input"):
             assert panel.locator(f".jupyter-widgets {control}").count() >= 1, control
         card = panel.locator(".ragbench-review-card")
@@ -331,11 +368,13 @@ def test_notebook_05_review_panel_clicks(lab: Lab, browser: Any) -> None:
         panel.get_by_text("1 unsaved change(s)").wait_for()
         panel.get_by_role("button", name="Save file").click()
         panel.get_by_text("saved 6 rows to").wait_for()
-        saved = (lab.root / "data" / "questions.jsonl").read_text().splitlines()
+        saved = questions.read_text().splitlines()
         multi = json.loads(saved[1])
         assert (
             multi["status"] == "rejected" and multi["reason"] == "too broad: two questions in one"
         )
+        assert json.loads(saved[3])["status"] == "pending"  # the previewed rule changed nothing
+        panel.get_by_text("no unsaved changes").wait_for()
         assert str(lab.root) not in panel.inner_text()
         _no_stderr(page)
         assert "Warning" not in panel.inner_text()

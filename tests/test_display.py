@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,7 +14,9 @@ from IPython.core.formatters import PNGFormatter
 from matplotlib.figure import Figure
 
 from ragbench.render import html as display
+from ragbench.render import question
 from ragbench.render.figures import new_figure
+from ragbench.results.reasons import read_trace
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -95,6 +98,94 @@ def test_register_figure_formatter(monkeypatch: pytest.MonkeyPatch) -> None:
     display.register_figure_formatter()  # outside IPython: nothing to do
 
 
-def test_judge_step() -> None:
-    assert display.judge_step({"Out": {"x": 1}}) == 'Out: {"x": 1}'
-    assert display.judge_step(["a"]) == '["a"]'
+FAITHFULNESS = [  # the compact prompts: statements first, then one verdict per statement
+    {"StatementGeneratorOutput": {"statements": ["It opened in March.", "It has a <cafe>."]}},
+    {
+        "Verdicts": {
+            "verdicts": [
+                {"reason": "The passage gives March.", "verdict": 1},
+                {"reason": "No cafe is mentioned.", "verdict": 0},
+            ]
+        },
+        "cached": True,
+    },
+]
+PRECISION = [
+    {"Verdict": {"reason": "States the date.", "verdict": 1}},
+    {"Verdict": {"reason": "About ferries.", "verdict": 0}},
+]
+
+
+def _findings(trace: list[Any]) -> list[list[tuple[Any, ...]]]:
+    return [[(f.subject, f.verdict, f.reason) for f in s.findings] for s in read_trace(trace)]
+
+
+def test_judge_reasons_read_as_statements_and_passages() -> None:
+    assert _findings(FAITHFULNESS) == [
+        [
+            ("It opened in March.", "supported", "The passage gives March."),
+            ("It has a <cafe>.", "not supported", "No cafe is mentioned."),
+        ]
+    ]
+    assert read_trace(FAITHFULNESS)[0].cached
+    ragas_nli = {
+        "NLIStatementOutput": {"statements": [{"statement": "S.", "reason": "R.", "verdict": 0}]}
+    }
+    assert _findings([ragas_nli]) == [[("S.", "not supported", "R.")]]
+    assert _findings(PRECISION) == [
+        [("passage 1", "useful", "States the date."), ("passage 2", "not useful", "About ferries.")]
+    ]
+    recall = {
+        "ContextRecallOutput": {
+            "classifications": [
+                {"statement": "Opened 1987.", "reason": "In passage 1.", "attributed": 1}
+            ]
+        }
+    }
+    assert _findings([recall]) == [[("Opened 1987.", "attributed", "In passage 1.")]]
+    relevancy = [
+        {"AnswerRelevanceOutput": {"question": f"Q{k}?", "noncommittal": 0}} for k in (1, 2)
+    ]
+    assert _findings(relevancy) == [[("Q1?", None, None), ("Q2?", None, None)]]
+    correctness = [
+        {"StatementGeneratorOutput": {"statements": ["A."]}},
+        {"StatementGeneratorOutput": {"statements": ["B."]}},
+        {
+            "ClassificationWithReason": {
+                "TP": [{"statement": "A.", "reason": "Both."}],
+                "FP": [],
+                "FN": [{"statement": "B.", "reason": "Missing."}],
+            }
+        },
+    ]
+    steps = read_trace(correctness)
+    assert [s.title for s in steps] == [
+        "statements drawn from the answer",
+        "statements drawn from the reference answer",
+        "statements of the answer and of the reference answer",
+    ]
+    assert _findings(correctness)[2] == [
+        ("A.", "in the answer and the reference", "Both."),
+        ("B.", "in the reference only", "Missing."),
+    ]
+
+
+def test_unknown_judge_replies_are_readable_text_not_json() -> None:
+    trace = [{"Odd": {"score": 3, "notes": ["a", "b"]}}, {"batch_failed": "RuntimeError: x"}, [1]]
+    assert _findings(trace) == [
+        [("score: 3", None, None), ("notes: a | b", None, None)],
+        [("RuntimeError: x", None, None)],
+        [("1", None, None)],
+    ]
+    html = question.reasons_html("m", trace)
+    assert "{" not in html and "[" not in html and "score: 3" in html
+
+
+def test_reasons_html_marks_verdicts_and_escapes() -> None:
+    html = question.reasons_html("faithfulness", FAITHFULNESS)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "It opened in March. supported \u2014 The passage gives March." in text
+    assert "It has a &lt;cafe&gt;. not supported" in text and "(cached)" in text
+    assert f"color:{question.GREEN}" in html and f"color:{question.RED}" in html
+    assert "{" not in html and "Verdicts" not in html
+    assert question.reasons_html("hit_rate", []) == ""

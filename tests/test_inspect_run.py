@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from ragbench.records import Record, ScoreRow
@@ -115,7 +116,9 @@ def test_inspect_html_shows_answer_sources_passages_and_scores(db: Path) -> None
     assert "faithfulness: failed" in text and "judge timeout &lt;after 30s&gt;" in html
     assert "cited" in text and "ferry.md" in text and "pier.md" in text
     assert html.count("<details") >= 3  # passages of 2 trials + a long passage folded
-    assert "StatementGeneratorOutput" in text  # the judge's reasons
+    # the judge's reasons, read for people: the statements it drew, not its reply's JSON
+    assert "statements drawn from the answer" in text and "It opened." in text
+    assert "StatementGeneratorOutput" not in html and "{" not in html.split("judge's reasons")[1]
     assert "\u2026" in html  # the long passage is shortened in the summary line
 
 
@@ -124,6 +127,8 @@ def test_inspect_text_repr(db: Path) -> None:
     assert text.startswith("DRILL-DOWN question q1: When did the <pier> reopen?")
     assert "trial top_k=2  (tb)" in text and "error: judge timeout" in text
     assert text == format_drilldown(drilldown(db, "r1", "q1"))
+    assert "statements drawn from the answer:\n        - It opened." in text
+    assert "StatementGeneratorOutput" not in text
 
 
 def test_inspect_all_questions(db: Path) -> None:
@@ -142,3 +147,29 @@ def test_inspect_errors(db: Path, tmp_path: Path) -> None:
         inspect_question(db, run_id="missing")
     with pytest.raises(ValueError, match="results file not found"):
         inspect_question(tmp_path / "absent.duckdb")
+
+
+def test_drilldown_ticks_the_cited_passage_and_shows_every_passage_whole() -> None:
+    from ragbench.render.question import question_html
+
+    long = " ".join(f"Sentence {k} of the pier notice says it reopens in March." for k in range(25))
+    assert len(long) > 1200
+    row = {
+        "trial_id": "t1",
+        "label": "top_k=2",
+        "question_id": "q1",
+        "user_input": "When does the pier reopen?",
+        "reference": None,
+        "retrieved": [
+            {"doc_id": "pier.md", "context": "The pier closed in May."},
+            {"doc_id": "pier.md", "context": long},
+        ],
+        "response": "It reopens in March [2].",
+        "cited_doc_ids": ["pier.md"],
+    }
+    html = question_html(pd.DataFrame([row]), [])
+    items = re.findall(r"<li value=\"(\d)\">(.*?)</li>", html, re.S)
+    assert [n for n, _ in items] == ["1", "2"]
+    assert ["cited</b>" in body for _, body in items] == [False, True]  # passage 2 only
+    body = re.sub(r"<summary>.*?</summary>", "", items[1][1], flags=re.S)
+    assert long in html_lib.unescape(re.sub(r"<[^>]+>", "", body))  # whole, not on hover

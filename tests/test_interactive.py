@@ -3,7 +3,9 @@ and ``ragbench notebook run`` (ragbench.notebook.papermill) through the CLI. Fak
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +186,27 @@ def test_button_disabled_while_running_and_reenabled_after_an_error(
     assert controls.bar.layout.visibility == "hidden"
 
 
+def test_panel_names_the_answer_stage_before_the_first_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the model answers and judges, the progress line says so (not "retrieval: 2 of 2")."""
+    from ragbench.models import FakeLLM
+
+    controls = build_controls()
+    shown: list[str] = []  # the progress line each time the fake model is asked something
+    complete = FakeLLM.complete
+
+    def noted(self: FakeLLM, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        shown.append(controls.status.value)
+        return complete(self, prompt, formatted, **kwargs)
+
+    monkeypatch.setattr(FakeLLM, "complete", noted)
+    session = Session(controls, "demo", tmp_path / "r.duckdb", 2, "tune", fake=True)
+    assert session.on_click() is not None and session.error is None
+    assert re.fullmatch(r"answer\+judge: question 0 of 2 \u00b7 \d+\.\d s", shown[0]), shown[0]
+    assert all(s.startswith("answer+judge: question ") for s in shown)
+
+
 def test_click_with_bad_dataset_reports_one_line(tmp_path: Path) -> None:
     controls = build_controls()
     session = Session(controls, "no-such-set", tmp_path / "r.duckdb", 2, "tune", fake=True)
@@ -220,6 +243,36 @@ def test_trial_result_escapes_user_text() -> None:
     for raw in ("<b>this</b>", "<script>", "<img", "<label>", "doc&1"):
         assert raw not in page
     assert "&lt;img src=x&gt;" in page and "doc&amp;1" in page
+
+
+def _two_passages_of_one_document(long: str) -> TrialResult:
+    record = Record(
+        "run",
+        "t1",
+        "q1",
+        "When does the pier reopen?",
+        ["The pier closed in May.", long],
+        ["pier.md", "pier.md"],
+        response="It reopens in March [2].",
+        cited_doc_ids=["pier.md"],
+    )
+    summary = pd.DataFrame([{"metric": "hit_rate", "mean": 1.0, "n": 1, "n_failed": 0}])
+    return TrialResult(
+        "run", "a", False, ["hit_rate"], summary, [QuestionResult(record, {"hit_rate": 1.0}, {})]
+    )
+
+
+def test_trial_result_ticks_the_cited_passage_and_shows_every_passage_whole() -> None:
+    long = " ".join(f"Sentence {k} of the pier notice says it reopens in March." for k in range(25))
+    assert len(long) > 1200
+    page = _two_passages_of_one_document(long)._repr_html_()
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split("retrieved passage(s)")[1], re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows if "<td" in row]
+    assert [c[0] for c in cells] == ["1", "2"] and [c[1] for c in cells] == ["pier.md"] * 2
+    assert [c[2] for c in cells] == ["", "\u2713"]  # the answer cites [2]: passage 2 only
+    body = re.sub(r"<summary>.*?</summary>", "", cells[1][3], flags=re.S)
+    assert long in html_lib.unescape(re.sub(r"<[^>]+>", "", body))  # whole, not on hover
+    assert "title=" not in cells[1][3]
 
 
 def _outputs(nb: Any) -> list[dict[str, Any]]:

@@ -274,6 +274,22 @@ class PickyLLM(FakeLLM):
         return super().complete(prompt, formatted=formatted, **kwargs)
 
 
+def test_judge_check_progress_names_its_ready_made_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge check retrieves nothing: its first stage is "records", never "retrieval"."""
+    seen: list[Any] = []
+    run = jc.run
+    monkeypatch.setattr(jc, "run", lambda *a, **kw: run(*a, on_progress=seen.append, **kw))
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
+    jc.judge_check(loaded, JudgeConfig(provider="fake"), tmp_path / "jc.duckdb", dataset="six")
+    bars = capsys.readouterr().err  # the bars a person sees
+    assert "records" in bars and "nothing retrieved" in bars and "answer+judge" in bars
+    assert "retrieval" not in bars
+    assert [(p.stage, p.done) for p in seen][:2] == [("records", 0), ("records", 1)]
+    assert {p.stage for p in seen} == {"records", "answer+judge"}
+
+
 def test_judge_failures_counted_and_excluded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

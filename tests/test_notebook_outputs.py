@@ -9,6 +9,7 @@ stderr stream, no error, no warning text and no absolute path of this machine. 0
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,28 @@ def test_04_judge_check_with_the_fake_judge(tmp_path: Path) -> None:
     assert any(k == "text/html" and "<table" in t for k, t in items)
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1  # the confusion matrix
+
+
+def test_02_without_a_results_file_is_one_line(tmp_path: Path) -> None:
+    """A fresh clone has no results file: 02 says in one line how to write one, no traceback."""
+    out = tmp_path / "02.ipynb"
+    with pytest.raises(pm.PapermillExecutionError):
+        pm.execute_notebook(
+            str(NOTEBOOKS / "02-compare-runs.ipynb"),
+            str(out),
+            parameters={"db": "../results/no-such-file.duckdb"},
+            cwd=str(NOTEBOOKS),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=300,
+        )
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert len(errors) == 1
+    (line,) = errors[0]["traceback"]  # the whole traceback is one line
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    assert line == (
+        "error: results file not found: ../results/no-such-file.duckdb; run an experiment "
+        "first: notebook 01, `make demo` or `ragbench run EXPERIMENT`"
+    )
+    assert not (NOTEBOOKS.parent / "results" / "no-such-file.duckdb").exists()

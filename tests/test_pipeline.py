@@ -282,3 +282,15 @@ def test_cross_encoder_rerank_gets_the_local_folder(
     chunks = check_chunks(builder.build(cfg), demo, 2)
     assert made == {"model": str(tmp_path), "top_n": 2, "device": "cpu"}
     assert [c.node.node_id for c in chunks] == [plain[5], plain[4]]
+
+
+def test_citations_name_passages_and_their_documents() -> None:
+    from ragbench.pipeline.prompts import cited_passages
+    from ragbench.pipeline.rag import cited_doc_ids
+
+    answer = "Opens at 9 [2]. Closes at 5 [3][2]. Not [0], not [9], not [x]."
+    assert cited_passages(answer, 3) == [2, 3]
+    assert cited_passages(answer, 2) == [2]  # [3] is out of range with two passages
+    assert cited_passages(None, 3) == [] and cited_passages("no citation", 3) == []
+    # passages 2 and 3 come from one document: it is cited once
+    assert cited_doc_ids(answer, ["a.md", "b.md", "b.md"]) == ["b.md"]

@@ -251,6 +251,43 @@ def test_quality_vs_latency_marks_the_front() -> None:
     assert "latency" in ax.get_xlabel() and ax.get_ylabel() == "mean m"
 
 
+def test_quality_vs_latency_legend_covers_no_point() -> None:
+    """Quickstart-like: 4 trials, one slow and poor (where a legend in the lower right sat)."""
+    trials = ["t1", "t2", "t3", "t4"]
+    labels = [f"chunk_size={c}, top_k={k}" for c in (128, 256) for k in (2, 4)]
+    means = [1.0, 0.67, 0.5, 0.0]
+    summary = pd.DataFrame(
+        {
+            "trial_id": trials,
+            "label": labels,
+            "metric": ["faithfulness"] * 4,
+            "mean": means,
+            "ci_low": [max(0.0, m - 0.3) for m in means],
+            "ci_high": [min(1.0, m + 0.3) for m in means],
+            "n": [3] * 4,
+            "n_failed": [0] * 4,
+        }
+    )
+    latency = pd.DataFrame({"trial_id": trials, "label": labels, "latency_s": [5.1, 6.0, 7.2, 9.4]})
+    fig = quality_latency_figure(summary, latency, "faithfulness", "quickstart")
+    assert_readable(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (legend,) = [*fig.legends, *(a.get_legend() for a in fig.axes if a.get_legend())]
+    box = legend.get_window_extent(renderer)
+    assert {t.get_text() for t in legend.get_texts()} == {
+        "dominated",
+        "Pareto front (better and faster)",
+    }
+    ax = fig.axes[0]
+    for x, y in zip(latency.latency_s, means, strict=True):
+        px, py = ax.transData.transform((x, y))
+        marker = Bbox.from_bounds(px - 6, py - 6, 12, 12)  # the largest marker, 8 pt across
+        assert not box.overlaps(marker), f"the legend covers the point ({x}, {y})"
+    for label in (t for t in texts(fig) if isinstance(t, matplotlib.text.Annotation)):
+        assert not box.overlaps(label.get_window_extent(renderer)), label.get_text()
+
+
 def test_distribution_excludes_failed_scores() -> None:
     f = frames()
     fig = distribution_figure(f["scores"], "faithfulness", "smoke")

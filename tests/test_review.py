@@ -1,8 +1,9 @@
 """ragbench.notebook.review_set (the review model), ragbench.notebook.review (card and panel) and notebook 05.
 
-The sample file (tests/data/synth_sample.jsonl) holds six synthesized rows over the demo corpus,
-with real character offsets: 3 accepted (single, multi, unanswerable), 1 pending single whose
-question says "according to the passage", and 2 rejected singles (leaks the answer; span not found).
+The sample file (ragbench/demo/synth_sample.jsonl, notebook 05's default) holds six synthesized
+rows over the demo corpus, with real character offsets: 3 accepted (single, multi, unanswerable),
+1 pending single whose question says "according to the passage", and 2 rejected singles (leaks the
+answer; span not found).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ragbench.notebook.review import ReviewPanel, card_html, highlight, join_spa
 from ragbench.notebook.review_set import ReviewError, ReviewSet
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests" / "data" / "synth_sample.jsonl"
+SAMPLE = ROOT / "ragbench" / "demo" / "synth_sample.jsonl"
 DEMO = ROOT / "ragbench" / "demo" / "corpus"
 NB05 = ROOT / "notebooks" / "05-review-questions.ipynb"
 
@@ -357,6 +358,73 @@ def test_a_file_changed_on_disk_is_not_overwritten(sample: Path, tmp_path: Path)
     assert len(lines(sample)) == 7  # the original, with the appended row, untouched
 
 
+def test_save_without_a_change_writes_nothing(sample: Path) -> None:
+    review = ReviewSet.load(sample)
+    stamp = sample.stat().st_mtime_ns
+    assert review.save() == (
+        "nothing to save: questions.jsonl is unchanged (3 accepted, 2 rejected, 1 pending)"
+    )
+    assert sample.stat().st_mtime_ns == stamp
+    review.accept(PENDING)
+    assert review.save().startswith("saved 6 rows")
+    assert review.save().startswith("nothing to save")
+
+
+def test_the_shipped_sample_is_reviewed_but_never_overwritten(tmp_path: Path) -> None:
+    before = SAMPLE.read_bytes()
+    review = ReviewSet.load("demo")
+    assert review.path == SAMPLE and review.read_only and len(review) == 6
+    said = review.save()
+    assert said.startswith("nothing to save: ") and "synth_sample.jsonl is unchanged" in said
+    review.reject(PENDING, "not self-contained")
+    with pytest.raises(
+        ReviewError, match="^synth_sample.jsonl is the sample shipped with ragbench"
+    ):
+        review.save()
+    assert SAMPLE.read_bytes() == before
+    mine = tmp_path / "reviewed.jsonl"
+    assert review.save(mine).startswith("saved 6 rows to reviewed.jsonl")
+    assert not review.read_only and ReviewSet.load(mine).row(PENDING)["status"] == "rejected"
+    assert SAMPLE.read_bytes() == before
+    assert not ReviewSet.load(mine).read_only
+
+
+def test_a_rule_previews_by_default_and_applies_when_asked(sample: Path) -> None:
+    from ragbench.notebook.review_rules import check_rule, refers_to_the_passage
+
+    review = ReviewSet.load(sample)
+    preview = check_rule(review, refers_to_the_passage)
+    assert [qid for qid, _, _ in preview.rejects] == [PENDING] and not preview.applied
+    assert review.unsaved == 0 and review.row(PENDING)["status"] == "pending"
+    assert "a preview, nothing changed" in preview._repr_html_()
+    assert check_rule(review, refers_to_the_passage, status=None).checked == 6
+    applied = check_rule(review, refers_to_the_passage, apply=True)
+    assert applied.rejects == preview.rejects and review.unsaved == 1
+    assert review.row(PENDING)["reason"] == "not self-contained: refers to the passage"
+    assert "rejected 1 of 1 pending question(s), not saved yet" in repr(applied)
+    assert "rejects none of 0 pending question(s)" in repr(
+        check_rule(review, refers_to_the_passage)
+    )
+
+
+def test_panel_header_agrees_with_the_file(sample: Path) -> None:
+    from ragbench.notebook.review_rules import check_rule, refers_to_the_passage
+
+    review = ReviewSet.load(sample)
+    panel = ReviewPanel(review)
+    check_rule(review, refers_to_the_passage)
+    panel.refresh()
+    assert "no unsaved changes" in panel.header.value
+    check_rule(review, refers_to_the_passage, apply=True)
+    panel.refresh()
+    assert "1 unsaved change(s)" in panel.header.value
+    review.save()
+    panel.refresh()
+    assert "no unsaved changes" in panel.header.value
+    assert "shipped with ragbench" not in panel.header.value
+    assert "the sample shipped with ragbench" in ReviewPanel("demo").header.value
+
+
 # --- the card ---------------------------------------------------------------------------------------
 
 
@@ -554,13 +622,13 @@ def test_panel_with_a_bad_path_is_one_line(tmp_path: Path) -> None:
 # --- notebook 05 ------------------------------------------------------------------------------------
 
 
-def test_notebook_05_runs_headless_and_saves(sample: Path, tmp_path: Path) -> None:
-    before = lines(sample)
-    out = tmp_path / "05.ipynb"
+def _run_05(out: Path, **parameters: Any) -> list[Any]:
+    """Notebook 05 through papermill (cwd notebooks/); its outputs, checked for stderr, errors,
+    warnings and absolute paths."""
     pm.execute_notebook(
         str(NB05),
         str(out),
-        parameters={"questions_path": str(sample)},
+        parameters=parameters,
         cwd=str(NB05.parent),
         kernel_name="python3",
         progress_bar=False,
@@ -570,18 +638,56 @@ def test_notebook_05_runs_headless_and_saves(sample: Path, tmp_path: Path) -> No
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("name") == "stderr" or o["output_type"] == "error"]
     shown = json.dumps(outputs)
-    assert "Warning" not in shown and str(tmp_path) not in shown and str(ROOT) not in shown
-    html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
-    assert len(html) == 3  # counts, the panel's snapshot, counts after the scripted rule
+    assert "Warning" not in shown and str(out.parent) not in shown and str(ROOT) not in shown
+    return outputs
+
+
+def _html(outputs: list[Any]) -> list[str]:
+    return [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+
+
+def _stdout(outputs: list[Any]) -> list[str]:
+    return [o["text"] for o in outputs if o.get("name") == "stdout"]
+
+
+def test_notebook_05_run_all_changes_nothing(sample: Path, tmp_path: Path) -> None:
+    """Run All previews the scripted rule and saves nothing: the file keeps every byte."""
+    before, stamp = sample.read_bytes(), sample.stat().st_mtime_ns
+    outputs = _run_05(tmp_path / "05.ipynb", questions_path=str(sample))
+    assert sample.read_bytes() == before and sample.stat().st_mtime_ns == stamp
+    html = _html(outputs)
+    assert len(html) == 3  # counts, the panel's snapshot, what the rule would reject
     assert "3 accepted, 2 rejected, 1 pending" in html[0] and "<table" in html[0]
     assert "<mark>" in html[1] and "Who was the first director" in html[1]
-    assert "3 accepted, 3 rejected" in html[2]
+    assert "no unsaved changes" in html[1]
+    assert "would reject 1 of 1 pending question(s); a preview, nothing changed" in html[2]
+    assert PENDING in html[2] and "not self-contained: refers to the passage" in html[2]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
-    streams = [o["text"] for o in outputs if o.get("name") == "stdout"]
-    assert streams == ["saved 6 rows to questions.jsonl (3 accepted, 3 rejected)\n"]
+    assert _stdout(outputs) == [
+        "nothing to save: questions.jsonl is unchanged (3 accepted, 2 rejected, 1 pending)\n"
+    ]
+
+
+def test_notebook_05_applies_the_rule_when_asked(sample: Path, tmp_path: Path) -> None:
+    before = lines(sample)
+    outputs = _run_05(tmp_path / "05.ipynb", questions_path=str(sample), apply_rule=True)
+    html = _html(outputs)
+    assert "rejected 1 of 1 pending question(s), not saved yet" in html[2]
+    assert _stdout(outputs) == ["saved 6 rows to questions.jsonl (3 accepted, 3 rejected)\n"]
     after = lines(sample)
     assert [a == b for a, b in zip(before, after, strict=True)] == [1, 1, 1, 0, 1, 1]
     row = ReviewSet.load(sample).row(PENDING)
     assert row["status"] == "rejected"
     assert row["reason"] == "not self-contained: refers to the passage"
     assert row["provenance"]["reviewed_by"] == "person"
+
+
+def test_notebook_05_runs_on_a_clean_clone(tmp_path: Path) -> None:
+    """The default questions_path is the shipped sample: 05 runs top to bottom and leaves it be."""
+    before, stamp = SAMPLE.read_bytes(), SAMPLE.stat().st_mtime_ns
+    outputs = _run_05(tmp_path / "05.ipynb")
+    assert SAMPLE.read_bytes() == before and SAMPLE.stat().st_mtime_ns == stamp
+    assert "the sample shipped with ragbench" in _html(outputs)[1]
+    assert _stdout(outputs) == [
+        "nothing to save: synth_sample.jsonl is unchanged (3 accepted, 2 rejected, 1 pending)\n"
+    ]

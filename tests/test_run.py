@@ -157,6 +157,46 @@ def test_limit_argument_overrides_config(fake_config: ExperimentConfig, tmp_db: 
     assert result.stats.judged == 0 and result.stats.judge_calls == 0
 
 
+def test_progress_reports_each_stage_when_it_starts(
+    fake_config: ExperimentConfig, tmp_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A display names the stage doing the work: each stage is reported when it starts (0 of N),
+    before its first question is done and before the first answer is asked for."""
+    from ragbench.models import FakeLLM
+    from ragbench.records import Progress
+
+    seen: list[Any] = []
+    complete = FakeLLM.complete
+
+    def noted(self: FakeLLM, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        seen.append("llm call")
+        return complete(self, prompt, formatted, **kwargs)
+
+    monkeypatch.setattr(FakeLLM, "complete", noted)
+    config = fake_config.model_copy(update={"sweep": {}, "judge_limit": 2})
+    run(config, db=tmp_db, limit=3, progress=False, on_progress=seen.append)
+    events = [(p.stage, p.done, p.total) for p in seen if isinstance(p, Progress)]
+    assert events == [
+        ("retrieval", 0, 3),
+        ("retrieval", 1, 3),
+        ("retrieval", 2, 3),
+        ("retrieval", 3, 3),
+        ("answer+judge", 0, 2),
+        ("answer+judge", 1, 2),
+        ("answer+judge", 2, 2),
+    ]
+    started = seen.index(
+        next(p for p in seen if isinstance(p, Progress) and p.stage != "retrieval")
+    )
+    assert "llm call" not in seen[:started] and seen[started + 1] == "llm call"
+
+    seen.clear()  # a judging budget reports its stage the same way, with the budget as total
+    budgeted = parse_config({**config.model_dump(mode="json"), "judge_budget": 1})
+    run(budgeted, db=tmp_db, limit=3, progress=False, on_progress=seen.append)
+    events = [(p.stage, p.done, p.total) for p in seen if isinstance(p, Progress)]
+    assert events[4:] == [("answer+judge", 0, 1), ("answer+judge", 1, 1)]
+
+
 def test_context_metrics_alone_generate_no_answer(
     fake_config: ExperimentConfig, tmp_db: Path
 ) -> None:

@@ -10,6 +10,12 @@ Contract:
 - ``check_name`` / ``check_url`` / ``check_env_name`` raise ``ValueError`` for a field validator;
   the last two never repeat the value they reject (it may be a password or a key).
 - ``format_errors`` turns a pydantic ``ValidationError`` into the one line a ``ConfigError`` shows.
+- ``one_line`` is how every error meant for people (``ConfigError``, ``DataError``,
+  ``StoreError``, ``ReviewError``, ...) shows in a notebook: such a class sets
+  ``_render_traceback_ = one_line``, and IPython, which asks an exception for
+  ``_render_traceback_`` before it formats a traceback, shows ``error: <message>`` (the line the
+  CLI prints) instead of ~35 lines of frames. The exception is still raised: the cell fails,
+  papermill stops, ``except`` works. Other exceptions, bugs among them, keep their traceback.
 """
 
 from __future__ import annotations
@@ -24,8 +30,17 @@ import yaml
 from pydantic import AllowInfNan, BaseModel, StrictFloat, StrictInt, ValidationError
 
 
+def one_line(self: BaseException) -> list[str]:
+    """IPython's traceback lines for an error meant for people: ``error: <message>``, one line
+    (the label in red, as Jupyter colours a traceback)."""
+    message = " ".join(str(self).split()) or type(self).__name__
+    return [f"\x1b[0;31merror:\x1b[0m {message}"]
+
+
 class ConfigError(ValueError):
     """A bad experiment file; the message is meant to be shown to the user as is."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 # Strict numbers: YAML `true` is not 1, `2.5` is not 2 and `"3"` is not 3. An int is a float.

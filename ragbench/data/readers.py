@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ragbench.config.validation import one_line
+
 # Set by the loader; a table column or record field of the same name cannot override them.
 RESERVED_KEYS = ("doc_id", "source", "file_type")
 TEXT_FIELDS = ("text", "content", "body")  # a JSON record's text, first one present wins
@@ -34,6 +36,8 @@ class DataError(ValueError):
     Raised by every data module (corpus, questions, dataset loaders); the message is one line meant
     for the user as is.
     """
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 class SkipFile(Exception):

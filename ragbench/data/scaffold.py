@@ -30,6 +30,7 @@ from pathlib import Path
 from llama_index.core import Document
 
 from ragbench.config.experiment import load_config
+from ragbench.config.validation import one_line
 from ragbench.data.corpus import PERMISSIONS_FILE, load_corpus
 from ragbench.data.datasets import Dataset, unknown_gold_ids
 from ragbench.data.questions import Question, read_questions
@@ -50,6 +51,8 @@ QUESTIONS_FILE = "questions.jsonl"
 
 class InitError(ValueError):
     """Bad input for ``ragbench init``; the message is one line meant for the user."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def size_text(n: float) -> str:

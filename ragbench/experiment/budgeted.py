@@ -71,6 +71,13 @@ class BudgetedJudging:
     def _tick(self, bar: Any, stage: str, done: int, total: int, trial: str) -> None:
         raise NotImplementedError
 
+    def budget_total(self, trials: list[Trial]) -> int:
+        """The verdicts budgeted judging gives at most: the budget's, else every judged pair."""
+        cfg = self.config
+        most = len(trials) * len(judged_order(list(self.questions), cfg.judge_limit, cfg.seed))
+        verdicts = cfg.judge_budget.verdicts if cfg.judge_budget is not None else None
+        return min(verdicts or most, most)
+
     def _allocate(self, trials: list[Trial], judge: Judge) -> None:
         """Answer and judge the rounds the allocator plans; see the module docstring."""
         cfg = self.config
@@ -88,8 +95,7 @@ class BudgetedJudging:
         )
         by_id = {t.trial_id: t for t in trials}
         prior = self._scored_before()
-        most = len(trials) * len(order)
-        self.judge_done, self.judge_total = 0, min(budget.verdicts or most, most)
+        self.judge_done, self.judge_total = 0, self.budget_total(trials)
         with self._bar(self.judge_total, "answer+judge") as bar, self.store.batch() as batch:
             while pairs := alloc.next_round():
                 items = []

@@ -147,7 +147,8 @@ def run(
         resume: a run id to finish: committed results are skipped, failed scores retried. Refused
             when the resolved config or the data changed since the run started.
         progress: show progress bars.
-        on_progress: called with a :class:`Progress` after every question of every stage.
+        on_progress: called with a :class:`Progress` when each stage starts and after every
+            question of every stage.
         dataset: a dataset already in memory (judge checks build theirs from labelled items);
             the config's ``dataset`` block then only documents it, and ``limit`` does not apply.
 

@@ -136,6 +136,11 @@ class Stages(BudgetedJudging):
 
     def _tick(self, bar: Any, stage: str, done: int, total: int, trial: str) -> None:
         bar.update()
+        self._report(stage, done, total, trial)
+
+    def _report(self, stage: str, done: int, total: int, trial: str = "") -> None:
+        """Tell ``on_progress`` where the run is; ``done`` 0 says a stage has started, so a display
+        names the stage doing the work, not the last one that ticked."""
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.start
             self.on_progress(Progress(stage, done, total, trial, elapsed))
@@ -152,13 +157,19 @@ class Stages(BudgetedJudging):
             if (t.trial_id, q.question_id) not in self.has_record
         ]
         keep = set(self.judged_ids)
-        with self._bar(len(todo), "retrieval") as bar, self.store.batch() as batch:
+        # A judge check's questions come with their passages: nothing is searched, only recorded.
+        ready = bool(todo) and all(q.retrieved_contexts is not None for _, q in todo)
+        stage = "records" if ready else "retrieval"
+        self._report(stage, 0, len(todo))
+        with self._bar(len(todo), stage) as bar, self.store.batch() as batch:
+            if ready:
+                bar.set_postfix_str("ready-made: nothing retrieved")
             for done, (trial, q) in enumerate(todo, start=1):
                 record, rows = self._retrieve_one(trial, q)
                 if q.question_id in keep:
                     self.records[record.key] = record
                 batch.add([record], rows)
-                self._tick(bar, "retrieval", done, len(todo), trial.label)
+                self._tick(bar, stage, done, len(todo), trial.label)
             self.stats.transactions += batch.transactions
 
     def _retrieve_one(self, trial: Trial, q: Question) -> tuple[Record, list[ScoreRow]]:
@@ -246,6 +257,16 @@ class Stages(BudgetedJudging):
             return
         trials = self.select_stage3(trials)
         judge_cfg = judge_config(trials)
+        budgeted = self.config.judge_budget is not None or self.config.allocation != "uniform"
+        todo: list[Item] = []
+        if not budgeted:
+            for t in trials:
+                for qid in self.judged_ids:
+                    missing = self.missing_metrics(t.trial_id, qid)
+                    if missing and (t.trial_id, qid) in self.records:
+                        todo.append((t, self.records[(t.trial_id, qid)], missing))
+        # Said before the judge model loads: from here on, the time goes to this stage.
+        self._report("answer+judge", 0, self.budget_total(trials) if budgeted else len(todo))
         embed_cfg = self._judge_embedding(judge_cfg)
         needs_embedding = any(map(uses_embedding, self.judged_metrics))
         judge = Judge(
@@ -255,15 +276,9 @@ class Stages(BudgetedJudging):
             cache=self.cache,
             embed_id=models.embedding_id(embed_cfg),
         )
-        if self.config.judge_budget is not None or self.config.allocation != "uniform":
+        if budgeted:
             self._allocate(trials, judge)
         else:
-            todo: list[Item] = []
-            for t in trials:
-                for qid in self.judged_ids:
-                    missing = self.missing_metrics(t.trial_id, qid)
-                    if missing and (t.trial_id, qid) in self.records:
-                        todo.append((t, self.records[(t.trial_id, qid)], missing))
             self.judge_done, self.judge_total = 0, len(todo)
             with self._bar(len(todo), "answer+judge") as bar, self.store.batch() as batch:
                 self._run_items(todo, judge, batch, bar)

@@ -31,6 +31,8 @@ from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field, PrivateAttr
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from ragbench.config.validation import one_line
+
 T = TypeVar("T")
 
 BACKOFF_S = 0.5  # first wait without Retry-After; doubles per retry (plus up to as much jitter)
@@ -39,6 +41,8 @@ BACKOFF_MAX_S = 30.0  # no single backoff wait exceeds this
 
 class EndpointError(RuntimeError):
     """An endpoint call that failed for good (not retryable, or out of retries); one line."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def retryable(exc: BaseException) -> bool:

@@ -33,6 +33,7 @@ from llama_index.core.llms import (
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import PrivateAttr
 
+from ragbench.config.validation import one_line
 from ragbench.models.batched import BatchDecoder
 from ragbench.models.identity import cache_dir
 from ragbench.models.sampling import llama_class
@@ -48,6 +49,8 @@ QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 # Bump when the fake LLM's or the hashing embedder's output changes: their caches are keyed by it.
 class ModelError(RuntimeError):
     """A model that cannot be prepared or reached; the message says what is missing."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def _part_number(path: Path) -> int:

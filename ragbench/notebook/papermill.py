@@ -22,6 +22,7 @@ from pathlib import Path
 from ragbench.config.experiment import load_config
 from ragbench.config.redact import redact
 from ragbench.config.secrets import secrets_for
+from ragbench.config.validation import one_line
 
 NOTEBOOK = "01-run-experiment.ipynb"
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # a source checkout
@@ -30,6 +31,8 @@ DEFAULT_DB = Path("results") / "ragbench.duckdb"
 
 class NotebookError(RuntimeError):
     """A notebook failed to run; the message is one line meant for the user."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def default_notebook() -> Path:

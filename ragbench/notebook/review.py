@@ -388,6 +388,11 @@ class ReviewPanel:
             if unsaved
             else f'<span style="{MUTED}">no unsaved changes</span>'
         )
+        if self.review.read_only:
+            note += (
+                f'<span style="{MUTED}"> \u00b7 the sample shipped with ragbench: it is never '
+                'overwritten; review.save("reviewed.jsonl") keeps your decisions</span>'
+            )
         return counts_html(self.review) + f"<div>{note}</div>"
 
     def _show(self) -> None:

@@ -21,7 +21,11 @@ Contract:
 - :meth:`ReviewSet.save` rewrites the file atomically (a temp file in the same folder, then
   ``os.replace``): same rows in the same order, rejected rows kept with their reason, and every row
   that was not changed written back byte for byte as it was read. A file changed on disk since it
-  was loaded is not overwritten.
+  was loaded is not overwritten, and a file without a change is not written at all (reading and
+  running a notebook never touch it).
+- ``ReviewSet.load("demo")`` reads the sample shipped with ragbench (:data:`DEMO_SAMPLE`, six rows
+  over the demo corpus): it can be reviewed but never overwritten (``read_only``); ``save(PATH)``
+  writes the decisions to a file of one's own.
 - ``counts()`` is accepted/rejected/pending per kind, ``rejections()`` the rejected rows per
   reason; a notebook shows both as HTML (``ragbench.notebook.review.counts_html``). This module holds no
   HTML and no widgets: the view is ``ragbench.notebook.review``.
@@ -55,6 +59,8 @@ FILTERS = (
     "invalid output",
 )
 PERSON = "person"
+DEMO = "demo"  # the name ``load`` takes for the shipped sample
+DEMO_SAMPLE = Path(__file__).resolve().parents[1] / "demo" / "synth_sample.jsonl"
 MAX_REPORTED = 5  # problems named in one error line; the count says how many there are in all
 
 
@@ -130,17 +136,22 @@ class ReviewSet:
         self.path = path
         self._stamp = _stamp(path)
 
+    @property
+    def read_only(self) -> bool:
+        """True for a file shipped with ragbench (the demo sample): reviewed, never overwritten."""
+        return self.path is not None and _shipped(self.path)
+
     # --- reading ------------------------------------------------------------------------------
 
     @classmethod
     def load(cls, path: str | Path) -> ReviewSet:
-        """Read a question JSONL file for review.
+        """Read a question JSONL file for review (``"demo"``: the sample shipped with ragbench).
 
         Raises:
             ReviewError: the file is missing, unreadable, empty, or has bad rows (one line naming
                 the line numbers of the first few problems).
         """
-        path = Path(path)
+        path = DEMO_SAMPLE if str(path) == DEMO else Path(path)
         if not path.is_file():
             raise ReviewError(
                 f"question file not found: {path} (write one with: ragbench synth CORPUS --out FILE)"
@@ -362,19 +373,27 @@ class ReviewSet:
     # --- writing ------------------------------------------------------------------------------
 
     def save(self, path: str | Path | None = None) -> str:
-        """Write every row back, atomically; returns "saved N rows to FILE (a accepted, ...)".
+        """Write every row back, atomically; returns "saved N rows to FILE (a accepted, ...)", or
+        "nothing to save: FILE is unchanged (...)" without writing when no row changed.
 
         Args:
             path: where to write (default: the file it was loaded from). Writing elsewhere makes
                 that file the one later saves go to.
 
         Raises:
-            ReviewError: no path; the file changed on disk since it was loaded; it cannot be written
-                (the original is then untouched).
+            ReviewError: no path; the file changed on disk since it was loaded; it is the sample
+                shipped with ragbench; it cannot be written (the original is then untouched).
         """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ReviewError("save: no file to save to (pass a path)")
+        if not self.unsaved and self.path is not None and _same(target, self.path):
+            return f"nothing to save: {display_path(target)} is unchanged ({self.summary()})"
+        if _shipped(target):
+            raise ReviewError(
+                f"{target.name} is the sample shipped with ragbench and is not overwritten; save "
+                'your decisions to a file of your own: review.save("reviewed.jsonl")'
+            )
         if self.path is not None and _same(target, self.path) and _stamp(target) != self._stamp:
             raise ReviewError(
                 f"{target.name} changed on disk since it was loaded (by another program?); "
@@ -438,6 +457,11 @@ def _stamp(path: Path | None) -> tuple[int, int] | None:
 
 def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
+
+
+def _shipped(path: Path) -> bool:
+    """Whether ``path`` is one of the files ragbench ships (its ``demo`` folder)."""
+    return path.resolve().is_relative_to(DEMO_SAMPLE.parent)
 
 
 def _atomic_write(target: Path, text: str) -> None:

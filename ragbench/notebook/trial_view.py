@@ -3,7 +3,8 @@
 Contract:
 - ``trial_result(db, run_id)`` reads one run back with the store's typed reads
   (``Store.records`` / ``.scores`` / ``.trials``) into a :class:`TrialResult`: per question the
-  answer, its cited sources, the retrieved passages (rank, doc id, text) and each metric's score or
+  answer, its cited sources, the retrieved passages (rank, doc id, whole text; the ones the answer
+  cites as ``[k]`` ticked, see ``pipeline.prompts.cited_passages``) and each metric's score or
   error; per metric the mean, the number scored and the number failed.
 - ``history(db, experiment)`` is a :class:`History`: one row per trial tried (every run of the
   experiment, oldest first), metrics as columns, rounded, labelled by what was chosen
@@ -21,12 +22,13 @@ from typing import Any
 
 import pandas as pd
 
+from ragbench.pipeline.prompts import cited_passages
 from ragbench.records import Record, RunInfo
 from ragbench.render.html import banner, esc, number
+from ragbench.render.question import passage_html
 from ragbench.store import Store
 
 DIGITS = 3  # scores are means over a handful of questions: more digits would be noise
-PASSAGE_CHARS = 300  # enough to recognise a passage; the full text is one click away (title)
 FAKE_NOTE = "FAKE MODELS: test doubles answered and judged; these scores mean nothing."
 TABLE = 'style="border-collapse:collapse;margin:4px 0"'
 CELL = 'style="padding:2px 8px;text-align:left;vertical-align:top"'
@@ -90,7 +92,7 @@ class TrialResult:
 
     def _question_html(self, q: QuestionResult) -> str:
         r = q.record
-        cited = set(r.cited_doc_ids or [])
+        cited = set(cited_passages(r.response, len(r.retrieved_contexts)))  # [k]: passage k
         chips = " ".join(
             f"<span {CELL}>{esc(m)} <b>{number(q.scores.get(m))}</b>"
             + (f' <span style="color:#d1242f">({esc(q.errors[m])})</span>' if m in q.errors else "")
@@ -109,8 +111,8 @@ class TrialResult:
                 [
                     str(k),
                     esc(doc),
-                    "\u2713" if doc in cited else "",
-                    f'<span title="{esc(text)}">{esc(_short(text))}</span>',
+                    "\u2713" if k in cited else "",
+                    passage_html(text),
                 ]
                 for k, (doc, text) in enumerate(
                     zip(r.retrieved_doc_ids, r.retrieved_contexts, strict=False), start=1
@@ -141,11 +143,6 @@ class TrialResult:
             lines.append(f"  cited: {', '.join(q.record.cited_doc_ids or []) or 'none'}")
             lines.append(f"  retrieved: {', '.join(q.record.retrieved_doc_ids)}")
         return "\n".join(lines)
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= PASSAGE_CHARS else text[: PASSAGE_CHARS - 1] + "\u2026"
 
 
 def _metric_order(info: RunInfo, scores: pd.DataFrame) -> list[str]:

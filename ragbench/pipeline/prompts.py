@@ -1,11 +1,14 @@
 """Answer prompts: named templates plus the numbered-source context format the citations rely on.
 
 A template is either a name from :data:`PROMPTS` or a literal string containing ``{context}`` and
-``{question}``. Sources are numbered ``[1]..[k]`` in retrieval order; ``pipeline.cited_doc_ids``
-maps the numbers an answer cites back to document ids.
+``{question}``. Sources are numbered ``[1]..[k]`` in retrieval order (:func:`format_context`), and
+an answer cites them as ``[n]``: :func:`cited_passages` is the one parser of those citations (which
+retrieved passages an answer cites); ``pipeline.rag.cited_doc_ids`` maps them to document ids.
 """
 
 from __future__ import annotations
+
+import re
 
 # The reply the prompts ask for when the sources lack the answer; metrics.declines (the
 # `abstained` metric of unanswerable questions) recognises it and the usual paraphrases.
@@ -41,6 +44,28 @@ def format_context(contexts: list[str], doc_ids: list[str]) -> str:
         f"[{n}] ({doc_id})\n{text.strip()}"
         for n, (text, doc_id) in enumerate(zip(contexts, doc_ids, strict=True), start=1)
     )
+
+
+#: A citation in an answer: ``[n]`` names the n-th source of the prompt (see ``format_context``).
+CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+def cited_passages(response: str | None, n: int) -> list[int]:
+    """The retrieved passages an answer cites, as 1-based numbers in first-cited order.
+
+    Args:
+        response: the answer; ``[k]`` in it cites the k-th of the passages shown to the model.
+        n: how many passages were retrieved (numbers outside ``1..n`` are ignored).
+
+    Returns:
+        Each cited number once, e.g. ``[2, 1]`` for "... [2]. ... [1][2]."
+    """
+    cited: list[int] = []
+    for match in CITATION.finditer(response or ""):
+        k = int(match.group(1))
+        if 1 <= k <= n and k not in cited:
+            cited.append(k)
+    return cited
 
 
 def check_prompt(template: str) -> str:

@@ -12,7 +12,6 @@ rerankers).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from ragbench import models
 from ragbench.config.experiment import PipelineConfig, RetrievalConfig, params_hash
 from ragbench.pipeline.index import Indexer
-from ragbench.pipeline.prompts import format_context, render_prompt
+from ragbench.pipeline.prompts import cited_passages, format_context, render_prompt
 from ragbench.records import RunStats
 
 # --- access control ------------------------------------------------------------------------------
@@ -276,9 +275,6 @@ def make_retriever(
     return RagRetriever(base, r.top_k, window_key=window, reranker=reranker)
 
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
-
-
 @dataclass
 class Answer:
     response: str
@@ -338,10 +334,9 @@ class Pipeline:
 def cited_doc_ids(text: str, doc_ids: list[str]) -> list[str]:
     """doc_ids of the sources an answer cites, in first-cited order; out-of-range numbers ignored."""
     cited: list[str] = []
-    for match in _CITATION.finditer(text):
-        n = int(match.group(1))
-        if 1 <= n <= len(doc_ids) and doc_ids[n - 1] not in cited:
-            cited.append(doc_ids[n - 1])
+    for k in cited_passages(text, len(doc_ids)):
+        if doc_ids[k - 1] not in cited:
+            cited.append(doc_ids[k - 1])
     return cited
 
 

@@ -290,7 +290,8 @@ def quality_latency_figure(
         span = float(x.max() - x.min()) or float(x.max()) or 1.0
         ax.set_xlim(max(0.0, float(x.min()) - 0.1 * span), float(x.max()) + 0.5 * span)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=MIN_FONT_PT)
+    # Below the axes, not inside them: wherever it sat inside, some run put a point under it.
+    fig.legend(loc="outside lower center", ncols=2, fontsize=MIN_FONT_PT)
     fit_title(fig, f"{title}\n{metric} vs latency (bars: 95% interval)")
     settle(fig)  # the axes must not move once labels are placed by their pixel positions
     place_labels(ax, list(x), list(means), [wrap(s, LABEL_CHARS) for s in data["label"]])

@@ -1,5 +1,5 @@
-"""Renderings for people: the score table (HTML, text, markdown), banners, notes, chart sections
-and question drill-downs.
+"""Renderings for people: the score table (HTML, text, markdown), banners, notes and chart sections
+(one question across trials: ``render.question``).
 
 Contract: pure functions from DataFrames / figures / strings to HTML or text; no store, no
 statistics (callers pass verdicts already computed by ``stats``). Every piece of user text (labels,
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -39,6 +38,7 @@ METHOD_NOTE = {
     "none": "no score",
 }
 RED = "#d1242f"
+GREEN = "#1a7f37"
 DASH = "\u2013"
 MUTED = "opacity:0.75;font-size:88%"
 FONT = "font-family:var(--jp-ui-font-family, system-ui, sans-serif)"
@@ -289,100 +289,3 @@ def chart_sections(groups: Iterable[tuple[str, Sequence[tuple[str, Figure]]]]) -
             f"</summary>{images}</details>"
         )
     return "".join(parts)
-
-
-# --- one question across trials ---------------------------------------------------------------------
-
-
-def judge_step(step: Any) -> str:
-    """One judge step, e.g. ``{"StatementGeneratorOutput": {...}}``, as ``name: json``."""
-    if isinstance(step, dict) and len(step) == 1:
-        ((name, body),) = step.items()
-        return f"{name}: {json.dumps(body, ensure_ascii=False, default=str)}"
-    return json.dumps(step, ensure_ascii=False, default=str)
-
-
-def _score_chip(metric: str, value: Any, error: Any) -> str:
-    if isinstance(error, str) and error:
-        return (
-            f'<span title="{esc(error)}" style="display:inline-block;margin:1px 6px 1px 0;'
-            f'padding:0 6px;border:1px solid {RED};color:{RED}">{esc(metric)}: failed</span>'
-        )
-    return (
-        f'<span style="display:inline-block;margin:1px 6px 1px 0;padding:0 6px;'
-        f'border:1px solid rgba(127,127,127,0.5)">{esc(metric)}: <b>{number(value)}</b></span>'
-    )
-
-
-def _passage(doc_id: str, text: str, cited: bool, chars: int) -> str:
-    text = " ".join(str(text).split())
-    short = text if len(text) <= chars else text[:chars] + " \u2026"
-    tag = ' <b style="color:#1a7f37">cited</b>' if cited else ""
-    body = esc(short)
-    if len(text) > chars:
-        body = f"<details><summary>{esc(short)}</summary>{esc(text)}</details>"
-    return f'<li><code>{esc(doc_id)}</code>{tag}<div style="{MUTED}">{body}</div></li>'
-
-
-def question_html(
-    frame: pd.DataFrame,
-    metrics: Sequence[str],
-    context_chars: int = 280,
-    open_passages: bool | None = None,
-) -> str:
-    """One question across trials: the answer, cited sources, retrieved passages and scores.
-
-    Args:
-        frame: ``inspect_run.drilldown`` rows (one per trial).
-        metrics: metric columns of ``frame`` to show as score chips.
-        context_chars: passages longer than this fold their full text into a <details>.
-        open_passages: show the passages unfolded (default: when there are at most 2 trials).
-    """
-    if frame.empty:
-        return "<p>(no records)</p>"
-    first = frame.iloc[0]
-    unfold = " open" if (len(frame) <= 2 if open_passages is None else open_passages) else ""
-    parts = [
-        f'<div style="{FONT}"><div style="font-size:110%"><b>Question {esc(first.question_id)}'
-        f"</b>: {esc(first.user_input)}</div>"
-    ]
-    if isinstance(first.reference, str) and first.reference:
-        parts.append(f'<div style="{MUTED}">reference answer: {esc(first.reference)}</div>')
-    for row in frame.to_dict("records"):
-        cited = set(row.get("cited_doc_ids") or [])
-        chips = "".join(
-            _score_chip(m, row.get(m), row.get(f"{m}_error")) for m in metrics if m in row
-        )
-        answer = row.get("response")
-        answer_html = (
-            esc(answer)
-            if isinstance(answer, str)
-            else f'<i style="{MUTED}">not answered (retrieval only)</i>'
-        )
-        sources = ", ".join(f"<code>{esc(d)}</code>" for d in row.get("cited_doc_ids") or [])
-        passages = "".join(
-            _passage(p["doc_id"], p["context"], p["doc_id"] in cited, context_chars)
-            for p in row.get("retrieved") or []
-        )
-        reasons = "".join(
-            f"<li><b>{esc(m)}</b>: {esc(judge_step(step))}</li>"
-            for m in metrics
-            for step in row.get(f"{m}_reasons") or []
-        )
-        parts.append(
-            '<div style="border:1px solid rgba(127,127,127,0.4);border-radius:4px;'
-            'padding:6px 10px;margin:8px 0">'
-            f'<div style="font-weight:600">{esc(row["label"])}</div>'
-            f'<div style="margin:3px 0">{chips}</div>'
-            f'<div style="margin:4px 0"><b>answer</b>: {answer_html}</div>'
-            f'<div style="margin:2px 0"><b>cited</b>: {sources or DASH}</div>'
-            f"<details{unfold}><summary><b>retrieved passages</b> ({len(row.get('retrieved') or [])})"
-            f'</summary><ol style="margin:2px 0">{passages}</ol></details>'
-            + (
-                f"<details><summary>judge's reasons</summary><ul>{reasons}</ul></details>"
-                if reasons
-                else ""
-            )
-            + "</div>"
-        )
-    return "".join(parts) + "</div>"

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ragbench import stats
+from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.records import Record
 from ragbench.render.diff import as_html, as_text
@@ -60,6 +61,8 @@ QUESTION_COLUMNS = [
 
 class DiffError(ValueError):
     """The runs cannot be compared as asked (unknown run, trial or metric, nothing in common)."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ragbench import stats
+from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.results.diff import DiffError, RunDiff, diff_runs
 from ragbench.store import Store
@@ -35,6 +36,8 @@ MIN_EFFECT = 0.02
 
 class GateError(ValueError):
     """The gate cannot be evaluated as asked (a usage error, not a failed gate)."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Contract:
 - ``drilldown(store, run_id, question_id=None)`` -> one row per trial (by label) for one question:
   the question, the retrieved passages with their doc ids, the response and cited doc ids, and per
-  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``).
+  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``; shown
+  as statements, verdicts and reasons by ``results.reasons``).
   ``question_id=None`` picks the first judged (answered) question of the run.
 - ``inspect_question(db, run_id=None, question_id=None, experiment=None)`` opens the results file read-only
   and returns a :class:`Drilldown` that shows itself in a notebook (``_repr_html_``: answer, cited
@@ -26,7 +27,10 @@ import pandas as pd
 
 from ragbench.metrics import names as metric_names
 from ragbench.render import html as display
+from ragbench.render.question import question_html
+from ragbench.results.reasons import read_trace, step_lines
 from ragbench.store import Store
+from ragbench.store.connection import WRITE_IT_FIRST, RunNotFound
 
 
 def _reasons(details: Any) -> list[Any]:
@@ -152,9 +156,7 @@ class Drilldown:
 
     def _repr_html_(self) -> str:
         banner = display.banner("FAKE MODELS: answers and scores come from test doubles.", "fake")
-        return (banner if self.fake_models else "") + display.question_html(
-            self.frame, self.metrics
-        )
+        return (banner if self.fake_models else "") + question_html(self.frame, self.metrics)
 
     def __repr__(self) -> str:
         return format_drilldown(self.frame)
@@ -226,7 +228,7 @@ def _run(store: Store, run_id: str | None, experiment: str | None) -> str:
         found = None if runs.empty else str(runs.run_id.iloc[-1])
     if found is None:
         what = f"no run of experiment '{experiment}'" if experiment else "no run"
-        raise LookupError(f"{what} in {store.path}")
+        raise RunNotFound(f"{what} in {store.path}; {WRITE_IT_FIRST}")
     return found
 
 
@@ -234,7 +236,7 @@ def _fake(store: Store, run_id: str) -> bool:
     try:
         return store.run_info(run_id).fake_models
     except KeyError:
-        raise LookupError(f"no run {run_id} in {store.path}") from None
+        raise RunNotFound(f"no run {run_id} in {store.path}") from None
 
 
 def format_drilldown(frame: pd.DataFrame, width: int = 100, context_chars: int = 300) -> str:
@@ -265,13 +267,6 @@ def format_drilldown(frame: pd.DataFrame, width: int = 100, context_chars: int =
             shown = "-" if pd.isna(value) else f"{value:.3f}"
             error = r[f"{m}_error"]
             lines.append(f"  {m}: {shown}" + (f"  error: {error}" if error else ""))
-            for step in r[f"{m}_reasons"]:
-                lines.append(
-                    textwrap.fill(
-                        display.judge_step(step),
-                        width=width,
-                        initial_indent="      ",
-                        subsequent_indent="        ",
-                    )
-                )
+            for line in step_lines(read_trace(r[f"{m}_reasons"])):
+                lines.append(textwrap.fill(line, width=width, subsequent_indent="          "))
     return "\n".join(lines)

@@ -38,6 +38,7 @@ from ragbench.render import charts as plots
 from ragbench.render import html as display
 from ragbench.results import heldout
 from ragbench.store import Store
+from ragbench.store.connection import WRITE_IT_FIRST, RunNotFound
 
 DOT = " \u00b7 "
 FAKE_WARNING = (
@@ -413,18 +414,19 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
 
     Raises:
         StoreError: the file is missing, a folder, corrupt or not a DuckDB database (one line).
-        LookupError: no such run, or no run of ``experiment`` (or none at all) in the file.
+        RunNotFound: (a LookupError) no such run, or no run of ``experiment`` (or none at all) in
+            the file.
     """
     store = Store(db, read_only=True)
     if run_id is None:
         run_id = store.latest_run(experiment) if experiment else _last(store.runs())
         if run_id is None:
             what = f"no run of experiment '{experiment}'" if experiment else "no run"
-            raise LookupError(f"{what} in {db}")
+            raise RunNotFound(f"{what} in {db}; {WRITE_IT_FIRST}")
     try:
         info = store.run_info(run_id)
     except KeyError:
-        raise LookupError(f"no run {run_id} in {db}") from None
+        raise RunNotFound(f"no run {run_id} in {db}") from None
     if experiment and info.experiment != experiment:
         raise LookupError(
             f"run {run_id} belongs to experiment '{info.experiment}', not '{experiment}'"

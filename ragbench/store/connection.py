@@ -5,7 +5,9 @@ on success and rolls back on any error, and always closes the file. While anothe
 the file's lock it retries with jittered back-off (DuckDB allows one writing process per file).
 Every way a results file can be unusable (a folder, zero bytes, another file type, a corrupt or
 truncated database, a read-only file system) becomes a :class:`StoreError` whose one-line message
-names the file and says what to do, instead of a DuckDB traceback. Within one process, threads
+names the file and says what to do, instead of a DuckDB traceback (a missing one: how to write it,
+``WRITE_IT_FIRST``); a run that is not in the file is a :class:`RunNotFound` for its readers. Both
+show as one line in a notebook too (``config.validation.one_line``). Within one process, threads
 take turns on a file (one lock per path): stage 3's worker threads read and write the cache while
 the main thread commits results, and two DuckDB transactions replacing one row would conflict.
 """
@@ -21,12 +23,24 @@ from pathlib import Path
 
 import duckdb
 
+from ragbench.config.validation import one_line
+
 #: The first bytes of every DuckDB database file after the 8-byte checksum.
 DUCKDB_MAGIC = b"DUCK"
+#: What to do when a results file, or a run in it, is not there yet (notebook 02 reads one).
+WRITE_IT_FIRST = "run an experiment first: notebook 01, `make demo` or `ragbench run EXPERIMENT`"
 
 
 class StoreError(ValueError):
     """A results file that cannot be used as asked; the message is shown to the user as is."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
+
+
+class RunNotFound(LookupError):
+    """No such run, or no run of an experiment, in a results file; one line for the user."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def check_file(path: Path, read_only: bool) -> None:
@@ -35,7 +49,7 @@ def check_file(path: Path, read_only: bool) -> None:
         raise StoreError(f"results file {path} is a folder; pass a file path with --db")
     if not path.exists():
         if read_only:
-            raise StoreError(f"results file not found: {path}")
+            raise StoreError(f"results file not found: {path}; {WRITE_IT_FIRST}")
         return
     size = path.stat().st_size
     if size == 0:
@@ -61,7 +75,7 @@ def _explain(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
             "reading works (report, gate, notebooks): for a run pass a writable --db"
         )
     if read_only and "no such file" in lowered:
-        return StoreError(f"results file not found: {path}")
+        return StoreError(f"results file not found: {path}; {WRITE_IT_FIRST}")
     return StoreError(
         f"results file {path} cannot be opened: it looks corrupt or truncated ({text}); "
         "restore it from a copy or pass another --db"

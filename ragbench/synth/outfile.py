@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ragbench.config.validation import one_line
 from ragbench.synth.plan import Candidate
 
 NO_QUESTION = "(no question: the model's reply was unusable)"
@@ -24,6 +25,8 @@ NO_QUESTION = "(no question: the model's reply was unusable)"
 
 class SynthError(ValueError):
     """Bad input to synthesis (corpus, arguments, out file); the message is one line."""
+
+    _render_traceback_ = one_line  # a notebook shows the message, not a traceback
 
 
 def make_row(
