@@ -101,7 +101,9 @@ class Endpoint(Strict):
 
     model: str | None = None  # a local file/folder, or the model name an endpoint serves
     base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
-    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
+    # name of the env var holding the key, never the key; not sent when base_url holds
+    # user:password@ (those go as HTTP basic auth: one request has one Authorization header)
+    api_key_env: str = "OPENAI_API_KEY"
 
     @field_validator("base_url")
     @classmethod
@@ -163,7 +165,9 @@ class LLMConfig(Endpoint):
     # fixed sampling seed, for determinism where the backend honours it; llama.cpp takes a
     # uint32 and reads its top value (-1 in C) as "random"
     seed: Int = Field(0, ge=0, lt=2**32 - 1)
-    timeout_s: Real = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
+    # the whole call, retries and their waits included: a deadline, not an idle timeout (a reply
+    # trickling in byte by byte is cut off); a dead endpoint fails fast, not forever
+    timeout_s: Real = Field(300.0, gt=0)
     # endpoint calls: retries after 429, 5xx, timeouts and dropped connections (backoff, honouring
     # Retry-After); the judge also retries invalid JSON
     max_retries: Int = Field(2, ge=0, le=10)
