@@ -115,6 +115,9 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
+FollowOption = Annotated[
+    bool, typer.Option(help="read files that links in the folder point to outside it")
+]
 LimitOption = Annotated[
     int | None, typer.Option(min=1, help="questions per trial (at least 1; default: the YAML's)")
 ]
@@ -247,12 +250,20 @@ def init(
         str | None, typer.Option(help="experiment name (default: the folder's name)")
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing YAML")] = False,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Look at a folder of documents and write a ready-to-run experiment YAML for it."""
     from ragbench.data.scaffold import InitError, init_experiment
 
     try:
-        result = init_experiment(folder, questions=questions, out=out, name=name, force=force)
+        result = init_experiment(
+            folder,
+            questions=questions,
+            out=out,
+            name=name,
+            force=force,
+            follow_symlinks=follow_symlinks,
+        )
     except InitError as exc:
         _fail(str(exc))
     for line in result.lines():
@@ -408,6 +419,7 @@ def synth(
         bool, typer.Option("--force", help="start --out afresh (another model or seed)")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Generate a question set from a folder of documents; rerun the same command to resume.
 
@@ -433,6 +445,8 @@ def synth(
             db=db,
             force=force,
             progress=progress,
+            follow_symlinks=follow_symlinks,
+            exclude={config: "the experiment file, not a document"} if config else None,
         )
     except SynthError as exc:
         _fail(str(exc))

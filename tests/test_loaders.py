@@ -602,3 +602,14 @@ def test_demo_chunker_retriever_experiment_validates() -> None:
     config = load_config(path)
     labels = [t.label for t in expand(config)]
     assert len(labels) == 6 and "chunking.method=sentence, retrieval.method=hybrid" in labels
+
+
+def test_broken_links_and_fifos_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "a.md").write_text("The east pier reopened in March.")
+    (tmp_path / "gone.md").symlink_to(tmp_path / "missing.md")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["a.md"]
+    assert skipped == [("gone.md", "broken symlink"), ("pipe.txt", "not a regular file")]

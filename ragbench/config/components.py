@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -312,6 +313,9 @@ class DatasetConfig(Strict):
     # A gold doc id naming no corpus document would silently score 0: stop by default.
     unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
     split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
+    # Read files that symbolic links in the corpus folder point to outside it; off, such links are
+    # skipped with a reason (a link to /etc/passwd must not become a document)
+    follow_symlinks: StrictBool = False
 
     @field_validator("loader")
     @classmethod
