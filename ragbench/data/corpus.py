@@ -126,37 +126,38 @@ def load_corpus(
             shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             skipped.append((shown, "file name is not valid UTF-8"))
             continue
-        file_type = path.suffix[1:].lower()
-        reader = READERS.get(path.suffix.lower())
-        if reader is None:
-            skipped.append((rel, f"unsupported extension '{path.suffix}'"))
-            continue
-        size = path.stat().st_size
-        if size == 0:
-            skipped.append((rel, "empty file"))
-            continue
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // 1_000_000
-            skipped.append((rel, f"too large ({size / 1e6:.0f} MB > {limit} MB): split it"))
-            continue
-        try:
-            parts = reader(path)
-        except UnicodeDecodeError:
-            skipped.append((rel, "undecodable bytes (not UTF-8)"))
-            continue
-        except PermissionError:
-            skipped.append((rel, "cannot read file: permission denied"))
-            continue
-        except SkipFile as exc:
-            skipped.append((rel, str(exc)[:200]))
-            continue
-        except Exception as exc:  # noqa: BLE001 - any reader failure skips that one file
-            skipped.append((rel, f"corrupt {file_type}: {type(exc).__name__}: {exc}"[:200]))
-            continue
-        if not parts:
-            skipped.append((rel, "no records"))
-            continue
-        for suffix, text, extra in parts:
+        file_docs, file_skipped = _read_file(rel, path, rules, seen)
+        docs += file_docs
+        skipped += file_skipped
+    return docs, skipped
+
+
+def _read_file(
+    rel: str, path: Path, rules: dict[str, list[str]], seen: dict[str, str]
+) -> tuple[list[Document], Skipped]:
+    """One file's documents and skips; ``seen`` (doc_id -> where) gains its documents' ids.
+
+    Readers stream (a CSV's rows become documents one at a time, the file is never held whole),
+    so a file can fail halfway: then none of its documents is kept, and the file is one skip.
+    """
+    file_type = path.suffix[1:].lower()
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        return [], [(rel, f"unsupported extension '{path.suffix}'")]
+    size = path.stat().st_size
+    if size == 0:
+        return [], [(rel, "empty file")]
+    if size > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // 1_000_000
+        return [], [(rel, f"too large ({size / 1e6:.0f} MB > {limit} MB): split it")]
+    source = str(path)  # one string shared by every document of the file
+    docs: list[Document] = []
+    skipped: Skipped = []
+    mine: dict[str, str] = {}  # this file's doc ids, added to `seen` once the file is read whole
+    parts = 0
+    try:
+        for suffix, text, extra in reader(path):
+            parts += 1
             where = rel + (suffix or "")
             if text is None:
                 skipped.append((where, extra.get("reason", "unreadable record")))
@@ -164,24 +165,39 @@ def load_corpus(
             # Checked before the id is used anywhere: a record's own id may hold the surrogate.
             problem = unicode_problem([text, extra])
             doc_id = str(extra.pop("doc_id", None) or where)
+            first = seen.get(doc_id) or mine.get(doc_id)
             if problem:
                 skipped.append((where, problem))
             elif not text.strip():
                 skipped.append((where, "no extractable text"))
-            elif doc_id in seen:
-                skipped.append((where, f"duplicate doc_id '{doc_id}' (first from {seen[doc_id]})"))
+            elif first is not None:
+                skipped.append((where, f"duplicate doc_id '{doc_id}' (first from {first})"))
             else:
-                seen[doc_id] = where
+                mine[doc_id] = where
                 groups = allowed_groups(doc_id, rel, rules)
                 if groups is not None:
                     extra["allowed_groups"] = groups
-                meta = {**extra, "source": str(path), "file_type": file_type}
+                meta = {**extra, "source": source, "file_type": file_type}
                 docs.append(make_document(doc_id, text, **meta))
+    except UnicodeDecodeError:
+        return [], [(rel, "undecodable bytes (not UTF-8)")]
+    except PermissionError:
+        return [], [(rel, "cannot read file: permission denied")]
+    except SkipFile as exc:
+        return [], [(rel, str(exc)[:200])]
+    except Exception as exc:  # noqa: BLE001 - any reader failure skips that one file
+        return [], [(rel, f"corrupt {file_type}: {type(exc).__name__}: {exc}"[:200])]
+    if not parts:
+        return [], [(rel, "no records")]
+    seen.update(mine)
     return docs, skipped
 
 
-def make_document(doc_id: str, text: str, **metadata: Any) -> Document:
-    """A Document with a stable id; metadata stays out of the embedded and prompted text."""
+def make_document(doc_id: str, text: str, /, **metadata: Any) -> Document:
+    """A Document with a stable id; metadata stays out of the embedded and prompted text.
+
+    ``doc_id`` and ``text`` are positional-only: a table column named ``text`` is metadata.
+    """
     meta = {"doc_id": doc_id, **metadata}
     return Document(
         id_=doc_id,
