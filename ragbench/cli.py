@@ -6,7 +6,8 @@ exit code 2. A command that ran but failed (a run that could not score what it s
 gate, missing models, a report that could not be written) explains itself and exits 1. An
 unexpected exception is also one ``error:`` line (exit 3) unless ``RAGBENCH_DEBUG=1`` asks for
 the traceback. Every line printed passes through ``redact.redact`` first: no configured API key or
-URL password reaches the terminal or a CI log.
+URL password reaches the terminal or a CI log. An error line is cut at ``MAX_MESSAGE``
+characters (``... (N more characters)``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ DEFAULT_DB = Path("results") / "ragbench.duckdb"
 EXIT_BAD_INPUT = 2  # click's own code for usage errors: one code for every kind of bad input
 EXIT_FAILED = 1  # the command ran and its answer is "no"
 EXIT_BUG = 3
+MAX_MESSAGE = 2000  # characters of an error line: a value echoed whole could be megabytes
 _secrets: list[str] = []  # secrets of the config the current command loaded (see _load)
 
 
 def _one_line(text: str) -> str:
-    return redact(" ".join(str(text).split()), _secrets)
+    """A message as one line, redacted, then cut to MAX_MESSAGE (after redaction, so no secret
+    is cut in half and half shown)."""
+    line = redact(" ".join(str(text).split()), _secrets)
+    if len(line) > MAX_MESSAGE:
+        line = f"{line[:MAX_MESSAGE]}... ({len(line) - MAX_MESSAGE:,} more characters)"
+    return line
 
 
 def _say(text: str, err: bool = False) -> None:
@@ -108,6 +115,9 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
+FollowOption = Annotated[
+    bool, typer.Option(help="read files that links in the folder point to outside it")
+]
 LimitOption = Annotated[
     int | None, typer.Option(min=1, help="questions per trial (at least 1; default: the YAML's)")
 ]
@@ -240,12 +250,20 @@ def init(
         str | None, typer.Option(help="experiment name (default: the folder's name)")
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing YAML")] = False,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Look at a folder of documents and write a ready-to-run experiment YAML for it."""
     from ragbench.data.scaffold import InitError, init_experiment
 
     try:
-        result = init_experiment(folder, questions=questions, out=out, name=name, force=force)
+        result = init_experiment(
+            folder,
+            questions=questions,
+            out=out,
+            name=name,
+            force=force,
+            follow_symlinks=follow_symlinks,
+        )
     except InitError as exc:
         _fail(str(exc))
     for line in result.lines():
@@ -401,6 +419,7 @@ def synth(
         bool, typer.Option("--force", help="start --out afresh (another model or seed)")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Generate a question set from a folder of documents; rerun the same command to resume.
 
@@ -426,6 +445,8 @@ def synth(
             db=db,
             force=force,
             progress=progress,
+            follow_symlinks=follow_symlinks,
+            exclude={config: "the experiment file, not a document"} if config else None,
         )
     except SynthError as exc:
         _fail(str(exc))

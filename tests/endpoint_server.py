@@ -12,8 +12,12 @@ Contract: ``EndpointServer(latency_s, faults, reject)`` serves ``POST .../chat/c
 - every reply waits ``latency_s`` first (a slow model);
 - ``faults`` maps request numbers (1, 2, ... in arrival order) to a failure: ``"429"`` (with
   ``Retry-After: 1``), ``"429-date"`` (``Retry-After`` as an HTTP date about 2 s ahead), ``"500"``,
-  ``"drop"`` (the connection is closed without a reply). The schedule is deterministic: the n-th
-  request fails, whichever question it is for;
+  ``"drop"`` (the connection is closed without a reply), ``"drip"`` (a 200 whose headers come at
+  once and whose body then trickles, 1 byte every ``drip_s``, for at most ``drip_for_s`` before
+  the server gives up and closes the connection), ``"html"`` (a 200 ``text/html`` page, as a
+  captive portal or a misrouted proxy sends) and ``"notjson"`` (a 200 ``application/json`` whose
+  body is not JSON: ``notjson``). The schedule is deterministic: the n-th request fails, whichever question it
+  is for;
 - a RAG prompt containing ``reject`` gets a 400 (not retryable).
 
 ``write_dataset(root, items)`` writes a qa-folder dataset of one document and one such question per
@@ -88,20 +92,38 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, headers, reply = self.server.endpoint.respond(self.path, body)
         if status == 0:  # "drop": close the connection without a reply
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop()
             return
-        data = json.dumps(reply).encode()
+        data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+        drip = headers.pop("X-Drip", None) is not None
         self.send_response(status)
+        headers.setdefault("Content-Type", "application/json")
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not drip:
+            self.wfile.write(data)
+            return
+        endpoint = self.server.endpoint
+        until = time.monotonic() + endpoint.drip_for_s
+        try:
+            for byte in data:
+                if time.monotonic() >= until:
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(endpoint.drip_s)
+        except OSError:
+            return  # the client gave up: what a deadline should make it do
+        self._drop()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
@@ -116,8 +138,14 @@ class EndpointServer:
         faults: dict[int, str] | None = None,
         reject: str | None = "POISON",
         port: int = 0,
+        drip_s: float = 1.0,
+        drip_for_s: float = 15.0,
+        notjson: bytes = b"upstream model loading, try later",
     ) -> None:
         self.latency_s = latency_s
+        self.drip_s = drip_s
+        self.drip_for_s = drip_for_s
+        self.notjson = notjson
         self.faults = dict(faults or {})
         self.reject = reject
         self.lock = threading.Lock()
@@ -174,6 +202,11 @@ class EndpointServer:
             return self._count(fault), {"Retry-After": after}, error
         if fault == "500":
             return self._count("500"), {}, {"error": {"message": "model crashed", "type": "server"}}
+        if fault == "html":
+            page = b"<html><head><title>Sign in</title></head><body>Proxy login</body></html>"
+            return self._count("html"), {"Content-Type": "text/html"}, page
+        if fault == "notjson":
+            return self._count("notjson"), {}, self.notjson
         if schema is None and self.reject and self.reject in prompt:
             error = {"error": {"message": f"prompt contains {self.reject}", "type": "invalid"}}
             return self._count("400"), {}, error
@@ -187,7 +220,10 @@ class EndpointServer:
             text = f"{question} It is answered by the first source [1]."
             self._count("answer")
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
-        return 200, {}, _completion(request.get("model", "loopback"), text, usage)
+        headers = {"X-Drip": "1"} if fault == "drip" else {}
+        if fault == "drip":
+            self._count("drip")
+        return 200, headers, _completion(request.get("model", "loopback"), text, usage)
 
     def _count(self, kind: str) -> int:
         with self.lock:

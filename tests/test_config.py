@@ -696,3 +696,82 @@ def test_trial_labels_never_show_url_passwords() -> None:
     trials = expand(config)
     assert [t.label for t in trials] == ["base_url=http://h:1/v1", "base_url=http://u:***@h:1/v1"]
     assert trials[1].pipeline.generation.llm.base_url == "http://u:pw-secret@h:1/v1"  # still used
+
+
+# --- hostile YAML (issue 23, second round) --------------------------------------------------------
+
+
+def alias_bomb(levels: int) -> str:
+    """One sweep value whose nested aliases expand to about 2 x 9^(levels - 1) numbers in 1.5 KB
+    (its error message once printed them all: 400 MB after 80 s and 8 GB)."""
+    anchors = ["&b0 [2, 4]"] + [
+        f"&b{i} [{', '.join([f'*b{i - 1}'] * 9)}]" for i in range(1, levels)
+    ]
+    return f"name: bomb\nsweep:\n  retrieval.top_k: [[{', '.join(anchors)}]]\n"
+
+
+def test_yaml_alias_bomb_fails_fast_naming_the_line(tmp_path: Path) -> None:
+    import time
+
+    from ragbench.config.validation import MAX_ALIAS_VALUES, read_yaml
+
+    path = write_yaml(tmp_path, alias_bomb(9))
+    assert len(path.read_bytes()) < 1600
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as exc:
+        read_yaml(path)  # parsing alone: the expansion is refused before anything walks it
+    assert time.perf_counter() - start < 1
+    message = str(exc.value)
+    assert message.startswith(f"{path}: line 3, column ")
+    assert message.endswith(
+        f": the YAML expands aliases to more than {MAX_ALIAS_VALUES:,} values; write the values out"
+    )
+
+
+def test_cli_validate_alias_bomb_is_one_short_line_in_bounded_memory(tmp_path: Path) -> None:
+    """Through the CLI in a subprocess capped at 1 GB of address space and 60 s, so that a
+    regression fails this test instead of taking the machine's memory."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    path = write_yaml(tmp_path, alias_bomb(9))
+    done = subprocess.run(
+        [sys.executable, "-m", "ragbench.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,  # noqa: PLW1509 - no threads here before the fork
+    )
+    assert done.returncode == 2, done.stderr[-500:]
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: {path}: line 3") and "expands aliases" in line
+
+
+def test_aliases_within_the_limit_still_work(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path,
+        "name: x\nbase: &b\n  retrieval: {top_k: 2}\nsweep:\n  retrieval.top_k: &k [1, 2]\n"
+        "  chunking.chunk_size: [128, 256]\n",
+    )
+    assert len(expand(load_config(path))) == 4
+
+
+def test_a_recursive_alias_is_one_line(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, "name: x\nsweep:\n  retrieval.top_k: &a [1, *a]\n")
+    with pytest.raises(ConfigError, match=r"line 3, column \d+: .*refers to itself"):
+        load_config(path)
+
+
+def test_cli_error_lines_are_bounded(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, f"name: x\nbase:\n  ? {'k' * 5000}\n  : 1\n")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert len(line) < 2100
+    assert line.startswith(f"error: {path}: base.kkkk")
+    assert line.endswith(" more characters)")

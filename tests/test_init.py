@@ -346,3 +346,49 @@ def test_documents_loader_says_how_to_write_a_missing_question_file(tmp_path: Pa
     write_questions(target, GOLD)
     dataset = load_dataset(config.dataset)
     assert dataset.name == "docs" and len(dataset.corpus) == 3 and len(dataset.questions) == 3
+
+
+# --- hostile folders (issue 23, second round) ----------------------------------------------------
+
+
+def test_the_experiments_own_files_inside_the_folder_are_not_documents(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "docs")
+    questions = write_questions(folder / "q.jsonl", GOLD)
+    result = invoke("init", folder, "--questions", questions, "--out", folder / "exp.yaml")
+    assert result.exit_code == 0, result.output
+    assert "3 documents read, 1 skipped" in result.stdout.splitlines()[0]
+    assert "  skipped q.jsonl: the experiment's question file, not a document" in result.stdout
+    again = invoke(
+        "init", folder, "--questions", questions, "--out", folder / "exp.yaml", "--force"
+    )
+    assert again.exit_code == 0, again.output
+    assert "  skipped exp.yaml: the experiment file init writes, not a document" in again.stdout
+
+
+def test_a_yaml_inside_the_folder_names_a_question_file_synth_accepts(tmp_path: Path) -> None:
+    from ragbench.data.walk import inside
+
+    folder = make_folder(tmp_path / "docs")
+    result = init_experiment(folder, out=folder / "exp.yaml")
+    synth = result.next_commands[0]
+    target = Path(synth.split(" --out ")[1])
+    assert target == tmp_path / "docs-questions.jsonl"
+    assert not inside(target, folder)  # the rule synth refuses --out by
+    assert load_config(result.path).dataset.questions == str(target)
+    assert any("goes beside" in note for note in result.notes)
+
+
+def test_follow_symlinks_flag_counts_the_links_and_writes_the_key(tmp_path: Path) -> None:
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "harbour.txt").write_text("The harbour master is Ines Sorel since 2019.\n")
+    folder = make_folder(tmp_path / "docs")
+    (folder / "harbour.txt").symlink_to(outside / "harbour.txt")
+    plain = invoke("init", folder, "--out", tmp_path / "a.yaml")
+    assert "3 documents read, 1 skipped" in plain.stdout
+    assert "skipped harbour.txt: symlink to a file outside the corpus folder" in plain.stdout
+    followed = invoke("init", folder, "--out", tmp_path / "b.yaml", "--follow-symlinks")
+    assert followed.exit_code == 0, followed.output
+    assert "4 documents read, 0 skipped" in followed.stdout
+    assert load_config(tmp_path / "b.yaml").dataset.follow_symlinks is True
+    assert "--follow-symlinks" in followed.stdout.splitlines()[-2]  # the synth command

@@ -602,3 +602,59 @@ def test_demo_chunker_retriever_experiment_validates() -> None:
     config = load_config(path)
     labels = [t.label for t in expand(config)]
     assert len(labels) == 6 and "chunking.method=sentence, retrieval.method=hybrid" in labels
+
+
+def test_broken_links_and_fifos_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "a.md").write_text("The east pier reopened in March.")
+    (tmp_path / "gone.md").symlink_to(tmp_path / "missing.md")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["a.md"]
+    assert skipped == [("gone.md", "broken symlink"), ("pipe.txt", "not a regular file")]
+
+
+def test_a_csv_streams_row_by_row_and_a_bad_tail_drops_the_whole_file(tmp_path: Path) -> None:
+    """Rows become parts as they are read (a 200,000-row table is never held whole); a file that
+    fails halfway (bad bytes at the end) is one skip, none of its rows kept."""
+    from collections.abc import Iterator
+
+    from ragbench.data.readers import READERS
+
+    rows = "".join(f"r{n},The ferry leaves pier {n} at dawn.\n" for n in range(3000))
+    (tmp_path / "table.csv").write_bytes(b"id,text\n" + rows.encode() + b"r3000,caf\xe9\n")
+    (tmp_path / "a.md").write_text("The east pier reopened in March.")
+    parts = READERS[".csv"](tmp_path / "table.csv")
+    assert isinstance(parts, Iterator)
+    assert next(parts)[0] == "#row1"  # read before the bad bytes at the end are reached
+    with pytest.raises(UnicodeDecodeError):
+        list(parts)
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.id_ for d in docs] == ["a.md"]
+    assert skipped == [("table.csv", "undecodable bytes (not UTF-8)")]
+
+
+def test_an_xlsx_streams_too(tmp_path: Path) -> None:
+    from collections.abc import Iterator
+
+    import openpyxl
+
+    from ragbench.data.readers import READERS
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id", "text"])
+    for n in range(5):
+        sheet.append([f"r{n}", f"Row {n} of the harbour ledger."])
+    book.save(tmp_path / "t.xlsx")
+    parts = READERS[".xlsx"](tmp_path / "t.xlsx")
+    assert isinstance(parts, Iterator)
+    assert [p[0] for p in parts] == [f"#row{n}" for n in range(1, 6)]
+
+
+def test_a_table_column_named_text_is_metadata_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("id,text\nr1,The east pier reopened in March.\n")
+    (doc,), skipped = load_corpus(tmp_path)
+    assert skipped == [] and doc.metadata["text"] == "The east pier reopened in March."
+    assert doc.text == "id: r1\ntext: The east pier reopened in March."

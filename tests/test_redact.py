@@ -89,6 +89,38 @@ def test_redact_leaves_prose_about_auth_tokens_alone() -> None:
     assert redact(text) == text
 
 
+BASE64_USERPASS = base64.b64encode(b"user:secretpass123").decode()  # letters only, no padding
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        BASE64_USERPASS,  # dXNlcjpzZWNyZXRwYXNzMTIz: no digit, no punctuation
+        "YWxhZGRpbjpvcGVuc2VzYW1l",  # aladdin:opensesame
+        "abcdefghIJKLmnop",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x",
+        "dXNlcjpzZWNyZXRwYXNzMTIz".lower() + "x" * 10,  # long: a token, whatever its case
+    ],
+)
+def test_redact_hides_every_token_like_auth_value(token: str) -> None:
+    for scheme in ("Basic", "Bearer", "basic", "BEARER"):
+        assert redact(f"401: You sent: {scheme} {token}.") == f"401: You sent: {scheme} ***."
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "open the basic settings page",
+        "Basic Settings, Bearer Authentication.",
+        "a basic retrieval-augmented pipeline",
+        "the BASIC PROGRAMS and a bearer instrument",
+        "basic question-answering",
+    ],
+)
+def test_redact_leaves_words_after_basic_and_bearer_alone(prose: str) -> None:
+    assert redact(prose) == prose
+
+
 def test_redact_prefers_the_longest_secret() -> None:
     assert redact("abcdefgh-ijkl", ["abcdefgh", "abcdefgh-ijkl"]) == REDACTED
 
@@ -132,6 +164,28 @@ def test_secrets_for_collects_url_passwords_in_any_encoding() -> None:
     found = secrets_for(cfg, environ={})
     assert "p%40ssw0rd-1" in found and "p@ssw0rd-1" in found  # as written, as sent
     assert redact("server said p@ssw0rd-1 is wrong", found) == "server said *** is wrong"
+
+
+def test_secrets_for_adds_the_basic_auth_forms_of_url_credentials() -> None:
+    llm = {"provider": "openai", "model": "m", "base_url": "http://user:secret%2Fpass1@h:9/v1"}
+    cfg = config(base={"generation": {"llm": llm}, "judge": {"provider": "fake"}})
+    found = secrets_for(cfg, environ={})
+    sent = b"user:secret/pass1"  # what httpx puts in the header: the password decoded
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(sent).decode()
+        assert encoded in found and encoded.rstrip("=") in found
+    assert base64.b64encode(b"user:secret%2Fpass1").decode() in found  # as written, too
+
+
+def test_url_credentials_are_sent_instead_of_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragbench.config.experiment import LLMConfig
+    from ragbench.models import make_llm
+
+    monkeypatch.setenv("RAGBENCH_TEST_ECHO_KEY", KEY)
+    plain = {"provider": "openai", "model": "m", "api_key_env": "RAGBENCH_TEST_ECHO_KEY"}
+    assert make_llm(LLMConfig(**plain, base_url="http://h:9/v1")).api_key == KEY
+    with_user = make_llm(LLMConfig(**plain, base_url=f"http://u:{PASSWORD}@h:9/v1"))
+    assert with_user.api_key != KEY  # the key is not even handed to the client
 
 
 def test_secrets_for_covers_swept_urls() -> None:
@@ -240,11 +294,13 @@ def test_no_secret_reaches_any_artefact(
                     "generation": {"llm": llm},
                     "judge": {"provider": "fake"},
                 },
-                # the second trial sends the password as URL userinfo (basic auth)
+                # the second and third trials send a password as URL userinfo (basic auth);
+                # the third one's base64 has no digit and no punctuation
                 "sweep": {
                     "generation.llm.base_url": [
                         f"http://{host}/v1",
                         f"http://reader:{PASSWORD}@{host}/v1",
+                        f"http://user:secretpass123@{host}/v1",
                     ]
                 },
                 "metrics": ["hit_rate", "faithfulness"],
@@ -284,3 +340,8 @@ def test_no_secret_reaches_any_artefact(
         assert KEY not in text, f"API key in {name}"
         assert PASSWORD not in text, f"URL password in {name}"
         assert basic not in text, f"basic-auth credentials in {name}"
+        assert "secretpass123" not in text, f"URL password in {name}"
+        assert BASE64_USERPASS not in text, f"basic-auth credentials in {name}"
+    # URL credentials replace the key: no request that carried them carried the key too.
+    assert f"Basic {BASE64_USERPASS}" in seen
+    assert all(s == f"Bearer {KEY}" or s.startswith("Basic ") for s in seen)

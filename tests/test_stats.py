@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -457,3 +458,64 @@ def test_questions_needed_matches_the_normal_power_formula() -> None:
     assert questions_needed([0.0, 0.0, 0.0]) is None  # nothing to extrapolate from
     assert questions_needed([0.2, 0.2]) is None  # no spread
     assert questions_needed([0.5]) is None
+
+
+# --- BCa in linear memory (issue 23, second round) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.beta(2, 5, n),
+        lambda rng, n: rng.choice([0.0, 1 / 3, 0.5, 1.0], n, p=[0.5, 0.1, 0.15, 0.25]),  # MRR-like
+        lambda rng, n: rng.choice([0.0, 0.5, 1.0], n, p=[0.1, 0.2, 0.7]),
+    ],
+    ids=["beta", "mrr-like", "three-point"],
+)
+def test_linear_memory_bca_matches_scipy_within_monte_carlo_error(draw: Any) -> None:
+    from ragbench.stats.intervals import bca_mean
+
+    rng = np.random.default_rng(5)
+    for n in (300, 1500):
+        x = draw(rng, n)
+        res = sps.bootstrap(
+            (x,), np.mean, n_resamples=20000, method="BCa", rng=np.random.default_rng(1)
+        )
+        ref = res.confidence_interval
+        low, high, method = bca_mean(x, 0.95, seed=2, resamples=20000)  # other draws
+        assert method == "bca"
+        width = ref.high - ref.low
+        assert abs(low - ref.low) < 0.05 * width and abs(high - ref.high) < 0.05 * width
+
+
+def test_linear_memory_bca_draws_what_scipy_draws() -> None:
+    """Same seed, same resamples (numpy's generator gives the same stream in chunks), and the
+    closed-form acceleration equals scipy's jackknife: the same interval to rounding."""
+    from ragbench.stats import intervals
+
+    x = np.random.default_rng(3).beta(2, 5, 1200)
+    res = sps.bootstrap((x,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(7))
+    low, high, _ = intervals.bca_mean(x, 0.95, seed=7)
+    assert low == pytest.approx(res.confidence_interval.low, abs=1e-12)
+    assert high == pytest.approx(res.confidence_interval.high, abs=1e-12)
+
+
+def test_mean_ci_uses_scipy_up_to_its_limit_and_linear_bca_past_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ragbench.stats import intervals
+
+    x = np.random.default_rng(4).beta(2, 5, intervals.BCA_SCIPY_MAX_N)
+    res = sps.bootstrap((x,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(0))
+    ci = mean_ci(x)
+    assert (ci.low, ci.high) == (res.confidence_interval.low, res.confidence_interval.high)
+    called: list[int] = []
+    real = intervals.bca_mean
+    monkeypatch.setattr(
+        intervals,
+        "bca_mean",
+        lambda data, *a, **k: (called.append(data.size), real(data, *a, **k))[1],
+    )
+    big = np.random.default_rng(4).beta(2, 5, intervals.BCA_SCIPY_MAX_N + 1)
+    assert mean_ci(big).method == "bca" and called == [big.size]
+    assert mean_ci(x) == ci and called == [big.size]  # below the limit: scipy, as before

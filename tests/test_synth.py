@@ -1079,3 +1079,52 @@ def test_real_local_model_on_three_passages(tmp_path: Path) -> None:
                 assert span in doc.text
         else:
             assert row["reason"].split(":")[0] in result.rejected
+
+
+# --- hostile folders (issue 23, second round) ----------------------------------------------------
+
+
+def test_synth_leaves_its_db_and_config_inside_the_corpus_out(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ragbench.models.make_llm", lambda cfg: ScriptedLLM())
+    config = _fake_config(corpus)
+    args = [corpus, "--n", "1", "--out", tmp_path / "q.jsonl", "--config", config, "--no-progress"]
+    for _ in range(2):  # the second run finds the first one's results file in the corpus
+        result = _invoke(*args, "--db", corpus / "cache.db")
+        assert result.exit_code == 0, result.output
+    assert (corpus / "cache.db").is_file()
+    assert "note: 2 file(s) skipped: cache.db: the results file (synth's LLM cache)" in (
+        result.stdout
+    )
+
+
+def test_init_with_its_yaml_in_the_corpus_suggests_a_synth_command_that_runs(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragbench.data.scaffold import init_experiment
+
+    init = init_experiment(corpus, out=corpus / "exp.yaml")
+    monkeypatch.setattr("ragbench.models.make_llm", lambda cfg: ScriptedLLM())
+    words = init.next_commands[0].split()
+    assert words[:2] == ["ragbench", "synth"]
+    args = [*words[2:], "--n", "1", "--config", _fake_config(tmp_path), "--no-progress"]
+    result = _invoke(*args, "--db", tmp_path / "r.duckdb")
+    assert result.exit_code == 0, result.output
+
+
+def test_synth_follows_links_out_of_the_corpus_only_when_asked(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "a.txt").symlink_to(corpus / "a.txt")
+    monkeypatch.setattr("ragbench.models.make_llm", lambda cfg: ScriptedLLM())
+    args = [linked, "--n", "1", "--config", _fake_config(tmp_path), "--no-progress"]
+    refused = _invoke(*args, "--out", tmp_path / "q1.jsonl", "--db", tmp_path / "r.duckdb")
+    _one_error(refused, 2, "a.txt: symlink to a file outside the corpus folder")
+    followed = _invoke(
+        *args, "--out", tmp_path / "q2.jsonl", "--db", tmp_path / "r.duckdb", "--follow-symlinks"
+    )
+    assert followed.exit_code == 0, followed.output
+    assert rows_of(tmp_path / "q2.jsonl")[0]["gold_doc_ids"] == ["a.txt"]

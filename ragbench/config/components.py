@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -87,7 +88,9 @@ class Endpoint(Strict):
 
     model: str | None = None  # a local file/folder, or the model name an endpoint serves
     base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama_cpp.server
-    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key, never the key
+    # name of the env var holding the key, never the key; not sent when base_url holds
+    # user:password@ (those go as HTTP basic auth: one request has one Authorization header)
+    api_key_env: str = "OPENAI_API_KEY"
 
     @field_validator("base_url")
     @classmethod
@@ -149,7 +152,9 @@ class LLMConfig(Endpoint):
     # fixed sampling seed, for determinism where the backend honours it; llama.cpp takes a
     # uint32 and reads its top value (-1 in C) as "random"
     seed: Int = Field(0, ge=0, lt=2**32 - 1)
-    timeout_s: Real = Field(300.0, gt=0)  # one call; a dead endpoint fails fast, not forever
+    # the whole call, retries and their waits included: a deadline, not an idle timeout (a reply
+    # trickling in byte by byte is cut off); a dead endpoint fails fast, not forever
+    timeout_s: Real = Field(300.0, gt=0)
     # endpoint calls: retries after 429, 5xx, timeouts and dropped connections (backoff, honouring
     # Retry-After); the judge also retries invalid JSON
     max_retries: Int = Field(2, ge=0, le=10)
@@ -294,6 +299,9 @@ class DatasetConfig(Strict):
     # A gold doc id naming no corpus document would silently score 0: stop by default.
     unknown_gold_ids: str = "error"  # or "warn": go on and list them in the dataset's warnings
     split: str = "dev"  # loader 'labelled' on begin-wow: BEGIN's dev or test split
+    # Read files that symbolic links in the corpus folder point to outside it; off, such links are
+    # skipped with a reason (a link to /etc/passwd must not become a document)
+    follow_symlinks: StrictBool = False
 
     @field_validator("loader")
     @classmethod

@@ -4,7 +4,9 @@
 on the wire: the values of the environment variables named by any ``api_key_env`` (generation
 LLM, judge, embedding; in ``base`` and in every sweep point), passwords and token-like query
 parameters inside any URL of the config (``base_url``, a SQL ``url``...), each also in its
-percent-encoded and decoded form. Values shorter than ``MIN_SECRET_LEN`` are left out:
+percent-encoded and decoded form, and for every URL with ``user:password@`` the base64 forms of
+``user:password`` that an HTTP basic-auth header carries (standard and URL-safe alphabet, padded
+and unpadded). Values shorter than ``MIN_SECRET_LEN`` are left out:
 placeholders such as ``EMPTY`` or ``none`` are not secrets, and replacing them everywhere would
 corrupt ordinary text (``rerank: none``).
 """

@@ -4,7 +4,11 @@ Contract:
 - ``read_yaml(path)`` parses an experiment file with :class:`ConfigLoader` or raises
   :class:`ConfigError` naming the file and, for YAML problems, the line and column: a key given
   twice in one mapping (at any depth) names both lines; a folder, an empty file, a non-UTF-8 file,
-  an unreadable file and nesting too deep for the parser are each one clear message.
+  an unreadable file and nesting too deep for the parser are each one clear message. Aliases may
+  add at most ``MAX_ALIAS_VALUES`` values to the document (counted as they are read, before
+  anything walks the values): nested aliases make a 1.5 KB file stand for billions of values
+  (an "alias bomb"), which would take minutes and gigabytes to validate or even to print. An
+  alias inside the very node it names (a recursive structure) is refused too.
 - ``Int`` and ``Real`` are the strict number types of every config field: a YAML boolean, a string
   and (for ``Int``) a float are type errors; ``Real`` takes an integer but refuses inf and nan.
 - ``check_name`` / ``check_url`` / ``check_env_name`` raise ``ValueError`` for a field validator;
@@ -47,6 +51,9 @@ class ConfigError(ValueError):
 Int = StrictInt
 Real = Annotated[StrictFloat, AllowInfNan(False)]  # .inf / .nan would pass any bound check
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Values aliases may add to an experiment file. Real files repeat a block or a list now and then
+# (tens of values); nested aliases can stand for billions in a few lines.
+MAX_ALIAS_VALUES = 10_000
 
 
 def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -140,9 +147,59 @@ def _model_in(annotation: Any) -> Any:
     return annotation
 
 
+class AliasError(yaml.composer.ComposerError):
+    """Aliases that expand too far, or into themselves; ``read_yaml`` shows the problem as is."""
+
+
 class ConfigLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that rejects a key given twice in one mapping, at any depth (plain
-    PyYAML keeps the last one silently), and reads ``1e-3`` as a float as YAML 1.2 does."""
+    PyYAML keeps the last one silently), reads ``1e-3`` as a float as YAML 1.2 does and bounds
+    alias expansion (see the module contract)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._alias_values = 0  # values the aliases read so far stand for
+        self._sizes: dict[int, int] = {}  # id(node) -> values it expands to
+        self._open: set[str] = set()  # anchors whose node is still being read
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise AliasError(
+                    None, None, f"the alias *{event.anchor} refers to itself", event.start_mark
+                )
+            node = super().compose_node(parent, index)
+            self._alias_values += self._size(node)
+            if self._alias_values > MAX_ALIAS_VALUES:
+                raise AliasError(
+                    None,
+                    None,
+                    f"the YAML expands aliases to more than {MAX_ALIAS_VALUES:,} values; "
+                    "write the values out",
+                    event.start_mark,
+                )
+            return node
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+
+    def _size(self, node: yaml.Node) -> int:
+        """How many values (scalars, lists, mappings) ``node`` stands for with aliases expanded."""
+        size = self._sizes.get(id(node))
+        if size is None:
+            if isinstance(node, yaml.SequenceNode):
+                size = 1 + sum(self._size(item) for item in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+            else:
+                size = 1
+            self._sizes[id(node)] = size
+        return size
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first: dict[Any, yaml.Node] = {}
@@ -194,7 +251,8 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+        kind = "" if isinstance(exc, AliasError) else "invalid YAML: "
+        raise ConfigError(f"{path}:{where}: {kind}{problem}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:

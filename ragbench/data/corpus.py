@@ -7,7 +7,10 @@ or URI without password) and ``file_type``, plus what the source carries (a tabl
 record's fields) and, for access control, ``allowed_groups`` (absent = public). None of the metadata
 reaches the embedded or prompted text. ``skipped`` lists ``(file or record, reason)`` for every
 input that could not be used: one bad file or record never aborts a load, and no Document holds
-text that cannot be encoded as UTF-8.
+text that cannot be encoded as UTF-8. Which files of a folder are read (symbolic links, folders
+that cannot be listed, ragbench's own files such as a question file or a results file inside the
+folder) is decided by :mod:`ragbench.data.walk`; every file it leaves out is in ``skipped`` with
+its reason.
 
 doc_ids: the file's path relative to the corpus root (forward slashes); a file holding many
 documents gives ``<path>#row<n>`` (CSV/Excel rows, 1-based data rows) or ``<path>#<n>`` (JSON
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +39,8 @@ from ragbench.data.readers import (
     group_list,
     unicode_problem,
 )
+from ragbench.data.walk import PERMISSIONS_FILE, corpus_entries
 
-PERMISSIONS_FILE = "_permissions.json"  # at a corpus root: doc_id or glob -> allowed groups
 # Larger files are skipped with a reason. Measured 2026-12-01 on 2 cores: a 50 MB text file takes
 # ~4 min to chunk (sentence, 256) and ~2.4 GB of memory; at 100 MB that is ~5 GB, so beyond it a
 # run would more likely die of memory than finish.
@@ -44,16 +48,19 @@ MAX_FILE_BYTES = 100_000_000
 Skipped = list[tuple[str, str]]  # (file or record, reason)
 
 
-def load_permissions(root: Path) -> dict[str, list[str]]:
+def load_permissions(root: Path, follow_symlinks: bool = False) -> dict[str, list[str]]:
     """The corpus's ``_permissions.json``: doc_id or glob -> groups; {} when there is none.
 
     Raises:
-        DataError: the file exists but is not a mapping of strings to lists of strings. A broken
-            permissions file must never silently make every document public.
+        DataError: the file exists but is not a mapping of strings to lists of strings, or is a
+            link to a file outside the folder (unless ``follow_symlinks``). A broken permissions
+            file must never silently make every document public.
     """
     path = root / PERMISSIONS_FILE
     if not path.is_file():
         return {}
+    if not follow_symlinks and not path.resolve().is_relative_to(root.resolve()):
+        raise DataError(f"{path}: a symlink to a file outside the corpus folder: {path.resolve()}")
     try:
         rules = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -79,64 +86,78 @@ def allowed_groups(doc_id: str, path: str, rules: dict[str, list[str]]) -> list[
     return list(rules[max(globs, key=len)]) if globs else None
 
 
-def load_corpus(root: Path) -> tuple[list[Document], Skipped]:
+def load_corpus(
+    root: Path, follow_symlinks: bool = False, exclude: Mapping[Path, str] | None = None
+) -> tuple[list[Document], Skipped]:
     """Read every supported file under ``root`` into Documents.
+
+    Args:
+        root: the corpus folder.
+        follow_symlinks: read what links point to outside ``root`` (see ``data.walk``).
+        exclude: files or folders under ``root`` that are not documents -> the reason shown
+            (the experiment's question file, its YAML, the results file...).
 
     Returns:
         The documents, in path order, and ``(file or record, reason)`` for every file or record
         that could not be used (unsupported, empty, too large, corrupt, encrypted, not UTF-8,
-        invalid Unicode, no text, a repeated doc_id).
+        invalid Unicode, no text, a repeated doc_id, unreadable, a link, one of ``exclude``).
 
     Raises:
-        DataError: the folder does not exist or its ``_permissions.json`` is broken.
+        DataError: the folder does not exist or cannot be listed, or its ``_permissions.json``
+            is broken.
     """
     if not root.is_dir():
         raise DataError(f"corpus folder not found: {root}")
-    rules = load_permissions(root)
+    try:
+        entries = corpus_entries(root, follow_symlinks, exclude)
+    except OSError as exc:
+        raise DataError(f"cannot read corpus folder {root}: {exc.strerror or exc}") from None
+    rules = load_permissions(root, follow_symlinks)
     docs: list[Document] = []
     skipped: Skipped = []
     seen: dict[str, str] = {}  # doc_id -> the file it came from
-    files = (p for p in root.rglob("*") if p.is_file())
-    # Hidden files and folders (.git, .ipynb_checkpoints copies) are not part of the corpus.
-    for path in sorted(
-        p for p in files if not any(s.startswith(".") for s in p.relative_to(root).parts)
-    ):
-        rel = path.relative_to(root).as_posix()
-        if rel == PERMISSIONS_FILE:
+    for entry in entries:
+        rel, path = entry.rel, entry.path
+        if entry.reason is not None:
+            skipped.append((rel, entry.reason))
             continue
         if unicode_problem(rel):
             # Linux hands undecodable name bytes over as surrogates; show them replaced.
             shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             skipped.append((shown, "file name is not valid UTF-8"))
             continue
-        file_type = path.suffix[1:].lower()
-        reader = READERS.get(path.suffix.lower())
-        if reader is None:
-            skipped.append((rel, f"unsupported extension '{path.suffix}'"))
-            continue
-        size = path.stat().st_size
-        if size == 0:
-            skipped.append((rel, "empty file"))
-            continue
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // 1_000_000
-            skipped.append((rel, f"too large ({size / 1e6:.0f} MB > {limit} MB): split it"))
-            continue
-        try:
-            parts = reader(path)
-        except UnicodeDecodeError:
-            skipped.append((rel, "undecodable bytes (not UTF-8)"))
-            continue
-        except SkipFile as exc:
-            skipped.append((rel, str(exc)[:200]))
-            continue
-        except Exception as exc:  # noqa: BLE001 - any reader failure skips that one file
-            skipped.append((rel, f"corrupt {file_type}: {type(exc).__name__}: {exc}"[:200]))
-            continue
-        if not parts:
-            skipped.append((rel, "no records"))
-            continue
-        for suffix, text, extra in parts:
+        file_docs, file_skipped = _read_file(rel, path, rules, seen)
+        docs += file_docs
+        skipped += file_skipped
+    return docs, skipped
+
+
+def _read_file(
+    rel: str, path: Path, rules: dict[str, list[str]], seen: dict[str, str]
+) -> tuple[list[Document], Skipped]:
+    """One file's documents and skips; ``seen`` (doc_id -> where) gains its documents' ids.
+
+    Readers stream (a CSV's rows become documents one at a time, the file is never held whole),
+    so a file can fail halfway: then none of its documents is kept, and the file is one skip.
+    """
+    file_type = path.suffix[1:].lower()
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        return [], [(rel, f"unsupported extension '{path.suffix}'")]
+    size = path.stat().st_size
+    if size == 0:
+        return [], [(rel, "empty file")]
+    if size > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // 1_000_000
+        return [], [(rel, f"too large ({size / 1e6:.0f} MB > {limit} MB): split it")]
+    source = str(path)  # one string shared by every document of the file
+    docs: list[Document] = []
+    skipped: Skipped = []
+    mine: dict[str, str] = {}  # this file's doc ids, added to `seen` once the file is read whole
+    parts = 0
+    try:
+        for suffix, text, extra in reader(path):
+            parts += 1
             where = rel + (suffix or "")
             if text is None:
                 skipped.append((where, extra.get("reason", "unreadable record")))
@@ -144,24 +165,39 @@ def load_corpus(root: Path) -> tuple[list[Document], Skipped]:
             # Checked before the id is used anywhere: a record's own id may hold the surrogate.
             problem = unicode_problem([text, extra])
             doc_id = str(extra.pop("doc_id", None) or where)
+            first = seen.get(doc_id) or mine.get(doc_id)
             if problem:
                 skipped.append((where, problem))
             elif not text.strip():
                 skipped.append((where, "no extractable text"))
-            elif doc_id in seen:
-                skipped.append((where, f"duplicate doc_id '{doc_id}' (first from {seen[doc_id]})"))
+            elif first is not None:
+                skipped.append((where, f"duplicate doc_id '{doc_id}' (first from {first})"))
             else:
-                seen[doc_id] = where
+                mine[doc_id] = where
                 groups = allowed_groups(doc_id, rel, rules)
                 if groups is not None:
                     extra["allowed_groups"] = groups
-                meta = {**extra, "source": str(path), "file_type": file_type}
+                meta = {**extra, "source": source, "file_type": file_type}
                 docs.append(make_document(doc_id, text, **meta))
+    except UnicodeDecodeError:
+        return [], [(rel, "undecodable bytes (not UTF-8)")]
+    except PermissionError:
+        return [], [(rel, "cannot read file: permission denied")]
+    except SkipFile as exc:
+        return [], [(rel, str(exc)[:200])]
+    except Exception as exc:  # noqa: BLE001 - any reader failure skips that one file
+        return [], [(rel, f"corrupt {file_type}: {type(exc).__name__}: {exc}"[:200])]
+    if not parts:
+        return [], [(rel, "no records")]
+    seen.update(mine)
     return docs, skipped
 
 
-def make_document(doc_id: str, text: str, **metadata: Any) -> Document:
-    """A Document with a stable id; metadata stays out of the embedded and prompted text."""
+def make_document(doc_id: str, text: str, /, **metadata: Any) -> Document:
+    """A Document with a stable id; metadata stays out of the embedded and prompted text.
+
+    ``doc_id`` and ``text`` are positional-only: a table column named ``text`` is metadata.
+    """
     meta = {"doc_id": doc_id, **metadata}
     return Document(
         id_=doc_id,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,32 +96,50 @@ def _hf_rows(path: Path, field: str | None = None) -> list[dict[str, Any]]:
     return table.to_list()
 
 
-def _load_qa_folder(root: Path, name: str, questions: str | None = None) -> Dataset:
-    docs, skipped = load_corpus(root / "corpus")
-    rows, warnings = read_questions(questions or QUESTIONS_FILE, base=root)
+Exclude = Mapping[Path, str]  # files and folders that are not documents -> why (see data.walk)
+QUESTION_FILE_NOTE = "the experiment's question file, not a document"
+
+
+def _corpus(
+    cfg: DatasetConfig, root: Path, exclude: Exclude, questions: Path | None
+) -> tuple[list[Document], list[tuple[str, str]]]:
+    """``load_corpus`` with the config's link rule, leaving out ``exclude`` and the question file."""
+    own = dict(exclude)
+    if questions is not None:
+        own[questions] = QUESTION_FILE_NOTE
+    return load_corpus(root, cfg.follow_symlinks, own)
+
+
+def _load_qa_folder(
+    cfg: DatasetConfig, root: Path, name: str, exclude: Exclude, questions: str | None = None
+) -> Dataset:
+    source = questions or QUESTIONS_FILE
+    docs, skipped = _corpus(cfg, root / "corpus", exclude, root / source)
+    rows, warnings = read_questions(source, base=root)
     return Dataset(name, docs, rows, skipped, warnings)
 
 
-def _load_demo(cfg: DatasetConfig) -> Dataset:
-    return _load_qa_folder(DEMO_DIR, "demo")
+def _load_demo(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
+    return _load_qa_folder(cfg, DEMO_DIR, "demo", exclude)
 
 
-def _load_generic(cfg: DatasetConfig) -> Dataset:
+def _load_generic(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     if not cfg.path:
         raise DataError(
             "dataset loader 'qa-folder' needs 'path' (a folder with corpus/ and questions.jsonl)"
         )
-    return _load_qa_folder(Path(cfg.path), Path(cfg.path).name, cfg.questions)
+    return _load_qa_folder(cfg, Path(cfg.path), Path(cfg.path).name, exclude, cfg.questions)
 
 
-def _load_documents(cfg: DatasetConfig) -> Dataset:
+def _load_documents(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     """Any folder of documents (``path``) and a question file (``questions``): what
     ``ragbench init`` writes. A relative ``questions`` is resolved against the experiment file by
     ``load_config`` (in Python, against the working folder)."""
     if not cfg.path or not cfg.questions:
         raise DataError("dataset loader 'documents' needs 'path' (a folder) and 'questions'")
     root = Path(cfg.path)
-    docs, skipped = load_corpus(root)
+    local = None if cfg.questions.startswith("hf:") else Path(cfg.questions).expanduser()
+    docs, skipped = _corpus(cfg, root, exclude, local)
     source = Path(cfg.questions).expanduser()
     if not cfg.questions.startswith("hf:") and not source.exists():
         raise DataError(
@@ -132,14 +150,14 @@ def _load_documents(cfg: DatasetConfig) -> Dataset:
     return Dataset(root.name, docs, questions, skipped, warnings)
 
 
-def _load_pg_essays(cfg: DatasetConfig) -> Dataset:
+def _load_pg_essays(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     """Tonic Validate's Paul Graham essays: essays/*.txt + qa_pairs.json (essay, question, answer, quote)."""
     if not cfg.path:
         raise DataError(
             "dataset loader 'pg-essays' needs 'path' (e.g. ../shared/datasets/pg-essays)"
         )
     root = Path(cfg.path)
-    docs, skipped = load_corpus(root / "essays")
+    docs, skipped = _corpus(cfg, root / "essays", exclude, None)
     questions = [
         Question(
             question_id=f"pg{i:02d}",
@@ -156,7 +174,7 @@ def _load_pg_essays(cfg: DatasetConfig) -> Dataset:
 COVID_QA_FILE = "200423_covidQA.json"  # the snapshot in ../shared (98 papers, 1,380 QA)
 
 
-def _load_covid_qa(cfg: DatasetConfig) -> Dataset:
+def _load_covid_qa(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     """deepset's COVID-QA (SQuAD format): one paper per ``context``, extractive QA on it.
 
     The file is read through `datasets` with ``field="data"``: Arrow keeps the nested
@@ -205,7 +223,7 @@ def _load_covid_qa(cfg: DatasetConfig) -> Dataset:
     return Dataset("covid-qa", docs, questions, skipped)
 
 
-def _load_sql(cfg: DatasetConfig) -> Dataset:
+def _load_sql(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     """Database rows as the corpus (``sql`` block), questions from ``questions``."""
     if cfg.sql is None or not cfg.questions:
         raise DataError("dataset loader 'sql' needs a 'sql' block and 'questions'")
@@ -217,13 +235,13 @@ def _load_sql(cfg: DatasetConfig) -> Dataset:
     return Dataset(name, docs, questions, skipped, warnings)
 
 
-def _load_labelled(cfg: DatasetConfig) -> Dataset:
+def _load_labelled(cfg: DatasetConfig, exclude: Exclude) -> Dataset:
     """A labelled answer set (BEGIN or a CSV) as ready-made records; see ``labelled.py``."""
     items = load_labelled(cfg.path or "", split=cfg.split)
     return Dataset(dataset_name(cfg.path or ""), *ready_made(items))
 
 
-LOADERS: dict[str, Callable[[DatasetConfig], Dataset]] = {
+LOADERS: dict[str, Callable[[DatasetConfig, Exclude], Dataset]] = {
     "labelled": _load_labelled,
     "demo": _load_demo,
     "qa-folder": _load_generic,
@@ -266,12 +284,17 @@ def unknown_gold_ids(dataset: Dataset) -> str | None:
     )
 
 
-def load_dataset(cfg: DatasetConfig, limit: int | None = None) -> Dataset:
+def load_dataset(
+    cfg: DatasetConfig, limit: int | None = None, exclude: Exclude | None = None
+) -> Dataset:
     """Load the dataset a config names and check it as a whole.
 
     Args:
         cfg: the experiment's ``dataset`` block.
         limit: keep the first N questions (checks run on the whole set first).
+        exclude: files or folders that are never documents, should they lie inside the corpus
+            folder -> the reason listed in ``skipped`` (a run passes its YAML, results file and
+            report folder); the question file is always one of them.
 
     Raises:
         DataError: the folder or question file is missing, a question row breaks the schema, no
@@ -280,7 +303,7 @@ def load_dataset(cfg: DatasetConfig, limit: int | None = None) -> Dataset:
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"limit must be a whole number of questions >= 1, got {limit!r}")
-    dataset = LOADERS[cfg.loader](cfg)
+    dataset = LOADERS[cfg.loader](cfg, exclude or {})
     if not dataset.corpus:
         reasons = "; ".join(f"{p}: {r}" for p, r in dataset.skipped[:5]) or "the folder is empty"
         raise DataError(f"dataset '{dataset.name}' has no readable documents ({reasons})")

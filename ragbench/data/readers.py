@@ -1,7 +1,9 @@
 """File readers: one corpus file -> the documents it holds, as plain text parts.
 
-Contract: ``READERS[suffix](path) -> list[Part]``, where a ``Part`` is ``(doc_id suffix or None,
-text or None, extra metadata)``. A reader raises :class:`SkipFile` (the message is the whole reason
+Contract: ``READERS[suffix](path) -> Iterable[Part]``, where a ``Part`` is ``(doc_id suffix or
+None, text or None, extra metadata)``. Tables (CSV, Excel) stream: their parts are made row by
+row as the caller iterates, from a file read incrementally, so a 200,000-row table is never held
+whole (and may fail halfway: the caller keeps none of its parts then). A reader raises :class:`SkipFile` (the message is the whole reason
 shown to the user) when the file cannot be used; a part whose text is None is one unreadable record
 of an otherwise readable file (the reason is in its metadata's ``"reason"``). Readers never raise
 for bad input in any other way except ``UnicodeDecodeError``, which the corpus loader reports as
@@ -16,9 +18,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,8 @@ def _read_pptx(path: Path) -> list[Part]:
 
 def cell_text(value: Any) -> str:
     """A table cell or record field as metadata-safe text (dates ISO, whole floats without .0)."""
+    if type(value) is str:  # every CSV cell: first, as this runs for every cell of every table
+        return value
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -140,14 +143,13 @@ def group_list(value: Any) -> list[str]:
 
 def _row_part(suffix: str, row: dict[str, Any], extra: dict[str, Any]) -> Part:
     """One table row or flat record: "column: value" lines as text, the columns as metadata."""
+    texts = {k: cell_text(v) for k, v in row.items()}
     meta: dict[str, Any] = {
-        k: cell_text(v) for k, v in row.items() if k not in (*RESERVED_KEYS, "allowed_groups")
+        k: t for k, t in texts.items() if k not in (*RESERVED_KEYS, "allowed_groups")
     }
-    if cell_text(row.get("allowed_groups")).strip():  # an empty cell means public, not "nobody"
+    if texts.get("allowed_groups", "").strip():  # an empty cell means public, not "nobody"
         meta["allowed_groups"] = group_list(row["allowed_groups"])
-    lines = [
-        f"{k}: {cell_text(v)}" for k, v in row.items() if k != "allowed_groups" and cell_text(v)
-    ]
+    lines = [f"{k}: {t}" for k, t in texts.items() if k != "allowed_groups" and t]
     return (suffix, "\n".join(lines), {**meta, **extra})
 
 
@@ -160,14 +162,16 @@ def _headers(cells: Iterable[Any]) -> list[str]:
     return names
 
 
-def _table_parts(rows: Iterable[Iterable[Any]], prefix: str, extra: dict[str, Any]) -> list[Part]:
-    """Rows of a table whose first row is the header; wholly empty rows keep their number."""
+def _table_parts(
+    rows: Iterable[Iterable[Any]], prefix: str, extra: dict[str, Any]
+) -> Iterator[Part]:
+    """Rows of a table whose first row is the header, one part at a time; wholly empty rows keep
+    their number."""
     it = iter(rows)
     header = next(it, None)
     if header is None:
-        return []
+        return
     names = _headers(header)
-    parts = []
     for n, cells in enumerate(it, start=1):
         values = list(cells)
         if not any(cell_text(v).strip() for v in values):
@@ -175,37 +179,36 @@ def _table_parts(rows: Iterable[Iterable[Any]], prefix: str, extra: dict[str, An
         # A row longer than the header gets positional names rather than losing cells.
         cols = names + [f"column{i}" for i in range(len(names) + 1, len(values) + 1)]
         row = dict(zip(cols, values + [None] * (len(cols) - len(values)), strict=True))
-        parts.append(_row_part(f"#{prefix}row{n}", row, {**extra, "row": n}))
-    return parts
+        yield _row_part(f"#{prefix}row{n}", row, {**extra, "row": n})
 
 
-def _read_csv(path: Path) -> list[Part]:
-    text = path.read_bytes().decode("utf-8-sig")  # Excel writes a BOM before UTF-8 CSV
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel  # one column, or too little text to tell: plain commas
-    return _table_parts(csv.reader(io.StringIO(text, newline=""), dialect), "", {})
+def _read_csv(path: Path) -> Iterator[Part]:
+    # utf-8-sig: Excel writes a BOM before UTF-8 CSV (stripped again after the seek below).
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        try:
+            dialect: Any = csv.Sniffer().sniff(f.read(8192), delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel  # one column, or too little text to tell: plain commas
+        f.seek(0)
+        yield from _table_parts(csv.reader(f, dialect), "", {})
 
 
-def _read_xlsx(path: Path) -> list[Part]:
+def _read_xlsx(path: Path) -> Iterator[Part]:
     import openpyxl
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zipfile/openpyxl raise many types
         raise SkipFile(f"corrupt xlsx: {type(exc).__name__}: {exc}") from None
-    parts: list[Part] = []
     try:
         for i, sheet in enumerate(book.worksheets):
             # The first sheet's rows are `#row<n>` (the common one-sheet case); later sheets are
             # prefixed with their title so that adding a sheet never renames existing rows.
             prefix = "" if i == 0 else f"{sheet.title}!"
             rows = sheet.iter_rows(values_only=True)
-            parts += _table_parts(rows, prefix, {"sheet": sheet.title})
+            yield from _table_parts(rows, prefix, {"sheet": sheet.title})
     finally:
         book.close()
-    return parts
 
 
 def _record_part(n: int, record: Any) -> Part:
@@ -264,7 +267,7 @@ def _read_jsonl(path: Path) -> list[Part]:
 # (the demo's HTML has no <section>: nothing read); PDFReader retries an encrypted file before
 # failing with a RetryError that says nothing of a password. Its PDF and slide readers would only
 # wrap pypdf and python-pptx, which these readers call directly, so the dependency was dropped.
-READERS: dict[str, Callable[[Path], list[Part]]] = {
+READERS: dict[str, Callable[[Path], Iterable[Part]]] = {
     ".txt": _read_text,
     ".md": _read_text,
     ".markdown": _read_text,
@@ -287,15 +290,32 @@ def unicode_problem(value: Any) -> str | None:
     ``str`` that every later step (hashing, DuckDB, the tokenizer) fails to encode. The reason
     names the first offending character and its position.
     """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            char = value[exc.start]
-            return f"invalid Unicode: lone surrogate U+{ord(char):04X} at character {exc.start}"
+    try:  # the common case, a clean record, in two C calls (this runs for every table row)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):  # TypeError: not JSON; look closer
+        pass
+    else:
         return None
-    if isinstance(value, dict):
-        value = [*value.keys(), *value.values()]
-    if isinstance(value, list | tuple):
-        return next((p for p in map(unicode_problem, value) if p), None)
+    for text in _texts(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            char = text[exc.start]
+            return f"invalid Unicode: lone surrogate U+{ord(char):04X} at character {exc.start}"
     return None
+
+
+def _texts(value: Any) -> list[str]:
+    """The strings inside a value, in order: itself, a list's or tuple's items, a dict's keys
+    then values."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack += [*reversed(item.values()), *reversed(item.keys())]
+        elif isinstance(item, list | tuple):
+            stack += reversed(item)
+    return found

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,10 +32,11 @@ from llama_index.core import Document
 
 from ragbench.config.experiment import load_config
 from ragbench.config.validation import one_line
-from ragbench.data.corpus import PERMISSIONS_FILE, load_corpus
+from ragbench.data.corpus import load_corpus
 from ragbench.data.datasets import Dataset, unknown_gold_ids
 from ragbench.data.questions import Question, read_questions
 from ragbench.data.readers import DataError
+from ragbench.data.walk import corpus_entries, inside, run_files
 from ragbench.metrics import description as metric_note
 from ragbench.metrics.text import content_words
 
@@ -47,6 +49,7 @@ SPLIT_FROM = 40  # questions: below this a 30% test split is too small to say an
 SHOWN = 10  # skipped files listed by name
 LARGEST = 3
 QUESTIONS_FILE = "questions.jsonl"
+RESULTS_DB = Path("results") / "ragbench.duckdb"  # where `ragbench run` writes without --db
 
 
 class InitError(ValueError):
@@ -69,7 +72,7 @@ class Inventory:
     """What a folder holds, as the corpus readers see it."""
 
     folder: Path
-    files: dict[str, int]  # relative path -> bytes (hidden files and _permissions.json left out)
+    files: dict[str, int]  # relative path -> bytes of each file the walk reads (data.walk)
     documents: int
     skipped: list[tuple[str, str]]  # (file or record, reason)
 
@@ -103,8 +106,19 @@ class Inventory:
         return lines
 
 
-def inventory(folder: Path) -> tuple[Inventory, list[Document]]:
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "folder not found"
+        raise InitError(f"{what}: {folder}")
+
+
+def inventory(
+    folder: Path, follow_symlinks: bool = False, exclude: Mapping[Path, str] | None = None
+) -> tuple[Inventory, list[Document]]:
     """The folder's files and what the readers make of them; see the module docstring.
+
+    ``follow_symlinks`` and ``exclude`` are ``load_corpus``'s: what a run of the written YAML
+    would read is what is counted.
 
     Returns:
         The inventory, and the documents read (as a corpus for checking gold ids).
@@ -112,25 +126,18 @@ def inventory(folder: Path) -> tuple[Inventory, list[Document]]:
     Raises:
         InitError: the folder does not exist, is not a folder, or has no readable document.
     """
-    if not folder.is_dir():
-        what = "not a folder" if folder.exists() else "folder not found"
-        raise InitError(f"{what}: {folder}")
+    _check_folder(folder)
     pdf_log = logging.getLogger("pypdf")  # its "EOF marker not found" repeats a skip reason
     level = pdf_log.level
     pdf_log.setLevel(logging.ERROR)
     try:
-        docs, skipped = load_corpus(folder)
+        docs, skipped = load_corpus(folder, follow_symlinks, exclude)
+        readable = [e for e in corpus_entries(folder, follow_symlinks, exclude) if not e.reason]
     except DataError as exc:
         raise InitError(str(exc)) from None
     finally:
         pdf_log.setLevel(level)
-    files = {
-        p.relative_to(folder).as_posix(): p.stat().st_size
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-        and not any(s.startswith(".") for s in p.relative_to(folder).parts)
-        and p.name != PERMISSIONS_FILE
-    }
+    files = {e.rel: e.path.stat().st_size for e in readable}
     found = Inventory(folder, files, len(docs), skipped)
     if not docs:
         why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) or "the folder is empty"
@@ -201,6 +208,7 @@ def experiment_yaml(
     questions: str,
     found: Inventory,
     summary: QuestionSummary | None,
+    follow_symlinks: bool = False,
 ) -> str:
     """The commented experiment file (see the module docstring); paths relative to the YAML."""
     metrics, rank_by = choose_metrics(summary)
@@ -224,6 +232,10 @@ def experiment_yaml(
         "  loader: documents",
         f"  path: {json.dumps(folder)}",
         f"  questions: {json.dumps(questions)}   # {origin}",
+        *(
+            ["  follow_symlinks: true   # read what links point to outside the folder"]
+            * follow_symlinks
+        ),
         "",
         "# The set-up every trial starts from; the sweep below changes some of it.",
         "base:",
@@ -307,15 +319,21 @@ def init_experiment(
     out: str | Path | None = None,
     name: str | None = None,
     force: bool = False,
+    follow_symlinks: bool = False,
 ) -> InitResult:
     """Inventory ``folder`` and write its experiment file; see the module docstring.
+
+    The experiment's own files are left out of the inventory, as a run leaves them out of the
+    corpus: the YAML, the question file, the default results file and report folder. The
+    question file named for ``ragbench synth`` is never inside ``folder`` (synth refuses that):
+    with the YAML inside it, the file goes beside the folder.
 
     Raises:
         InitError: no readable document, a bad ``name``, ``out`` exists (without ``force``) or is
             a folder, or the question file is unusable (schema, no accepted row, unknown gold ids).
     """
     folder = Path(folder).expanduser()
-    found, docs = inventory(folder)
+    _check_folder(folder)
     name = name if name is not None else experiment_name(folder)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise InitError(f"--name '{name}': use letters, digits, '.', '_' and '-' (a folder name)")
@@ -324,6 +342,15 @@ def init_experiment(
         raise InitError(f"--out {path} is a folder: name the YAML file to write")
     if path.exists() and not force:
         raise InitError(f"{path} exists: use --force to overwrite it, or --out another file")
+    target = Path(questions).expanduser() if questions is not None else path.parent / QUESTIONS_FILE
+    if questions is None and inside(target, folder):
+        target = folder.resolve().parent / f"{name}-{QUESTIONS_FILE}"
+    own = {
+        **run_files(RESULTS_DB, name),
+        path: "the experiment file init writes, not a document",
+        target: "the experiment's question file, not a document",
+    }
+    found, docs = inventory(folder, follow_symlinks, own)
     summary = None
     if questions is not None:
         try:
@@ -335,8 +362,11 @@ def init_experiment(
             raise InitError(f"{problem}; fix the question file")
         summary = QuestionSummary.of(rows, warnings)
     yaml_dir = path.parent.resolve()
-    rel_questions = QUESTIONS_FILE if questions is None else _from(yaml_dir, Path(questions))
-    text = experiment_yaml(name, _from(yaml_dir, folder), rel_questions, found, summary)
+    beside = questions is None and target.parent.resolve() == yaml_dir
+    rel_questions = QUESTIONS_FILE if beside else _from(yaml_dir, target)
+    text = experiment_yaml(
+        name, _from(yaml_dir, folder), rel_questions, found, summary, follow_symlinks
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -349,8 +379,13 @@ def init_experiment(
     if questions is not None:
         commands = [run]
     else:
-        target = path.parent / QUESTIONS_FILE
-        commands = [f"ragbench synth {folder} --n 100 --out {target}", run]
+        links = " --follow-symlinks" * follow_symlinks
+        commands = [f"ragbench synth {folder} --n 100 --out {target}{links}", run]
+        if not beside:
+            notes.append(
+                f"note: the question file goes beside {folder}, not inside it, where it would be "
+                "read as a document"
+            )
         if target.exists():
             notes.append(f"note: {target} exists already; the experiment reads it as it is")
     return InitResult(found, summary, path, name, trials, commands, notes)

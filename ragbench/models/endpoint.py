@@ -6,10 +6,15 @@ Contract:
   HTTP 429, any 5xx, a timeout or a dropped connection is retried with exponential backoff and
   jitter, waiting what a ``Retry-After`` header asks (seconds or an HTTP date; capped at
   ``retry_cap_s``) when the server sends one, at most ``endpoint_retries`` times. Any other 4xx is
-  not retried. The OpenAI client's own silent retries stay off (``max_retries=0``).
+  not retried, nor is a 200 reply that is not JSON. The OpenAI client's own silent retries stay
+  off (``max_retries=0``).
+- ``timeout`` (the config's ``timeout_s``) bounds the WHOLE call, retries and the waits between
+  them included: every attempt runs under one deadline (``models.http``: a reply that trickles in
+  byte by byte is cut off at it, where httpx's read timeout would restart with every byte), and
+  a retry whose wait would end past the deadline is not made: the call fails at once.
 - A call that still fails raises :class:`EndpointError`: one line naming the endpoint (URL without
-  credentials), the status or failure, how many attempts were made and the server's message, with
-  the API key masked.
+  credentials), the status or failure (a timeout names ``timeout_s``), how many attempts were
+  made and the server's message, with the API key masked.
 - ``EndpointLLM.retries`` counts the retries made so far (thread-safe: several threads may share
   one instance; the OpenAI client is thread-safe).
 """
@@ -29,9 +34,11 @@ import openai
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field, PrivateAttr
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from ragbench.config.redact import url_secrets
 from ragbench.config.validation import one_line
+from ragbench.models.http import BadReply, deadline, http_client
 
 T = TypeVar("T")
 
@@ -47,9 +54,12 @@ class EndpointError(RuntimeError):
 
 def retryable(exc: BaseException) -> bool:
     """429, 5xx, timeouts and connection failures (including a dropped connection) are transient;
-    any other error, e.g. a 400 or 401, would fail the same way again."""
+    any other error, e.g. a 400 or 401, or a 200 reply that is not JSON, would fail the same way
+    again."""
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
+    if isinstance(exc.__cause__, BadReply):
+        return False
     return isinstance(exc, openai.APIConnectionError)  # APITimeoutError is one
 
 
@@ -84,18 +94,31 @@ def call(
     cap_s: float,
     on_retry: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
+    until: float | None = None,
 ) -> T:
-    """``fn()``, retried as the module docstring says; the last error is re-raised as it is."""
+    """``fn()``, retried as the module docstring says; the last error is re-raised as it is.
+
+    ``until`` (a ``time.monotonic()`` value) ends the retries: none is made whose wait would end
+    past it.
+    """
+    waits: dict[int, float] = {}  # attempt -> the wait before the next one, drawn once (jitter)
 
     def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        asked = retry_after(exc)
-        if asked is not None:
-            return min(asked, cap_s)
-        return backoff(state.attempt_number)
+        if state.attempt_number not in waits:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            asked = retry_after(exc)
+            waits[state.attempt_number] = (
+                min(asked, cap_s) if asked is not None else backoff(state.attempt_number)
+            )
+        return waits[state.attempt_number]
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number > max_retries:
+            return True
+        return until is not None and time.monotonic() + wait(state) >= until
 
     retrying = Retrying(
-        stop=stop_after_attempt(max_retries + 1),
+        stop=stop,
         retry=retry_if_exception(retryable),
         wait=wait,
         sleep=sleep,
@@ -105,14 +128,28 @@ def call(
     return retrying(fn)
 
 
-def describe(exc: BaseException, url: str, attempts: int, secret: str = "") -> str:
-    """The one line an endpoint failure is recorded as (no traceback, no key)."""
+def describe(
+    exc: BaseException,
+    url: str,
+    attempts: int,
+    secret: str = "",
+    timeout_s: float | None = None,
+    out_of_time: bool = False,
+) -> str:
+    """The one line an endpoint failure is recorded as (no traceback, no key).
+
+    ``timeout_s`` is named in a timeout; ``out_of_time``: the deadline, not ``max_retries``,
+    ended the retries.
+    """
+    limit = f"timeout_s {timeout_s:g}" if timeout_s is not None else "timeout_s"
     if isinstance(exc, openai.APIStatusError):
         body = exc.body
         message = body.get("message") if isinstance(body, dict) else None
         what = f"HTTP {exc.status_code}: {message or body or exc.message}"
     elif isinstance(exc, openai.APITimeoutError):
-        what = "timed out"
+        what = f"timed out ({limit} bounds the whole call, retries included)"
+    elif isinstance(exc.__cause__, BadReply):
+        what = str(exc.__cause__)
     elif isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         what = f"connection failed ({cause or exc.message})"
@@ -120,6 +157,8 @@ def describe(exc: BaseException, url: str, attempts: int, secret: str = "") -> s
         what = f"{type(exc).__name__}: {exc}"
     if retryable(exc):
         tries = f"failed after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if out_of_time and not isinstance(exc, openai.APITimeoutError):
+            tries += f" (no time left of {limit} for another)"
     else:
         tries = "failed, not retryable"
     line = " ".join(f"{url} {tries}: {what}".split())  # one line, however the server wrote it
@@ -136,6 +175,12 @@ class EndpointLLM(OpenAILike):
     safe_url: str = Field("", description="the endpoint's URL without credentials, for errors")
     _retried: int = PrivateAttr(0)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("http_client") is None:
+            secrets = [kwargs.get("api_key") or "", *url_secrets(kwargs.get("api_base") or "")]
+            kwargs["http_client"] = http_client(kwargs.get("api_base") or "", secrets)
+        super().__init__(**kwargs)
 
     @classmethod
     def class_name(cls) -> str:
@@ -158,12 +203,23 @@ class EndpointLLM(OpenAILike):
             attempts += 1
             return fn()
 
+        until = time.monotonic() + self.timeout
         try:
-            return call(attempt, self.endpoint_retries, self.retry_cap_s, self._count_retry)
+            with deadline(self.timeout):
+                return call(
+                    attempt, self.endpoint_retries, self.retry_cap_s, self._count_retry, until=until
+                )
         except openai.OpenAIError as exc:
-            raise EndpointError(
-                describe(exc, self.safe_url or "endpoint", attempts, self.api_key or "")
-            ) from None
+            out_of_time = attempts <= self.endpoint_retries  # retries were left: time was not
+            line = describe(
+                exc,
+                self.safe_url or "endpoint",
+                attempts,
+                self.api_key or "",
+                timeout_s=self.timeout,
+                out_of_time=out_of_time,
+            )
+            raise EndpointError(line) from None
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         return self._call(lambda: super(EndpointLLM, self)._chat(messages, **kwargs))

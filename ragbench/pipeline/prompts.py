@@ -1,9 +1,11 @@
 """Answer prompts: named templates plus the numbered-source context format the citations rely on.
 
 A template is either a name from :data:`PROMPTS` or a literal string containing ``{context}`` and
-``{question}``. Sources are numbered ``[1]..[k]`` in retrieval order (:func:`format_context`), and
-an answer cites them as ``[n]``: :func:`cited_passages` is the one parser of those citations (which
-retrieved passages an answer cites); ``pipeline.rag.cited_doc_ids`` maps them to document ids.
+``{question}``. ``render_prompt`` fills the template's slots in one pass: text inserted (a document
+or a question that itself contains ``{question}`` or ``{context}``) is never read as a slot. Sources
+are numbered ``[1]..[k]`` in retrieval order (:func:`format_context`), and an answer cites them as
+``[n]``: :func:`cited_passages` is the one parser of those citations (which retrieved passages an
+answer cites); ``pipeline.rag.cited_doc_ids`` maps them to document ids.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ PROMPTS: dict[str, str] = {
         "Question: {question}\nAnswer:"
     ),
 }
+
+
+_SLOT = re.compile(r"\{(context|question)\}")
 
 
 def format_context(contexts: list[str], doc_ids: list[str]) -> str:
@@ -82,4 +87,6 @@ def check_prompt(template: str) -> str:
 def render_prompt(template: str, context: str, question: str) -> str:
     """Fill a named or literal template; a literal must contain both placeholders."""
     text = PROMPTS[check_prompt(template)] if template in PROMPTS else check_prompt(template)
-    return text.replace("{context}", context).replace("{question}", question)
+    values = {"context": context, "question": question}
+    # One pass over the template: a document holding "{question}" must reach the LLM as written.
+    return _SLOT.sub(lambda m: values[m.group(1)], text)

@@ -5,7 +5,8 @@ Contract:
   interval: ``"wilson"`` (Wilson score interval) for a metric whose values are all 0/1, and for a
   sample whose values are all equal (:func:`constant_interval`, never a zero-width interval);
   ``"t"`` (Student t) below ``BCA_MIN_N`` values, where bootstraps under-cover; ``"bca"``
-  (``scipy.stats.bootstrap``, seeded) from there; ``"single"`` (n == 1: NaN ends) and ``"none"``
+  (``scipy.stats.bootstrap``, seeded) from there, computed in linear memory past
+  ``intervals.BCA_SCIPY_MAX_N`` values (the same interval, see ``intervals.py``); ``"single"`` (n == 1: NaN ends) and ``"none"``
   (n == 0). NaN/None values are failures: never averaged, counted in ``n_failed``.
 - ``paired_comparison(a, b)`` compares two trials on the questions both scored: mean difference
   ``a - b``, its paired interval and a two-sided sign-flip permutation p-value

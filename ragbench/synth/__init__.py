@@ -38,7 +38,7 @@ import html
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from ragbench import models
 from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.data.readers import DataError
+from ragbench.data.walk import inside
 from ragbench.synth.filters import DUPLICATE_COS, Deduper
 from ragbench.synth.generate import FILTERS, Worker
 from ragbench.synth.llm import JsonCaller, SynthLLMError
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 DEFAULT_DB = Path("results") / "ragbench.duckdb"
+OWN_DB = "the results file (synth's LLM cache), not a document"
 BATCH = 4  # candidates per batch: their generation calls, then their checks, share prompt prefixes
 
 
@@ -129,14 +131,16 @@ class SynthResult:
         return f"<b>{html.escape(self.lines()[0])}</b><ul>{items}</ul>"
 
 
-def _documents(corpus: str | Path | Sequence[Document]) -> tuple[list[Document], list[str]]:
+def _documents(
+    corpus: str | Path | Sequence[Document], follow_symlinks: bool, exclude: Mapping[Path, str]
+) -> tuple[list[Document], list[str]]:
     """The corpus's documents and notes about skipped files; SynthError when there are none."""
     if isinstance(corpus, str | Path):
         from ragbench.data.corpus import load_corpus
 
         root = Path(corpus).expanduser()
         try:
-            docs, skipped = load_corpus(root)
+            docs, skipped = load_corpus(root, follow_symlinks, exclude)
         except DataError as exc:
             raise SynthError(str(exc)) from None
         if not docs:
@@ -197,6 +201,8 @@ def synthesize(
     embed_model: Any = None,
     batch_size: int = BATCH,
     duplicate_cos: float = DUPLICATE_COS,
+    follow_symlinks: bool = False,
+    exclude: Mapping[Path, str] | None = None,
 ) -> SynthResult:
     """Generate ``n`` accepted questions from a corpus (see the module docstring).
 
@@ -217,22 +223,27 @@ def synthesize(
             from ``llm`` / ``embedding`` (tests, custom clients); the configs still name them.
         batch_size: candidates drafted before their checks (prompt-prefix reuse in llama.cpp).
         duplicate_cos: cosine similarity at or above which a question is a duplicate.
+        follow_symlinks: read what links in the corpus folder point to outside it (see
+            ``data.walk``; off, they are skipped with a reason).
+        exclude: files or folders inside the corpus folder that are not documents -> why (the
+            CLI passes ``--config``); ``db`` and its write-ahead log always are.
 
     Raises:
         SynthError: bad input (one line). SynthLLMError: the LLM could not be called at all.
     """
     _check_args(n, multi, unanswerable, batch_size)
     out = Path(out).expanduser()
-    if isinstance(corpus, str | Path) and out.resolve().is_relative_to(
-        Path(corpus).expanduser().resolve()
-    ):
+    if isinstance(corpus, str | Path) and inside(out, Path(corpus)):
         raise SynthError(
             f"--out {out} is inside the corpus folder {corpus}: the questions would be read as a "
             "document next time; write them elsewhere"
         )
     llm_cfg = llm or LLMConfig()
     embed_cfg = embedding or EmbeddingConfig()
-    docs, notes = _documents(corpus)
+    own = dict(exclude or {})
+    if db is not None:
+        own |= {Path(db): OWN_DB, Path(f"{db}.wal"): OWN_DB}
+    docs, notes = _documents(corpus, follow_symlinks, own)
     texts = {d.id_: d.text for d in docs}
     passages = [p for d in docs for p in split_passages(d.id_, d.text)]
     order = stratified_order(passages, seed)
