@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from conftest import FAKE_MODELS
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.schema import MetadataMode, NodeRelationship
@@ -28,12 +29,7 @@ QUESTION = "When was the Harbourlight network founded and who was the first dire
 
 def config(**sections: dict[str, Any]) -> PipelineConfig:
     """A pipeline config with the hashing embedder and the fake LLM, plus the given sections."""
-    base: dict[str, Any] = {
-        "embedding": {"provider": "hashing"},
-        "generation": {"llm": {"provider": "fake"}},
-        "judge": {"provider": "fake"},
-    }
-    return PipelineConfig.model_validate(base | sections)
+    return PipelineConfig.model_validate(FAKE_MODELS | sections)
 
 
 class RerankLLM(CustomLLM):
