@@ -97,7 +97,7 @@ def test_every_retriever_builds_and_retrieves(
     assert len(chunks) == 5  # 15 documents: plenty to fill top_k
 
 
-# --- each retriever ranks by its own rule ----------------------------------------------------------
+# --- each retriever ranks by its own rule ---------------------------------------------------------
 # A tiny corpus on which the rules disagree, so a method wired to another one fails: dense (cosine
 # of hashing vectors) favours the two near-identical ferry documents, which repeat the query's
 # common word; BM25 favours the one document with the query's rare exact term; MMR demotes the
@@ -172,8 +172,8 @@ def mmr(query: np.ndarray, threshold: float) -> Ranking:
 
 def fuse(rankings: list[Ranking], scales: list[float], fusion: str) -> Ranking:
     """QueryFusionRetriever's rules over several rankings. relative_score: each ranking's scores
-    min-max scaled, times its scale (the normalised retriever weight / the number of queries), summed
-    per document; reciprocal_rank: 1 / (60 + rank) summed per document (no weights)."""
+    min-max scaled, times its scale (the normalised retriever weight / the number of queries),
+    summed per document; reciprocal_rank: 1 / (60 + rank) summed per document (no weights)."""
     fused: dict[str, float] = {}
     for ranking, scale in zip(rankings, scales, strict=True):
         low, high = min(s for _, s in ranking), max(s for _, s in ranking)
