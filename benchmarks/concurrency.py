@@ -33,36 +33,9 @@ from ragbench.experiment.orchestrator import run
 from ragbench.records import Progress
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
-JUDGED = ["faithfulness", "context_recall"]
 
 
-def experiment(data: Path, url: str, concurrency: int, limit: int | None = None) -> Any:
-    endpoint = {
-        "provider": "openai",
-        "model": "loopback",
-        "base_url": url,
-        "timeout_s": 30.0,
-        "concurrency": concurrency,
-    }
-    return parse_config(
-        {
-            "name": f"concurrency-{concurrency}",
-            "dataset": {"loader": "qa-folder", "path": str(data)},
-            "base": {
-                "embedding": {"provider": "hashing"},
-                "generation": {"llm": endpoint},
-                "judge": endpoint,
-            },
-            "sweep": {"retrieval.top_k": [1, 2]},
-            "metrics": ["hit_rate", *JUDGED],
-            "limit": limit,
-        }
-    )
-
-
-def timed_run(
-    data: Path, url: str, concurrency: int, db: Path, limit: int | None = None
-) -> tuple[float, float]:
+def timed_run(experiment: dict[str, Any], db: Path) -> tuple[float, float]:
     """(wall seconds of the run, seconds of its answer+judge stage, from the progress events)."""
     last: dict[str, float] = {}
 
@@ -70,10 +43,12 @@ def timed_run(
         last[progress.stage] = progress.elapsed_s
 
     start = time.perf_counter()
-    result = run(experiment(data, url, concurrency, limit), db=db, progress=False, on_progress=note)
+    config = parse_config(experiment)
+    result = run(config, db=db, progress=False, on_progress=note)
     seconds = time.perf_counter() - start
     failures = result.stats.judge_failures
     if failures:
+        concurrency = config.base.generation.llm.concurrency
         raise SystemExit(f"concurrency {concurrency}: {failures} judged scores failed")
     return seconds, last["answer+judge"] - last["retrieval"]
 
@@ -86,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.concurrency
     sys.path.insert(0, str(TESTS))
-    from endpoint_server import ITEMS, write_dataset
+    from endpoint_server import ITEMS, loopback_experiment, write_dataset
 
     work = Path(tempfile.mkdtemp(prefix="ragbench-concurrency-"))
     data = write_dataset(work / "data", ITEMS[: args.questions])
@@ -99,9 +74,9 @@ def main() -> None:
         url = (server.stdout.readline() if server.stdout else "").strip()
         if not url:
             raise SystemExit("the loopback server did not start")
-        timed_run(data, url, args.concurrency, work / "warm.duckdb", limit=2)
-        sequential = timed_run(data, url, 1, work / "c1.duckdb")
-        concurrent = timed_run(data, url, args.concurrency, work / "cn.duckdb")
+        timed_run(loopback_experiment(data, url, n, limit=2), work / "warm.duckdb")
+        sequential = timed_run(loopback_experiment(data, url, 1), work / "c1.duckdb")
+        concurrent = timed_run(loopback_experiment(data, url, n), work / "cn.duckdb")
     finally:
         server.terminate()
         server.wait(timeout=10)

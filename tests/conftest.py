@@ -1,4 +1,10 @@
-"""Shared fixtures: a temp DuckDB path, an all-fake experiment config and tiny qa-folder corpora."""
+"""Shared fixtures: a temp DuckDB path, an all-fake experiment config and tiny qa-folder corpora.
+
+The one definition of the test doubles' config: ``FAKE_MODELS`` (the pipeline block: hashing
+embedder, fake LLM, fake judge), ``fake_experiment(**fields)`` (a fresh experiment mapping built on
+it) and ``write_fake_experiment(path, **fields)`` (the same as a YAML file). Test files import them
+from here (``from conftest import ...``) rather than spelling the block again.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ragbench.config.experiment import ExperimentConfig, parse_config
 
@@ -17,15 +24,20 @@ pytest_plugins = ["warning_guard"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Test doubles for every model role (read-only: copy before changing it). The hashing embedder's
+# similarities are meaningful, so retrieval on it ranks for real; the fake LLM answers from its
+# first source and returns schema-valid JSON to the judge.
+FAKE_MODELS: dict[str, Any] = {
+    "embedding": {"provider": "hashing"},
+    "generation": {"llm": {"provider": "fake"}},
+    "judge": {"provider": "fake"},
+}
+
 FAKE_CONFIG: dict[str, Any] = {
     "name": "fake-demo",
     "description": "demo corpus with test doubles only",
     "dataset": {"loader": "demo"},
-    "base": {
-        "embedding": {"provider": "hashing"},
-        "generation": {"llm": {"provider": "fake"}},
-        "judge": {"provider": "fake"},
-    },
+    "base": copy.deepcopy(FAKE_MODELS),
     "sweep": {"chunking.chunk_size": [128, 256], "retrieval.top_k": [2, 3]},
     "metrics": ["hit_rate", "mrr", "faithfulness", "answer_relevancy"],
     "judge_limit": 2,
@@ -123,3 +135,19 @@ class DictCache:
     def cache_put(self, kind: str, key: str, value: Any) -> None:
         self.puts += 1
         self.data[(kind, key)] = value
+
+
+def fake_experiment(**fields: Any) -> dict[str, Any]:
+    """A fresh experiment mapping whose models are the test doubles, for ``parse_config``.
+
+    ``{"name": "fake", "base": FAKE_MODELS}`` updated with the top-level ``fields`` (deep-copied,
+    so the caller may change the result). A ``base`` given replaces the fake one whole: write
+    ``base=FAKE_MODELS | {...}`` to keep the doubles and add or replace sections.
+    """
+    return copy.deepcopy({"name": "fake", "base": FAKE_MODELS} | fields)
+
+
+def write_fake_experiment(path: Path, **fields: Any) -> Path:
+    """``fake_experiment(**fields)`` written as an experiment YAML file at ``path``."""
+    path.write_text(yaml.safe_dump(fake_experiment(**fields), sort_keys=False), encoding="utf-8")
+    return path

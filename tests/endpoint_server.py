@@ -24,6 +24,9 @@ Contract: ``EndpointServer(latency_s, faults, reject)`` serves ``POST .../chat/c
 item (a question about the ``poisoned`` item also carries ``reject``). It records what happened (``outcomes`` counts replies by kind; ``waited`` holds, for each 429, the
 earliest time its ``Retry-After`` allowed and the time the same request came back). Run as a
 script it serves until killed and prints its base URL (``--latency``).
+
+``loopback_experiment(data, url, concurrency)`` is the experiment run against it, the one
+definition tests/test_concurrency.py and benchmarks/concurrency.py share.
 """
 
 from __future__ import annotations
@@ -72,6 +75,39 @@ def write_dataset(root: Path, items: list[str], poisoned: str | None = None) -> 
         )
     (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     return root
+
+
+JUDGED = ["faithfulness", "context_recall"]  # per question: 2 judge calls + 1 (and one answer)
+
+
+def loopback_experiment(
+    data: Path, url: str, concurrency: int, limit: int | None = None
+) -> dict[str, Any]:
+    """Experiment mapping: a ``write_dataset`` folder answered and judged by the server at ``url``.
+
+    Two trials (top_k 1 and 2), hashing embeddings, hit_rate plus ``JUDGED``; ``limit`` questions
+    per trial (None: all).
+    """
+    endpoint = {
+        "provider": "openai",
+        "model": "loopback",
+        "base_url": url,
+        "timeout_s": 30.0,
+        "max_retries": 5,  # more than a test schedules faults: none can exhaust a call's retries
+        "concurrency": concurrency,
+    }
+    return {
+        "name": "concurrency",
+        "dataset": {"loader": "qa-folder", "path": str(data)},
+        "base": {
+            "embedding": {"provider": "hashing"},
+            "generation": {"llm": endpoint},
+            "judge": endpoint,
+        },
+        "sweep": {"retrieval.top_k": [1, 2]},
+        "metrics": ["hit_rate", *JUDGED],
+        "limit": limit,
+    }
 
 
 class _Server(ThreadingHTTPServer):

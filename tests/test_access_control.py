@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 import pytest
+from conftest import FAKE_MODELS
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.retrievers import BaseRetriever
@@ -107,12 +108,10 @@ def builder() -> AdversaryBuilder:
 
 def config(chunking: str = "sentence", **retrieval: Any) -> PipelineConfig:
     return PipelineConfig.model_validate(
-        {
+        FAKE_MODELS
+        | {
             "chunking": {"method": chunking, "chunk_size": 64, "chunk_overlap": 0},
-            "embedding": {"provider": "hashing"},
             "retrieval": {"top_k": TOP_K, **retrieval},
-            "generation": {"llm": {"provider": "fake"}},
-            "judge": {"provider": "fake"},
         }
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAKE_MODELS, write_fake_experiment
 from typer.testing import CliRunner, Result
 
 from ragbench.cli import app
@@ -209,13 +210,9 @@ def test_errors_never_print_configured_or_url_secrets(
 ) -> None:
     key = "sk-cli-test-5f3a9c1e7b"
     monkeypatch.setenv("RAGBENCH_CLI_TEST_KEY", key)
-    exp = tmp_path / "s.yaml"
-    exp.write_text(
-        "name: s\n"
-        "base:\n"
-        "  embedding: {provider: hashing}\n"
-        "  generation: {llm: {provider: fake, api_key_env: RAGBENCH_CLI_TEST_KEY}}\n"
-        "  judge: {provider: fake}\n"
+    llm = {"provider": "fake", "api_key_env": "RAGBENCH_CLI_TEST_KEY"}
+    exp = write_fake_experiment(
+        tmp_path / "s.yaml", name="s", base=FAKE_MODELS | {"generation": {"llm": llm}}
     )
 
     def echoes(*args: Any, **kwargs: Any) -> Any:
@@ -228,14 +225,12 @@ def test_errors_never_print_configured_or_url_secrets(
 
 
 def test_validate_redacts_swept_url_passwords_in_labels(tmp_path: Path) -> None:
-    exp = tmp_path / "v.yaml"
-    exp.write_text(
-        "name: v\n"
-        "base:\n"
-        "  generation: {llm: {provider: openai, model: m, base_url: 'http://h:1/v1'}}\n"
-        "  judge: {provider: fake}\n"
-        "sweep:\n"
-        "  generation.llm.base_url: ['http://h:1/v1', 'http://u:s3cret-pw@h:1/v1']\n"
+    llm = {"provider": "openai", "model": "m", "base_url": "http://h:1/v1"}
+    exp = write_fake_experiment(
+        tmp_path / "v.yaml",
+        name="v",
+        base=FAKE_MODELS | {"generation": {"llm": llm}},
+        sweep={"generation.llm.base_url": ["http://h:1/v1", "http://u:s3cret-pw@h:1/v1"]},
     )
     result = invoke("validate", exp)
     assert result.exit_code == 0, result.output

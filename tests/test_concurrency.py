@@ -17,7 +17,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -25,7 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 from endpoint_server import ITEMS as SERVER_ITEMS
-from endpoint_server import EndpointServer
+from endpoint_server import JUDGED, EndpointServer
+from endpoint_server import loopback_experiment as experiment
 from endpoint_server import write_dataset as write_items
 
 from ragbench.config.experiment import ConfigError, LLMConfig, parse_config
@@ -38,34 +38,11 @@ from ragbench.store import Store
 # 12 answerable questions, each about one item, plus one the server refuses with a 400.
 ITEMS = SERVER_ITEMS[:12]
 POISONED = SERVER_ITEMS[12]
-JUDGED = ["faithfulness", "context_recall"]
 FAULTS = {3: "429", 9: "500", 14: "drop", 20: "429-date", 27: "500"}
 
 
 def write_dataset(root: Path) -> Path:
     return write_items(root, [*ITEMS, POISONED], poisoned=POISONED)
-
-
-def experiment(data: Path, url: str, concurrency: int) -> dict[str, Any]:
-    endpoint = {
-        "provider": "openai",
-        "model": "loopback",
-        "base_url": url,
-        "timeout_s": 20.0,
-        "max_retries": 5,  # more than the faults scheduled: none can exhaust a call's retries
-        "concurrency": concurrency,
-    }
-    return {
-        "name": "concurrency",
-        "dataset": {"loader": "qa-folder", "path": str(data)},
-        "base": {
-            "embedding": {"provider": "hashing"},
-            "generation": {"llm": endpoint},
-            "judge": endpoint,
-        },
-        "sweep": {"retrieval.top_k": [1, 2]},
-        "metrics": ["hit_rate", *JUDGED],
-    }
 
 
 def rows(db: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:

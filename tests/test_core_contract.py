@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DictCache, write_qa_folder
+from conftest import DictCache, fake_experiment, write_qa_folder
 
 from ragbench import models
-from ragbench.config.experiment import EmbeddingConfig, LLMConfig, parse_config
+from ragbench.config.experiment import EmbeddingConfig, ExperimentConfig, LLMConfig, parse_config
 from ragbench.experiment.orchestrator import run
 from ragbench.judge.scoring import Judge, Score
 from ragbench.models.identity import folder_sha256
@@ -67,16 +67,11 @@ def test_folder_without_model_files_is_an_error(tmp_path: Path) -> None:
 def qa_config(folder: Path) -> Any:
     """A one-trial fake experiment over a qa-folder dataset."""
     return parse_config(
-        {
-            "name": "tiny",
-            "dataset": {"loader": "qa-folder", "path": str(folder)},
-            "base": {
-                "embedding": {"provider": "hashing"},
-                "generation": {"llm": {"provider": "fake"}},
-                "judge": {"provider": "fake"},
-            },
-            "metrics": ["hit_rate", "mrr", "faithfulness"],
-        }
+        fake_experiment(
+            name="tiny",
+            dataset={"loader": "qa-folder", "path": str(folder)},
+            metrics=["hit_rate", "mrr", "faithfulness"],
+        )
     )
 
 
@@ -145,16 +140,10 @@ def test_old_cached_failures_are_ignored() -> None:
 # --- resume guards ----------------------------------------------------------------------------------
 
 
-def _config(data: dict[str, Any], **changes: Any) -> Any:
-    out = copy.deepcopy(data)
-    out.update(changes)
-    return parse_config(out)
-
-
 def test_resume_refuses_an_edited_config_naming_the_keys(
-    fake_config_data: dict[str, Any], tmp_db: Path
+    fake_config: ExperimentConfig, fake_config_data: dict[str, Any], tmp_db: Path
 ) -> None:
-    first = run(_config(fake_config_data), db=tmp_db, progress=False)
+    first = run(fake_config, db=tmp_db, progress=False)
     edited = copy.deepcopy(fake_config_data)
     edited["base"]["retrieval"] = {"top_k": 5}
     edited["metrics"] = [*edited["metrics"], "ndcg"]
@@ -176,9 +165,9 @@ def test_resume_refuses_changed_questions(tmp_path: Path) -> None:
 
 
 def test_resume_retries_rows_that_ended_in_an_error(
-    fake_config_data: dict[str, Any], tmp_db: Path, monkeypatch: pytest.MonkeyPatch
+    fake_config: ExperimentConfig, tmp_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _config(fake_config_data)
+    config = fake_config
     real_score = Judge.score
 
     def down(self: Judge, metric: str, *args: Any, **kwargs: Any) -> Score:
@@ -221,17 +210,17 @@ def test_writes_are_batched(fake_config_data: dict[str, Any], tmp_db: Path) -> N
 
 
 def test_resume_of_an_unknown_run_creates_no_file(
-    fake_config_data: dict[str, Any], tmp_path: Path
+    fake_config: ExperimentConfig, tmp_path: Path
 ) -> None:
     from ragbench.store import StoreError
 
     db = tmp_path / "none.duckdb"
     with pytest.raises(StoreError, match="not found"):
-        run(_config(fake_config_data), db=db, resume="nope", progress=False)
+        run(fake_config, db=db, resume="nope", progress=False)
     assert not db.exists()
-    run(_config(fake_config_data), db=db, progress=False)
+    run(fake_config, db=db, progress=False)
     with pytest.raises(ValueError, match="no run nope"):
-        run(_config(fake_config_data), db=db, resume="nope", progress=False)
+        run(fake_config, db=db, resume="nope", progress=False)
 
 
 def test_a_run_that_scored_nothing_is_not_ok(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import write_qa_folder
+from conftest import FAKE_MODELS, write_qa_folder
 
 from ragbench.experiment.orchestrator import run
 from ragbench.models.fakes import FakeLLM
@@ -23,12 +23,7 @@ def qa_experiment(root: Path, tmp_path: Path, **dataset: Any) -> Path:
             {
                 "name": "hostile",
                 "dataset": {"loader": "qa-folder", "path": str(root), **dataset},
-                "base": {
-                    "embedding": {"provider": "hashing"},
-                    "generation": {"llm": {"provider": "fake"}},
-                    "judge": {"provider": "fake"},
-                    "retrieval": {"top_k": 2},
-                },
+                "base": FAKE_MODELS | {"retrieval": {"top_k": 2}},
                 "metrics": ["hit_rate", "faithfulness"],
             }
         )
@@ -226,11 +221,7 @@ def test_a_run_never_reads_its_own_files_as_documents(tmp_path: Path) -> None:
             {
                 "name": "hostile",
                 "dataset": {"loader": "documents", "path": ".", "questions": "questions.jsonl"},
-                "base": {
-                    "embedding": {"provider": "hashing"},
-                    "generation": {"llm": {"provider": "fake"}},
-                    "judge": {"provider": "fake"},
-                },
+                "base": FAKE_MODELS,
                 "metrics": ["hit_rate", "faithfulness"],
             }
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import FAKE_MODELS
 from endpoint_server import EndpointServer
 from endpoint_server import write_dataset as write_items
 
@@ -32,11 +33,7 @@ def endpoint_experiment(tmp_path: Path, url: str, **llm: Any) -> Path:
             {
                 "name": "endpoint",
                 "dataset": {"loader": "qa-folder", "path": str(data)},
-                "base": {
-                    "embedding": {"provider": "hashing"},
-                    "generation": {"llm": endpoint},
-                    "judge": {"provider": "fake"},
-                },
+                "base": FAKE_MODELS | {"generation": {"llm": endpoint}},
                 "metrics": ["faithfulness"],
             }
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAKE_MODELS
 from llama_index.core.schema import NodeRelationship
 
 from ragbench.config.experiment import ChunkingConfig, DatasetConfig, expand, parse_config
@@ -14,13 +15,6 @@ from ragbench.data.datasets import Dataset, Question, load_dataset, make_documen
 from ragbench.models import HashingEmbedding
 from ragbench.pipeline.index import SEGMENT_CHARS, chunk_documents, segment_text
 from ragbench.pipeline.rag import Builder
-
-FAKES: dict[str, Any] = {
-    "embedding": {"provider": "hashing"},
-    "generation": {"llm": {"provider": "fake"}},
-    "judge": {"provider": "fake"},
-}
-
 
 # --- huge documents ------------------------------------------------------------------------------
 
@@ -99,7 +93,7 @@ def test_hierarchical_sweep_over_vector_stores_keeps_each_docstore(
     config = parse_config(
         {
             "name": "h",
-            "base": FAKES
+            "base": FAKE_MODELS
             | {"chunking": {"method": "hierarchical", "chunk_size": 32, "chunk_overlap": 0}},
             "sweep": {"retrieval.top_k": [6, 12], "retrieval.vector_store": ["memory", "duckdb"]},
             "metrics": ["hit_rate"],
@@ -142,6 +136,6 @@ def _cfg(store: str) -> Any:
     from ragbench.config.experiment import PipelineConfig
 
     return PipelineConfig.model_validate(
-        FAKES
+        FAKE_MODELS
         | {"chunking": {"chunk_size": 16, "chunk_overlap": 0}, "retrieval": {"vector_store": store}}
     )

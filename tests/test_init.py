@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAKE_MODELS
 from typer.testing import CliRunner, Result
 
 from ragbench.cli import app
@@ -244,11 +245,7 @@ def test_the_written_yaml_runs_with_test_doubles(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.jsonl", GOLD + REFERENCE_ONLY[2:3])
     result = init_experiment(folder, questions=questions, out=tmp_path / "e.yaml")
     data = load_config(result.path).model_dump(mode="json")
-    data["base"] |= {
-        "embedding": {"provider": "hashing"},
-        "generation": {"llm": {"provider": "fake"}},
-        "judge": {"provider": "fake"},
-    }
+    data["base"] |= FAKE_MODELS
     config = parse_config(data)
     db = tmp_path / "r.duckdb"
     ran = run(config, limit=4, db=db, progress=False)

@@ -14,7 +14,7 @@ from typing import Any
 import ir_measures
 import pytest
 import pytrec_eval
-from conftest import DictCache
+from conftest import FAKE_MODELS, DictCache, fake_experiment
 from ir_measures import RR, R, Success, nDCG
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
@@ -672,17 +672,12 @@ def test_run_stores_every_metric(make_qa_folder: Any, tmp_db: Path) -> None:
     ]
     folder = make_qa_folder(questions=questions)
     config = parse_config(
-        {
-            "name": "all-metrics",
-            "dataset": {"loader": "qa-folder", "path": str(folder)},
-            "base": {
-                "embedding": {"provider": "hashing"},
-                "retrieval": {"top_k": 2},
-                "generation": {"llm": {"provider": "fake"}},
-                "judge": {"provider": "fake"},
-            },
-            "metrics": list(RETRIEVAL_METRICS + JUDGED_METRICS),
-        }
+        fake_experiment(
+            name="all-metrics",
+            dataset={"loader": "qa-folder", "path": str(folder)},
+            base=FAKE_MODELS | {"retrieval": {"top_k": 2}},
+            metrics=list(RETRIEVAL_METRICS + JUDGED_METRICS),
+        )
     )
     result = run(config, db=tmp_db, progress=False)
     rows = Store(tmp_db).query("SELECT * FROM scores WHERE run_id = ?", [result.run_id])
@@ -725,17 +720,12 @@ def test_run_scores_reference_only_and_unanswerable_questions(
         },
     ]
     config = parse_config(
-        {
-            "name": "label-free",
-            "dataset": {"loader": "qa-folder", "path": str(make_qa_folder(questions=questions))},
-            "base": {
-                "embedding": {"provider": "hashing"},
-                "retrieval": {"top_k": 2},
-                "generation": {"llm": {"provider": "fake"}},
-                "judge": {"provider": "fake"},
-            },
-            "metrics": ["hit_rate", "mrr", "reference_recall", "abstained", "faithfulness"],
-        }
+        fake_experiment(
+            name="label-free",
+            dataset={"loader": "qa-folder", "path": str(make_qa_folder(questions=questions))},
+            base=FAKE_MODELS | {"retrieval": {"top_k": 2}},
+            metrics=["hit_rate", "mrr", "reference_recall", "abstained", "faithfulness"],
+        )
     )
     result = run(config, db=tmp_db, progress=False)
     rows = Store(tmp_db).query("SELECT * FROM scores WHERE run_id = ?", [result.run_id])
@@ -761,14 +751,13 @@ def test_staged_reference_recall_needs_a_question_with_a_reference(
 
     rows = [{"question_id": "t1", "user_input": "Who built it?", "gold_doc_ids": ["ferry.txt"]}]
     config = parse_config(
-        {
-            "name": "no-reference",
-            "dataset": {"loader": "qa-folder", "path": str(make_qa_folder(questions=rows))},
-            "base": {"embedding": {"provider": "hashing"}},
-            "sweep": {"retrieval.top_k": [1, 2]},
-            "metrics": ["mrr", "reference_recall"],
-            "staged": {"rank_by": "reference_recall", "top_n": 1},
-        }
+        fake_experiment(
+            name="no-reference",
+            dataset={"loader": "qa-folder", "path": str(make_qa_folder(questions=rows))},
+            sweep={"retrieval.top_k": [1, 2]},
+            metrics=["mrr", "reference_recall"],
+            staged={"rank_by": "reference_recall", "top_n": 1},
+        )
     )
     with pytest.raises(ValueError, match="'reference_recall' needs answerable questions with a"):
         run(config, db=tmp_db, progress=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
+from conftest import FAKE_MODELS, write_fake_experiment
 
 from ragbench.store import Store
 
@@ -68,15 +69,10 @@ def _tiny_notebook(path: Path, body: str) -> Path:
 
 def _secret_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RAGBENCH_NB_TEST_KEY", NB_KEY)
-    exp = tmp_path / "nbsecret.yaml"
-    exp.write_text(
-        "name: nbsecret\n"
-        "base:\n"
-        "  embedding: {provider: hashing}\n"
-        "  generation: {llm: {provider: fake, api_key_env: RAGBENCH_NB_TEST_KEY}}\n"
-        "  judge: {provider: fake}\n"
+    llm = {"provider": "fake", "api_key_env": "RAGBENCH_NB_TEST_KEY"}
+    return write_fake_experiment(
+        tmp_path / "nbsecret.yaml", name="nbsecret", base=FAKE_MODELS | {"generation": {"llm": llm}}
     )
-    return exp
 
 
 def test_executed_notebook_holds_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

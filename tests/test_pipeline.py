@@ -1,11 +1,15 @@
-"""Chunkers and retrievers built from config on the demo corpus, with the test doubles only."""
+"""Chunkers and retrievers built from config, with the test doubles only: on the demo corpus, and
+on a tiny corpus where every retrieval rule and query transform ranks differently, each checked
+against its formula (so no method can silently stand in for another)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import numpy as np
 import pytest
+from conftest import FAKE_MODELS
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.schema import MetadataMode, NodeRelationship
@@ -20,7 +24,8 @@ from ragbench.config.experiment import (
     PipelineConfig,
     parse_config,
 )
-from ragbench.data.datasets import Dataset, load_dataset
+from ragbench.data.datasets import Dataset, Question, load_dataset, make_document
+from ragbench.models import HashingEmbedding
 from ragbench.pipeline.rag import Builder, Pipeline, doc_id_of
 
 QUESTION = "When was the Harbourlight network founded and who was the first director?"
@@ -28,12 +33,7 @@ QUESTION = "When was the Harbourlight network founded and who was the first dire
 
 def config(**sections: dict[str, Any]) -> PipelineConfig:
     """A pipeline config with the hashing embedder and the fake LLM, plus the given sections."""
-    base: dict[str, Any] = {
-        "embedding": {"provider": "hashing"},
-        "generation": {"llm": {"provider": "fake"}},
-        "judge": {"provider": "fake"},
-    }
-    return PipelineConfig.model_validate(base | sections)
+    return PipelineConfig.model_validate(FAKE_MODELS | sections)
 
 
 class RerankLLM(CustomLLM):
@@ -95,6 +95,174 @@ def test_every_retriever_builds_and_retrieves(
     cfg = config(retrieval={"method": method, "top_k": 5, "fusion": fusion})
     chunks = check_chunks(builder.build(cfg), demo, 5)
     assert len(chunks) == 5  # 15 documents: plenty to fill top_k
+
+
+# --- each retriever ranks by its own rule ---------------------------------------------------------
+# A tiny corpus on which the rules disagree, so a method wired to another one fails: dense (cosine
+# of hashing vectors) favours the two near-identical ferry documents, which repeat the query's
+# common word; BM25 favours the one document with the query's rare exact term; MMR demotes the
+# near-duplicate that dense keeps second; hybrid fuses dense and BM25 by its fusion's formula.
+
+RANKING_DOCS = {
+    "ferry.txt": "The ferry leaves the ferry pier; ferry tickets are sold on the ferry.",
+    "ferry-copy.txt": "The ferry leaves the ferry pier; ferry tickets are sold on the ferry deck.",
+    "zephyr.txt": "Zephyrine is the name of the old keeper's boat, moored in the bay by the light.",
+    "market.txt": "The market sells fish from the ferry.",
+    "library.txt": "The library lends books, maps and records to members of the cooperative.",
+    "school.txt": "The sailing school teaches children to steer a dinghy near the ferry.",
+}
+RANKING_QUERY = "Zephyrine ferry"
+RANKING_K = 3
+# BM25's top 3 by design: the only document with the rare term first, then the two sharing the
+# common one (the copy is one word longer, so a little lower).
+BM25_ORDER = ["zephyr.txt", "ferry.txt", "ferry-copy.txt"]
+Ranking = list[tuple[str, float]]
+
+
+def ranking_builder() -> Builder:
+    docs = [make_document(doc_id, text) for doc_id, text in RANKING_DOCS.items()]
+    return Builder(Dataset("ranking", docs, [Question("q", RANKING_QUERY, "")]))
+
+
+@pytest.fixture(scope="module")
+def ranking() -> Builder:
+    return ranking_builder()
+
+
+def ranked(builder: Builder, **retrieval: Any) -> Ranking:
+    """(doc_id, score) of the top RANKING_K for RANKING_QUERY, one chunk per document."""
+    cfg = config(chunking={"chunk_size": 512}, retrieval={"top_k": RANKING_K, **retrieval})
+    pipeline = builder.build(cfg)
+    assert len(pipeline.nodes) == len(RANKING_DOCS)
+    return [(doc_id_of(c), c.score or 0.0) for c in pipeline.retrieve(RANKING_QUERY)]
+
+
+def embedded(text: str) -> np.ndarray:
+    return np.array(HashingEmbedding().get_text_embedding(text))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def by_cosine(query: np.ndarray) -> Ranking:
+    scores = {doc_id: cosine(query, embedded(text)) for doc_id, text in RANKING_DOCS.items()}
+    return sorted(scores.items(), key=lambda item: -item[1])[:RANKING_K]
+
+
+def mmr(query: np.ndarray, threshold: float) -> Ranking:
+    """LlamaIndex's MMR (``get_top_k_mmr_embeddings``): the first pick scores threshold x its
+    relevance; each next one threshold x relevance - (1 - threshold) x its cosine to the latest
+    pick (LlamaIndex penalises the similarity to the latest pick, not to every pick)."""
+    vectors = {doc_id: embedded(text) for doc_id, text in RANKING_DOCS.items()}
+    relevance = {doc_id: cosine(query, v) for doc_id, v in vectors.items()}
+    first = max(relevance, key=lambda d: relevance[d])
+    picks = [(first, threshold * relevance[first])]
+    while len(picks) < RANKING_K:
+        latest = vectors[picks[-1][0]]
+        left = {
+            d: threshold * relevance[d] - (1 - threshold) * cosine(v, latest)
+            for d, v in vectors.items()
+            if d not in {p for p, _ in picks}
+        }
+        best = max(left, key=lambda d: left[d])
+        picks.append((best, left[best]))
+    return picks
+
+
+def fuse(rankings: list[Ranking], scales: list[float], fusion: str) -> Ranking:
+    """QueryFusionRetriever's rules over several rankings. relative_score: each ranking's scores
+    min-max scaled, times its scale (the normalised retriever weight / the number of queries),
+    summed per document; reciprocal_rank: 1 / (60 + rank) summed per document (no weights)."""
+    fused: dict[str, float] = {}
+    for ranking, scale in zip(rankings, scales, strict=True):
+        low, high = min(s for _, s in ranking), max(s for _, s in ranking)
+        assert high > low  # the corpus avoids the all-equal special case
+        for rank, (doc_id, score) in enumerate(ranking):
+            if fusion == "reciprocal_rank":
+                part = 1 / (60 + rank)
+            else:
+                part = scale * (score - low) / (high - low)
+            fused[doc_id] = fused.get(doc_id, 0.0) + part
+    return sorted(fused.items(), key=lambda item: -item[1])[:RANKING_K]
+
+
+def expected_ranking(
+    builder: Builder, method: str, fusion: str, weights: tuple[float, float]
+) -> Ranking:
+    query = embedded(RANKING_QUERY)
+    if method == "hybrid":  # each side fetches top_k; fusion re-scores the union
+        bm25 = ranked(builder, method="bm25")
+        scales = [w / sum(weights) for w in weights]
+        return fuse([by_cosine(query), bm25], scales, fusion)
+    return {"dense": lambda: by_cosine(query), "mmr": lambda: mmr(query, 0.5)}[method]()
+
+
+def test_bm25_ranks_the_rare_exact_term_first(ranking: Builder) -> None:
+    got = ranked(ranking, method="bm25")
+    assert [d for d, _ in got] == BM25_ORDER
+    assert got[0][1] > got[1][1] > got[2][1] > 0
+    assert "zephyr.txt" not in [d for d, _ in by_cosine(embedded(RANKING_QUERY))]  # dense differs
+
+
+RANKING_CASES = [(m, f, (0.5, 0.5)) for m in RETRIEVERS if m != "bm25" for f in FUSION_MODES]
+RANKING_CASES += [("hybrid", "relative_score", (0.2, 0.8))]  # the weights reach the fusion
+
+
+@pytest.mark.parametrize(
+    ("method", "fusion", "weights"),
+    RANKING_CASES,
+    ids=[f"{m}-{f}-{w}" for m, f, w in RANKING_CASES],
+)
+def test_each_retriever_ranks_by_its_own_rule(
+    ranking: Builder, method: str, fusion: str, weights: tuple[float, float]
+) -> None:
+    want = expected_ranking(ranking, method, fusion, weights)
+    got = ranked(ranking, method=method, fusion=fusion, hybrid_weights=list(weights))
+    assert [d for d, _ in got] == [d for d, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-6)
+
+
+def test_the_ranking_corpus_tells_every_rule_apart(ranking: Builder) -> None:
+    """Every rule expects a different ranking here, so no rule can stand in for another."""
+    outcomes = {
+        (m, f if m == "hybrid" else "", w): expected_ranking(ranking, m, f, w)
+        for m, f, w in RANKING_CASES  # fusion only changes hybrid
+    }
+    outcomes["bm25", "", (0.5, 0.5)] = ranked(ranking, method="bm25")
+    assert len(outcomes) == 6
+    rounded = {tuple((d, round(s, 6)) for d, s in r) for r in outcomes.values()}
+    assert len(rounded) == len(outcomes)
+    dense = [d for d, _ in by_cosine(embedded(RANKING_QUERY))]
+    picked = [d for d, _ in mmr(embedded(RANKING_QUERY), 0.5)]
+    assert dense.index("ferry-copy.txt") < picked.index("ferry-copy.txt")  # MMR demotes the copy
+
+
+REWRITE = "the keeper's boat Zephyrine and a ferry"  # the scripted LLM's answer to any prompt
+
+
+@pytest.mark.parametrize("transform", QUERY_TRANSFORMS)
+def test_query_transforms_rank_by_their_rewritten_queries(
+    transform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = ranking_builder()  # its own: a cached pipeline would hold another LLM
+    llm = RerankLLM(prompts=[], answer=REWRITE)
+    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    got = ranked(builder, method="dense", query_transform=transform)
+    query, rewrite = embedded(RANKING_QUERY), embedded(REWRITE)
+    queries = PipelineConfig().retrieval.num_queries  # relative_score divides by it
+    want = {
+        "none": lambda: by_cosine(query),
+        # HyDE: the written passage's vector averaged with the question's
+        "hyde": lambda: by_cosine(np.mean([rewrite, query], axis=0)),
+        # multi_query: the question and the one rewrite the LLM wrote, fused
+        "multi_query": lambda: fuse(
+            [by_cosine(query), by_cosine(rewrite)], [1 / queries] * 2, "relative_score"
+        ),
+    }[transform]()
+    assert [d for d, _ in got] == [d for d, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-6)
+    assert len(llm.prompts) == (transform != "none")
 
 
 @pytest.mark.parametrize("transform", QUERY_TRANSFORMS)

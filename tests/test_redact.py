@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import FAKE_MODELS, fake_experiment
 from typer.testing import CliRunner
 
 from ragbench.cli import app
@@ -25,16 +26,7 @@ PASSWORD = "hunter2-P4ssw0rd"
 
 
 def config(**overrides: Any) -> Any:
-    data = {
-        "name": "x",
-        "base": {
-            "embedding": {"provider": "hashing"},
-            "generation": {"llm": {"provider": "fake"}},
-            "judge": {"provider": "fake"},
-        },
-    }
-    data.update(overrides)
-    return parse_config(data)
+    return parse_config(fake_experiment(name="x", **overrides))
 
 
 # --- redact --------------------------------------------------------------------------------------
@@ -160,7 +152,7 @@ def test_secrets_for_collects_url_passwords_in_any_encoding() -> None:
         "model": "m",
         "base_url": "http://u:p%40ssw0rd-1@127.0.0.1:9/v1",
     }
-    cfg = config(base={"generation": {"llm": llm}, "judge": {"provider": "fake"}})
+    cfg = config(base=FAKE_MODELS | {"generation": {"llm": llm}})
     found = secrets_for(cfg, environ={})
     assert "p%40ssw0rd-1" in found and "p@ssw0rd-1" in found  # as written, as sent
     assert redact("server said p@ssw0rd-1 is wrong", found) == "server said *** is wrong"
@@ -191,10 +183,8 @@ def test_url_credentials_are_sent_instead_of_the_api_key(monkeypatch: pytest.Mon
 def test_secrets_for_covers_swept_urls() -> None:
     url = f"http://u:{PASSWORD}@127.0.0.1:9/v1"
     cfg = config(
-        base={
-            "generation": {"llm": {"provider": "openai", "model": "m", "base_url": "http://h/v1"}},
-            "judge": {"provider": "fake"},
-        },
+        base=FAKE_MODELS
+        | {"generation": {"llm": {"provider": "openai", "model": "m", "base_url": "http://h/v1"}}},
         sweep={"generation.llm.base_url": ["http://h/v1", url]},
     )
     assert PASSWORD in secrets_for(cfg, environ={})
@@ -289,11 +279,7 @@ def test_no_secret_reaches_any_artefact(
             {
                 "name": "echo",
                 "dataset": {"loader": "demo"},
-                "base": {
-                    "embedding": {"provider": "hashing"},
-                    "generation": {"llm": llm},
-                    "judge": {"provider": "fake"},
-                },
+                "base": FAKE_MODELS | {"generation": {"llm": llm}},
                 # the second and third trials send a password as URL userinfo (basic auth);
                 # the third one's base64 has no digit and no punctuation
                 "sweep": {

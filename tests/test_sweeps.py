@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FAKE_MODELS, fake_experiment
 
 from ragbench.config.experiment import parse_config
 from ragbench.experiment.orchestrator import run
@@ -18,22 +19,12 @@ from ragbench.store import Store
 
 ROOT = Path(__file__).parents[1]
 SMOKE = ROOT / "tests" / "data" / "smoke.yaml"
-FAKES = {
-    "embedding": {"provider": "hashing"},
-    "generation": {"llm": {"provider": "fake"}},
-    "judge": {"provider": "fake"},
-}
 
 
 def _config(**extra: object) -> object:
-    data = {
-        "name": "unique",
-        "dataset": {"loader": "demo"},
-        "base": FAKES,
-        "limit": 6,
-        "judge_limit": 2,
-    } | extra
-    return parse_config(data)
+    return parse_config(
+        fake_experiment(name="unique", dataset={"loader": "demo"}, limit=6, judge_limit=2, **extra)
+    )
 
 
 def test_embedding_cache_embeds_each_distinct_chunk_once(tmp_path: Path) -> None:
@@ -46,7 +37,9 @@ def test_embedding_cache_embeds_each_distinct_chunk_once(tmp_path: Path) -> None
     assert (
         again.stats.chunks_from_cache == first.stats.chunks_embedded + first.stats.chunks_from_cache
     )
-    bigger = run(_config(base=FAKES | {"chunking": {"chunk_size": 300}}), db=db, progress=False)
+    bigger = run(
+        _config(base=FAKE_MODELS | {"chunking": {"chunk_size": 300}}), db=db, progress=False
+    )
     assert bigger.stats.chunks_embedded > 0  # a changed chunk size misses for new chunk texts
 
 
@@ -59,7 +52,7 @@ def test_generation_and_judge_caches_hit_only_when_inputs_match(tmp_path: Path) 
     assert same.stats.judge_calls == 0
     prompt = "Context:\n{context}\nQ: {question}\nA:"
     changed = run(
-        _config(base=FAKES | {"generation": {"llm": {"provider": "fake"}, "prompt": prompt}}),
+        _config(base=FAKE_MODELS | {"generation": FAKE_MODELS["generation"] | {"prompt": prompt}}),
         db=db,
         progress=False,
     )

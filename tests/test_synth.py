@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_fake_experiment
 from llama_index.core.llms import CompletionResponse
 from typer.testing import CliRunner
 
@@ -987,11 +988,7 @@ def test_cli_bad_input_is_one_line_exit_2(
 
 
 def _fake_config(tmp_path: Path) -> Path:
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        "name: s\nbase:\n  embedding: {provider: hashing}\n  generation: {llm: {provider: fake}}\n"
-    )
-    return path
+    return write_fake_experiment(tmp_path / "exp.yaml", name="s")
 
 
 def test_cli_prints_the_summary_and_the_next_step(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import FAKE_MODELS
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
@@ -19,12 +20,6 @@ from ragbench.experiment.orchestrator import run
 from ragbench.pipeline.rag import Builder, doc_id_of
 from ragbench.store import Store
 from ragbench.store.vectors import DuckDBVectorStore, MemoryVectorStore, cosine
-
-FAKES: dict[str, Any] = {
-    "embedding": {"provider": "hashing"},
-    "generation": {"llm": {"provider": "fake"}},
-    "judge": {"provider": "fake"},
-}
 
 
 def _nodes(n: int = 12, dim: int = 8, seed: int = 0) -> list[TextNode]:
@@ -190,16 +185,16 @@ def test_rejects_unsafe_table_names(tmp_path: Path) -> None:
 
 
 def test_config_validates_vector_store() -> None:
-    base = {"name": "v", "base": FAKES | {"retrieval": {"vector_store": "duckbd"}}}
+    base = {"name": "v", "base": FAKE_MODELS | {"retrieval": {"vector_store": "duckbd"}}}
     with pytest.raises(ConfigError, match="did you mean 'duckdb'"):
         parse_config(base)
-    stray = {"name": "v", "base": FAKES | {"retrieval": {"vector_store_path": "x.duckdb"}}}
+    stray = {"name": "v", "base": FAKE_MODELS | {"retrieval": {"vector_store_path": "x.duckdb"}}}
     with pytest.raises(ConfigError, match="belongs to vector_store 'duckdb'"):
         parse_config(stray)
 
 
 def _pipeline_cfg(**retrieval: Any) -> PipelineConfig:
-    return PipelineConfig.model_validate(FAKES | {"retrieval": {"top_k": 3, **retrieval}})
+    return PipelineConfig.model_validate(FAKE_MODELS | {"retrieval": {"top_k": 3, **retrieval}})
 
 
 @pytest.mark.parametrize("method", ["dense", "mmr"])
@@ -262,7 +257,7 @@ def test_duckdb_index_is_reused_by_a_later_builder(tmp_path: Path) -> None:
 def test_duckdb_hierarchical_index_merges_after_reuse(tmp_path: Path) -> None:
     dataset = load_dataset(DatasetConfig(loader="demo"))
     cfg = PipelineConfig.model_validate(
-        FAKES
+        FAKE_MODELS
         | {
             "chunking": {"method": "hierarchical", "chunk_size": 64, "chunk_overlap": 8},
             "retrieval": {
@@ -348,7 +343,7 @@ def test_incremental_reingest_embeds_only_changed_and_added_files(
             # doc3.txt is deleted before the second run: its question's gold id then names no
             # document, which is a warning here rather than the default error.
             "dataset": {"loader": "qa-folder", "path": str(folder), "unknown_gold_ids": "warn"},
-            "base": FAKES
+            "base": FAKE_MODELS
             | {"chunking": CHUNKING, "retrieval": {"top_k": 5, "vector_store": vector_store}},
             "metrics": ["hit_rate", "mrr"],
         }
