@@ -35,7 +35,6 @@ OVERSIZED = {
     "ragbench.store",
 }
 KNOWN_CYCLES = {
-    ("ragbench.stats", "ragbench.stats.sequential"),
     ("ragbench.store", "ragbench.store.buffered"),
     ("ragbench.results.diff", "ragbench.render.diff"),
     ("ragbench.notebook.review", "ragbench.notebook.review_set"),
