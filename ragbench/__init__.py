@@ -39,7 +39,7 @@ _EXPORTS = {
     "Session": "ragbench.notebook.tuning:Session",
     "build_controls": "ragbench.notebook.tuning:build_controls",
     "history": "ragbench.notebook.tuning:history",
-    "ReviewSet": "ragbench.notebook.review_set:ReviewSet",
+    "ReviewSet": "ragbench.render.review:ReviewSet",
     "ReviewPanel": "ragbench.notebook.review:ReviewPanel",
 }
 __all__ = sorted(_EXPORTS)

@@ -10,11 +10,11 @@ import pytest
 
 from ragbench.config.validation import ConfigError
 from ragbench.data.readers import DataError
+from ragbench.data.review import ReviewError
 from ragbench.data.scaffold import InitError
 from ragbench.models.endpoint import EndpointError
 from ragbench.models.local import ModelError
 from ragbench.notebook.papermill import NotebookError
-from ragbench.notebook.review_set import ReviewError
 from ragbench.results.diff import DiffError
 from ragbench.results.gate import GateError
 from ragbench.store import Store, StoreError
