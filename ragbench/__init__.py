@@ -35,7 +35,7 @@ _EXPORTS = {
     "inspect_questions": "ragbench.results.inspect:inspect_questions",
     "diff_runs": "ragbench.results.diff:diff_runs",
     "check_gate": "ragbench.results.gate:check_gate",
-    "run_judge_check": "ragbench.judge.check:run_judge_check",
+    "run_judge_check": "ragbench.render.judge_check:run_judge_check",
     "Session": "ragbench.notebook.tuning:Session",
     "build_controls": "ragbench.notebook.tuning:build_controls",
     "history": "ragbench.notebook.tuning:history",

@@ -360,7 +360,7 @@ def judge_check(
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
     from ragbench.config.components import JudgeConfig
-    from ragbench.judge.check import run_judge_check
+    from ragbench.render.judge_check import run_judge_check
 
     if judge not in ("local", "fake"):
         _fail(f"unknown judge '{judge}'; valid: local, fake")

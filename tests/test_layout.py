@@ -36,7 +36,6 @@ KNOWN_CYCLES = {
     ("ragbench.results.diff", "ragbench.render.diff"),
 }
 KNOWN_VIEW_USERS = {
-    "ragbench.judge.check",
     "ragbench.results.diff",
     "ragbench.results.inspect",
     "ragbench.results.report",
