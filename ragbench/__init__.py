@@ -33,7 +33,7 @@ _EXPORTS = {
     "report": "ragbench.results.report:report",
     "inspect_question": "ragbench.results.inspect:inspect_question",
     "inspect_questions": "ragbench.results.inspect:inspect_questions",
-    "diff_runs": "ragbench.results.diff:diff_runs",
+    "diff_runs": "ragbench.render.diff:diff_runs",
     "check_gate": "ragbench.results.gate:check_gate",
     "run_judge_check": "ragbench.render.judge_check:run_judge_check",
     "Session": "ragbench.notebook.tuning:Session",

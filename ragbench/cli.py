@@ -331,7 +331,8 @@ def diff(
     rows: Annotated[int, typer.Option(min=1, help="questions shown per metric and direction")] = 10,
 ) -> None:
     """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
-    from ragbench.results.diff import DiffError, diff_runs
+    from ragbench.render.diff import diff_runs
+    from ragbench.results.diff import DiffError
     from ragbench.store import StoreError
 
     try:

@@ -33,10 +33,8 @@ OVERSIZED = {
 }
 KNOWN_CYCLES = {
     ("ragbench.store", "ragbench.store.buffered"),
-    ("ragbench.results.diff", "ragbench.render.diff"),
 }
 KNOWN_VIEW_USERS = {
-    "ragbench.results.diff",
     "ragbench.results.inspect",
     "ragbench.results.report",
 }
