@@ -35,7 +35,6 @@ KNOWN_CYCLES = {
     ("ragbench.store", "ragbench.store.buffered"),
 }
 KNOWN_VIEW_USERS = {
-    "ragbench.results.inspect",
     "ragbench.results.report",
 }
 #: Views: they import results and models, never the reverse.
