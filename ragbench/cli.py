@@ -170,7 +170,7 @@ def run(
     when its report could not be written (the run id is printed: ``ragbench report`` redoes it).
     """
     from ragbench.experiment.orchestrator import run as run_experiment
-    from ragbench.results.report import report as make_report
+    from ragbench.render.report import report as make_report
 
     config = _load(experiment)  # a bad file fails here, before any work
     result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
@@ -211,7 +211,7 @@ def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: latest)")] = None,
 ) -> None:
     """Print the comparison table of an experiment's latest run and write its charts."""
-    from ragbench.results.report import report as make_report
+    from ragbench.render.report import report as make_report
     from ragbench.store import StoreError
 
     _results_file(db)

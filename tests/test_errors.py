@@ -67,7 +67,7 @@ def test_an_ipython_cell_shows_the_one_line(capsys: pytest.CaptureFixture[str]) 
 
 def test_no_run_yet_says_how_to_make_one(tmp_path: Path) -> None:
     from ragbench.render.drilldown import inspect_question
-    from ragbench.results.report import load
+    from ragbench.render.report import load
 
     db = tmp_path / "r.duckdb"
     with pytest.raises(StoreError, match=r"^results file not found: .*notebook 01, `make demo`"):
