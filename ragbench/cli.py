@@ -180,7 +180,7 @@ def run(
     when its report could not be written (the run id is printed: ``ragbench report`` redoes it).
     """
     from ragbench.experiment.orchestrator import run as run_experiment
-    from ragbench.results.report import report as make_report
+    from ragbench.render.report import report as make_report
 
     config = _load(experiment)  # a bad file fails here, before any work
     result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
@@ -221,7 +221,7 @@ def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: latest)")] = None,
 ) -> None:
     """Print the comparison table of an experiment's latest run and write its charts."""
-    from ragbench.results.report import report as make_report
+    from ragbench.render.report import report as make_report
     from ragbench.store import StoreError
 
     _results_file(db)
@@ -349,7 +349,8 @@ def diff(
     rows: Annotated[int, typer.Option(min=1, help="questions shown per metric and direction")] = 10,
 ) -> None:
     """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
-    from ragbench.results.diff import DiffError, diff_runs
+    from ragbench.render.diff import diff_runs
+    from ragbench.results.diff import DiffError
     from ragbench.store import StoreError
 
     try:
@@ -378,7 +379,7 @@ def judge_check(
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""
     from ragbench.config.components import JudgeConfig
-    from ragbench.judge.check import run_judge_check
+    from ragbench.render.judge_check import run_judge_check
 
     if judge not in ("local", "fake"):
         _fail(f"unknown judge '{judge}'; valid: local, fake")

@@ -20,7 +20,7 @@ from ragbench.experiment.budgeted import judged_order
 from ragbench.experiment.orchestrator import run
 from ragbench.experiment.stages import Stages, judged_subset
 from ragbench.judge.scoring import Judge, Score
-from ragbench.results.report import load
+from ragbench.render.report import load
 from ragbench.stats import (
     best_trial,
     compare_with_best,

@@ -153,12 +153,12 @@ def test_run_that_is_ok_exits_0(smoke: Path, tmp_path: Path) -> None:
 def test_report_failing_after_the_run_still_prints_the_run_id(
     smoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ragbench.results.report
+    import ragbench.render.report
 
     def read_only(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied", str(tmp_path / "smoke" / "metrics.png"))
 
-    monkeypatch.setattr(ragbench.results.report, "report", read_only)
+    monkeypatch.setattr(ragbench.render.report, "report", read_only)
     db = tmp_path / "r.duckdb"
     result = invoke("run", smoke, "--db", db, "--limit", "2", "--no-progress")
     line = assert_one_error_line(result, 1, "Permission denied", "ragbench report smoke")

@@ -9,8 +9,8 @@ from run_pairs import QUESTIONS, known_pairs
 from typer.testing import CliRunner
 
 from ragbench.cli import app
-from ragbench.render.diff import ANSWER_CHARS
-from ragbench.results.diff import QUESTION_COLUMNS, TEST_COLUMNS, DiffError, diff_runs
+from ragbench.render.diff import ANSWER_CHARS, diff_runs
+from ragbench.results.diff import QUESTION_COLUMNS, TEST_COLUMNS, DiffError
 from ragbench.store import Store
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from ragbench.config.validation import ConfigError
 from ragbench.data.readers import DataError
+from ragbench.data.review import ReviewError
 from ragbench.data.scaffold import InitError
 from ragbench.models.endpoint import EndpointError
 from ragbench.models.local import ModelError
 from ragbench.notebook.papermill import NotebookError
-from ragbench.notebook.review_set import ReviewError
 from ragbench.results.diff import DiffError
 from ragbench.results.gate import GateError
 from ragbench.store import Store, StoreError
@@ -66,8 +66,8 @@ def test_an_ipython_cell_shows_the_one_line(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_no_run_yet_says_how_to_make_one(tmp_path: Path) -> None:
-    from ragbench.results.inspect import inspect_question
-    from ragbench.results.report import load
+    from ragbench.render.drilldown import inspect_question
+    from ragbench.render.report import load
 
     db = tmp_path / "r.duckdb"
     with pytest.raises(StoreError, match=r"^results file not found: .*notebook 01, `make demo`"):

@@ -239,7 +239,7 @@ def test_forty_labelled_questions_get_gold_metrics_and_a_split(tmp_path: Path) -
 
 def test_the_written_yaml_runs_with_test_doubles(tmp_path: Path) -> None:
     from ragbench.experiment.orchestrator import run
-    from ragbench.results.report import load
+    from ragbench.render.report import load
 
     folder = make_folder(tmp_path / "docs")
     questions = write_questions(tmp_path / "q.jsonl", GOLD + REFERENCE_ONLY[2:3])

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 
 from ragbench.records import Record, ScoreRow
-from ragbench.results.inspect import (
+from ragbench.render.drilldown import (
     Drilldown,
-    drilldown,
     format_drilldown,
     inspect_question,
     inspect_questions,
 )
+from ragbench.results.inspect import drilldown
 from ragbench.store import Store
 
 pytestmark = pytest.mark.filterwarnings("error")

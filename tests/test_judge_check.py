@@ -20,6 +20,8 @@ from ragbench.data.datasets import DataError
 from ragbench.data.labelled import LabelledItem
 from ragbench.judge import check as jc
 from ragbench.models import FakeLLM
+from ragbench.render.judge_check import JudgeCheck, confusion_chart
+from ragbench.render.views import as_view
 from ragbench.store import Store
 
 ROOT = Path(__file__).parents[1]
@@ -318,8 +320,22 @@ def test_confusion_chart(tmp_path: Path) -> None:
     result = jc.judge_check(
         loaded, JudgeConfig(provider="fake"), tmp_path / "jc.duckdb", progress=False
     )
-    path = jc.confusion_chart(result, tmp_path / "out" / "confusion.png")
+    path = confusion_chart(result, tmp_path / "out" / "confusion.png")
     assert path.stat().st_size > 5_000
+
+
+def test_a_judge_check_shows_its_figures_in_a_notebook(tmp_path: Path) -> None:
+    """The check computes (judge.check); its view adds the HTML and computes nothing again."""
+    loaded = lb.load_labelled(write_csv(tmp_path / "six.csv"))
+    result = jc.judge_check(
+        loaded, JudgeConfig(provider="fake"), tmp_path / "jc.duckdb", progress=False
+    )
+    assert not hasattr(result, "_repr_html_")
+    view = as_view(JudgeCheck, result)
+    assert view.counts == result.counts and view.items is result.items
+    html = view._repr_html_()
+    assert "FAKE MODELS" in html and "balanced accuracy" in html and "confusion matrix" in html
+    assert "0.500 [" in html and str(tmp_path) not in html  # no file paths
 
 
 # --- CLI and notebook ----------------------------------------------------------------------------

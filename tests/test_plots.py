@@ -19,8 +19,8 @@ from matplotlib.transforms import Bbox
 
 from ragbench.render import charts as plots
 from ragbench.render import figures
+from ragbench.render.chart_set import chart_set, group_of
 from ragbench.render.charts import (
-    chart_set,
     distribution_figure,
     heatmap_figure,
     mean_latency,
@@ -317,7 +317,7 @@ def test_chart_set_chooses_by_metrics_and_draws_no_pyplot_figure() -> None:
     assert plt.get_fignums() == []  # nothing left for the inline backend to show twice
     for fig in figures.values():
         assert_readable(fig)
-    assert [plots.group_of(n) for n in figures] == [
+    assert [group_of(n) for n in figures] == [
         "metrics",
         "heatmap",
         "heatmap",

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from ragbench import stats
 from ragbench.cli import app
 from ragbench.records import Record, RunStats, ScoreRow
-from ragbench.results.report import Report, load, report
+from ragbench.render.report import Report, load, report
 from ragbench.store import Store, StoreError
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -444,3 +444,74 @@ def test_a_tie_on_a_judged_metric_says_how_many_more_verdicts(tmp_path: Path) ->
     assert judged and len(lines) == len(judged)
     assert all("no significant difference after 2 judged questions per trial" in x for x in lines)
     assert "How many more verdicts" in rep.table
+
+
+# --- the computed run apart from its views -------------------------------------------------------------
+
+
+def test_the_computed_run_reads_without_any_view(tmp_path: Path) -> None:
+    """results.report computes everything a report says without matplotlib or a render module."""
+    import json
+    import subprocess
+    import sys
+
+    db = tmp_path / "r.duckdb"
+    build_db(db, "exp", fake=True)
+    code = (
+        "import json, sys\n"
+        "from ragbench.results.report import read_run\n"
+        f"r = read_run({str(db)!r}, experiment='exp')\n"
+        "facts = {'best': r.best, 'rows': len(r.summary), 'sentences': r.sentences(),\n"
+        "    'sections': {s.key: list(s.lines) for s in r.sections()},\n"
+        "    'plans': len(r.verdict_plans), 'held_out': len(r.held_out), 'note': r.method_note()}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'IPython')\n"
+        "    or m.startswith(('ragbench.render', 'ragbench.notebook')))\n"
+        "print(json.dumps({'facts': facts, 'loaded': loaded}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert found["loaded"] == []
+    facts = found["facts"]
+    assert facts["best"] == {
+        "hit_rate": "trial-1",
+        "faithfulness": "trial-2",
+        "answer_relevancy": "trial-3",
+    }
+    assert facts["rows"] == 10 and facts["plans"] == 0 and facts["held_out"] == 0
+    assert list(facts["sections"]) == [
+        "budget",
+        "staged",
+        "more_verdicts",
+        "held_out",
+        "problems",
+        "skipped",
+    ]
+    assert facts["sections"]["skipped"] == [f"{path}: {why}" for path, why in SKIPPED]
+    view = load(db, experiment="exp")
+    assert facts["sentences"] == view.sentences() and facts["note"] == view.method_note()
+
+
+def test_a_new_kind_of_section_is_drawn_by_every_view(made: tuple[Report, Path]) -> None:
+    """A section computed in results (here a table with no lines) shows in HTML, text and
+    markdown without any change to render: what issue 20's sections rely on."""
+    from ragbench.render.sections import section_html, section_markdown, section_text
+    from ragbench.results.sections import Section
+
+    section = Section(
+        "labels", "How many labels", note="a <note>", columns=("metric", "labels"), rows=(("f", 3),)
+    )
+    html = section_html(section)
+    assert "How many labels" in html and "a &lt;note&gt;" in html and "<td" in html
+    assert section_text(section) == [
+        "",
+        "How many labels: a <note>",
+        "  metric  labels",
+        "  f       3",
+    ]
+    assert "| metric | labels |\n|---|---|\n| f | 3 |\n" in section_markdown(section)
+    empty = Section("none", "Nothing")
+    assert not section_html(empty) and not section_text(empty) and not section_markdown(empty)
+    rep, _ = made
+    assert rep.section("skipped").title == f"Input files skipped ({len(SKIPPED)})"
+    with pytest.raises(KeyError, match="no report section 'nope'"):
+        rep.section("nope")

@@ -1,4 +1,4 @@
-"""ragbench.notebook.review_set (the review model), ragbench.notebook.review (card and panel) and notebook 05.
+"""The review model (data.review), its views (render.review, notebook.review) and notebook 05.
 
 The sample file (ragbench/demo/synth_sample.jsonl, notebook 05's default) holds six synthesized
 rows over the demo corpus, with real character offsets: 3 accepted (single, multi, unanswerable),
@@ -18,10 +18,17 @@ import nbformat
 import papermill as pm
 import pytest
 
-import ragbench.notebook.review_set as review_set
+import ragbench.data.review_rows as review_rows
 from ragbench.data.readers import DataError
-from ragbench.notebook.review import ReviewPanel, card_html, highlight, join_spans, split_spans
-from ragbench.notebook.review_set import ReviewError, ReviewSet
+from ragbench.notebook.review import (
+    ReviewError,
+    ReviewPanel,
+    ReviewSet,
+    card_html,
+    highlight,
+    join_spans,
+    split_spans,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "ragbench" / "demo" / "synth_sample.jsonl"
@@ -322,7 +329,7 @@ def test_a_failed_save_leaves_the_file_and_no_temp_file(
     def broken_replace(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(review_set.os, "replace", broken_replace)
+    monkeypatch.setattr(review_rows.os, "replace", broken_replace)
     with pytest.raises(ReviewError, match="^could not save questions.jsonl: No space left"):
         review.save()
     assert sample.read_bytes() == original

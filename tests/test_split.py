@@ -17,10 +17,10 @@ from ragbench.data.questions import Question
 from ragbench.data.splits import assign_splits, dev_scores, splits_for
 from ragbench.experiment.orchestrator import run
 from ragbench.records import Record, ScoreRow
-from ragbench.results.diff import diff_runs
+from ragbench.render.diff import diff_runs
+from ragbench.render.report import load
 from ragbench.results.gate import check_gate
 from ragbench.results.heldout import held_out_frame
-from ragbench.results.report import load
 from ragbench.store import Store
 
 

@@ -355,7 +355,7 @@ def test_version_1_files_still_open_in_ragbench_report(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from ragbench.cli import app
-    from ragbench.results.report import load
+    from ragbench.render.report import load
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))

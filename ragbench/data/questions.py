@@ -5,8 +5,8 @@ Contract: ``read_questions(source, base=None, *, all_rows=False) -> (questions, 
 schema back, e.g. for a review that accepts or rejects rows) where ``source`` is a local
 ``.jsonl`` file (one object per line), a ``.json`` file (a list of objects), or
 ``hf:OWNER/NAME[:split]``, a Hugging Face hub dataset read with ``datasets.load_dataset`` (online,
-or offline from the local datasets cache). Every row is checked against the schema below before any
-of it is used; a bad file raises :class:`DataError` with one line naming the file and the row (line
+or offline from the local datasets cache; reading those raw rows is ``data.question_files``'). Every
+row is checked against the schema below before any of it is used; a bad file raises :class:`DataError` with one line naming the file and the row (line
 number for JSONL, 1-based item for JSON and hub rows) of each of the first few problems.
 
 Schema (ragas field names plus gold evidence):
@@ -40,15 +40,14 @@ string must be valid Unicode (a JSON ``"\\ud800"`` escape is reported, not loade
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragbench.config.experiment import suggest
+from ragbench.data.question_files import HF_PREFIX, describe, file_rows, hub_rows
 from ragbench.data.readers import DataError, unicode_problem
 
-HF_PREFIX = "hf:"
 MAX_REPORTED = 5  # problems listed in one error line; the count says how many there are in all
 KINDS = ("single", "multi", "unanswerable")
 STATUSES = ("accepted", "rejected", "pending")
@@ -108,7 +107,7 @@ def _text(value: Any, name: str, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise _Bad(f"{name} must be a string, got {_kind(value)}")
+        raise _Bad(f"{name} must be a string, got {describe(value)}")
     if required and not value.strip():
         raise _Bad(f"{name} must be a non-empty string")
     return value
@@ -123,10 +122,10 @@ def _strings(value: Any, name: str) -> list[str]:
             f'{name} must be a list of strings, got the string {value!r} (write ["{value}"])'
         )
     if not isinstance(value, list):
-        raise _Bad(f"{name} must be a list of strings, got {_kind(value)}")
+        raise _Bad(f"{name} must be a list of strings, got {describe(value)}")
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            raise _Bad(f"{name} must hold non-empty strings, got {_kind(item)}")
+            raise _Bad(f"{name} must hold non-empty strings, got {describe(item)}")
     return list(value)
 
 
@@ -135,12 +134,14 @@ def _gains(value: Any) -> dict[str, int] | None:
         return None
     if not isinstance(value, dict) or not value:
         raise _Bad(
-            f"gold_relevance must be a non-empty {{doc_id: gain}} object, got {_kind(value)}"
+            f"gold_relevance must be a non-empty {{doc_id: gain}} object, got {describe(value)}"
         )
     for doc_id, gain in value.items():
         # bool is an int subclass: true/false as a gain is a type mix-up, not a grade.
         if isinstance(gain, bool) or not isinstance(gain, int) or gain < 0:
-            raise _Bad(f"gold_relevance[{doc_id!r}] must be a whole number >= 0, got {_kind(gain)}")
+            raise _Bad(
+                f"gold_relevance[{doc_id!r}] must be a whole number >= 0, got {describe(gain)}"
+            )
     return dict(value)
 
 
@@ -148,7 +149,7 @@ def _flag(value: Any, name: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise _Bad(f"{name} must be true or false, got {_kind(value)}")
+        raise _Bad(f"{name} must be true or false, got {describe(value)}")
     return value
 
 
@@ -156,7 +157,7 @@ def _choice(value: Any, name: str, valid: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Bad(f"{name} must be a string, got {_kind(value)}")
+        raise _Bad(f"{name} must be a string, got {describe(value)}")
     if value not in valid:
         raise _Bad(f"unknown {name} '{value}'{suggest(value, valid)}; valid: {', '.join(valid)}")
     return value
@@ -166,7 +167,7 @@ def _object(value: Any, name: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _Bad(f"{name} must be an object, got {_kind(value)}")
+        raise _Bad(f"{name} must be an object, got {describe(value)}")
     return dict(value)
 
 
@@ -179,13 +180,6 @@ def _check_answerable(question: Question) -> None:
         raise _Bad('kind "unanswerable" needs answerable: false')
     if question.kind not in (None, "unanswerable") and not question.answerable:
         raise _Bad(f'answerable is false, so kind must be "unanswerable", not "{question.kind}"')
-
-
-def _kind(value: Any) -> str:
-    """How a wrong value is shown in an error: its JSON type and a short preview."""
-    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "list"}
-    kind = names.get(type(value), "object" if isinstance(value, dict) else "null")
-    return kind if value is None else f"{kind} {json.dumps(value, default=str)[:40]}"
 
 
 def parse_question(row: Any, extra_keys: str = "error") -> tuple[Question, list[str]]:
@@ -202,7 +196,7 @@ def parse_question(row: Any, extra_keys: str = "error") -> tuple[Question, list[
         ValueError: the row breaks the schema; the message names the field.
     """
     if not isinstance(row, dict):
-        raise _Bad(f"expected a JSON object, got {_kind(row)}")
+        raise _Bad(f"expected a JSON object, got {describe(row)}")
     unknown = [k for k in row if k not in FIELDS]
     if unknown and extra_keys == "error":
         raise _Bad(f"unknown key '{unknown[0]}'{suggest(str(unknown[0]), FIELDS)}")
@@ -269,67 +263,6 @@ def parse_rows(
     return questions, warnings
 
 
-def _file_rows(path: Path) -> list[tuple[str, Any]]:
-    """``(where, parsed row)`` pairs of a local JSONL or JSON file; unparseable lines raise."""
-    if not path.is_file():
-        raise DataError(f"question file not found: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 (byte {exc.start}): save it as UTF-8") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: invalid JSON: {exc}") from None
-        if not isinstance(data, list):
-            raise DataError(f"{path}: expected a JSON list of questions, got {_kind(data)}")
-        return [(f"item {n}", row) for n, row in enumerate(data, start=1)]
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((f"line {n}", json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {n}: invalid JSON: {exc.msg}") from None
-    return rows
-
-
-def _hub_rows(spec: str) -> list[tuple[str, Any]]:
-    """Rows of ``hf:OWNER/NAME[:split]`` through ``datasets.load_dataset``."""
-    name, _, split = spec.removeprefix(HF_PREFIX).partition(":")
-    if name.count("/") != 1 or not all(name.split("/")):
-        raise DataError(f"questions '{spec}': expected hf:OWNER/NAME or hf:OWNER/NAME:split")
-    import datasets
-
-    datasets.disable_progress_bars()
-    try:
-        loaded = datasets.load_dataset(name, split=split or None)
-    except Exception as exc:  # noqa: BLE001 - network, auth, missing-dataset and cache errors
-        if _offline():
-            raise DataError(
-                f"questions '{spec}': the Hugging Face hub is not reachable offline "
-                "(HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set) and the set is not in the local "
-                "datasets cache; load it once online, or save it as a local questions.jsonl"
-            ) from None
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(f"questions '{spec}': {type(exc).__name__}: {first}") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        if len(loaded) != 1:
-            raise DataError(
-                f"questions '{spec}' has splits {', '.join(loaded)}: name one, "
-                f"e.g. hf:{name}:{next(iter(loaded))}"
-            )
-        loaded = next(iter(loaded.values()))
-    return [(f"row {n}", row) for n, row in enumerate(loaded.to_list(), start=1)]
-
-
-def _offline() -> bool:
-    flags = (os.environ.get(k, "").upper() for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
-    return any(f in ("1", "ON", "YES", "TRUE") for f in flags)
-
-
 def read_questions(
     source: str | Path, base: Path | None = None, *, all_rows: bool = False
 ) -> tuple[list[Question], list[str]]:
@@ -350,13 +283,13 @@ def read_questions(
     """
     spec = str(source)
     if spec.startswith(HF_PREFIX):
-        questions, warnings = parse_rows(_hub_rows(spec), spec, extra_keys="ignore")
+        questions, warnings = parse_rows(hub_rows(spec), spec, extra_keys="ignore")
     else:
         path = Path(spec).expanduser()
         if base is not None and not path.is_absolute():
             path = base / path
         spec = str(path)
-        questions, warnings = parse_rows(_file_rows(path), spec)
+        questions, warnings = parse_rows(file_rows(path), spec)
     if all_rows:
         return questions, warnings
     kept, note = accepted_only(questions, spec)

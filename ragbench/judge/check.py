@@ -11,7 +11,10 @@ Contract:
   judge failure is counted (``n_failed``) and excluded, never turned into a verdict. It returns
   balanced accuracy and Cohen's kappa with seeded 95% bootstrap intervals and the 2x2 confusion
   matrix.
-- ``run_judge_check(dataset, ...)`` loads and checks in one call: the CLI and notebook call it.
+- ``check_dataset(dataset, ...)`` loads a labelled set and checks in one call (the CLI and notebook
+  call it through ``ragbench.run_judge_check``, which shows the result: ``render.judge_check``).
+  ``JudgeCheckResult.summary()`` is the figures as text; this module draws nothing and writes no
+  file but the run it stores.
 
 Positive class everywhere = "attributable" (human) / "faithful" (judge).
 """
@@ -160,10 +163,10 @@ class JudgeCheckResult:
             f"judge-check {self.dataset}: judge {self.judge} ({self.prompts} prompts), "
             f"verdict = faithfulness >= {self.threshold:g}",
             f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
-            f"balanced accuracy {_fmt(self.balanced_accuracy)} "
-            f"[{_fmt(self.balanced_accuracy_ci[0])}, {_fmt(self.balanced_accuracy_ci[1])}] (95% CI)",
-            f"Cohen's kappa     {_fmt(self.kappa)} "
-            f"[{_fmt(self.kappa_ci[0])}, {_fmt(self.kappa_ci[1])}] (95% CI)",
+            f"balanced accuracy {fmt(self.balanced_accuracy)} "
+            f"[{fmt(self.balanced_accuracy_ci[0])}, {fmt(self.balanced_accuracy_ci[1])}] (95% CI)",
+            f"Cohen's kappa     {fmt(self.kappa)} "
+            f"[{fmt(self.kappa_ci[0])}, {fmt(self.kappa_ci[1])}] (95% CI)",
             "confusion matrix (rows: human, columns: judge):",
             f"  {'':<18}{'faithful':>10}{'unfaithful':>12}",
             f"  {'attributable':<18}{c['tp']:>10}{c['fn']:>12}",
@@ -174,38 +177,9 @@ class JudgeCheckResult:
             lines.append("WARNING: FAKE MODELS - these figures say nothing about a real judge")
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        """The agreement figures and the confusion matrix as HTML (notebook 04); no file paths."""
-        from ragbench.render.html import banner, esc
 
-        c, cell = self.counts, 'style="padding:2px 10px;text-align:left"'
-        rows = [
-            ("balanced accuracy", self.balanced_accuracy, self.balanced_accuracy_ci),
-            ("Cohen's kappa", self.kappa, self.kappa_ci),
-        ]
-        figures = "".join(
-            f"<tr><td {cell}>{esc(name)}</td><td {cell}>{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}] "
-            "(95% CI)</td></tr>"
-            for name, v, (lo, hi) in rows
-        )
-        matrix = "".join(
-            "<tr>" + "".join(f"<td {cell}>{esc(x)}</td>" for x in row) + "</tr>"
-            for row in (
-                ("human \u2193 judge \u2192", "faithful", "unfaithful"),
-                ("attributable", c["tp"], c["fn"]),
-                ("not attributable", c["fp"], c["tn"]),
-            )
-        )
-        fake = banner("FAKE MODELS: these figures say nothing about a real judge.", "fake")
-        return (
-            f"<div>{fake if self.fake_models else ''}<b>judge-check {esc(self.dataset)}</b>: "
-            f"judge {esc(self.judge)}, verdict = faithfulness &gt;= {self.threshold:g}; "
-            f"{self.n} judged, {self.n_failed} failed (excluded)<table>{figures}</table>"
-            f"<div>confusion matrix</div><table>{matrix}</table></div>"
-        )
-
-
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
+    """A figure at 3 decimals, "nan" for an undefined one."""
     return "nan" if math.isnan(x) else f"{x:.3f}"
 
 
@@ -302,7 +276,7 @@ def agreement(scores: pd.DataFrame, threshold: float, seed: int = 0) -> dict[str
     }
 
 
-def run_judge_check(
+def check_dataset(
     dataset: str | Path,
     *,
     split: str = "dev",
@@ -313,7 +287,7 @@ def run_judge_check(
     seed: int = 0,
     progress: bool = True,
 ) -> JudgeCheckResult:
-    """Load a labelled set and check a judge on it: what the CLI and notebook call.
+    """Load a labelled set and check a judge on it (``ragbench.run_judge_check`` shows it).
 
     ``judge`` is a provider name (``local``, ``fake``) or a full :class:`JudgeConfig`. ``limit``
     draws a seeded, label-stratified sample.
@@ -330,48 +304,3 @@ def run_judge_check(
         split=split,
         seed=seed,
     )
-
-
-# --- chart -----------------------------------------------------------------------------------------
-
-
-def confusion_chart(result: JudgeCheckResult, path: str | Path) -> Path:
-    """Write the 2x2 confusion matrix (counts and row shares) as a PNG; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: CI and papermill have no display
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    matrix = result.matrix
-    rows = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for (r, c), count in np.ndenumerate(matrix):
-        ax.text(
-            c,
-            r,
-            f"{count}\n({share[r, c]:.0%} of row)",
-            ha="center",
-            va="center",
-            color="white" if share[r, c] > 0.6 else "black",
-        )
-    ax.set_xticks([0, 1], ["faithful", "unfaithful"])
-    ax.set_yticks([0, 1], ["attributable", "not attributable"])
-    ax.set_xlabel(f"judge (faithfulness >= {result.threshold:g})")
-    ax.set_ylabel("human label")
-    lo, hi = result.balanced_accuracy_ci
-    title = (
-        f"{result.dataset}: {result.judge}\nn={result.n}, failed={result.n_failed}, "
-        f"bal. acc {_fmt(result.balanced_accuracy)} [{_fmt(lo)}, {_fmt(hi)}], "
-        f"kappa {_fmt(result.kappa)}"
-    )
-    if result.fake_models:
-        title = "FAKE MODELS - " + title
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

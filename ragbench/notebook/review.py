@@ -2,19 +2,18 @@
 with their evidence, accept, reject or edit them, and save the file.
 
 Contract:
-- The model is :class:`~ragbench.notebook.review_set.ReviewSet` (re-exported here with
-  :class:`ReviewError`): ``ReviewSet.load(path)``, ``accept`` / ``reject`` / ``edit``, ``ids``,
-  ``counts``, ``save``. Every decision made here goes through it, so a scripted review and a
-  clicked one write the same rows.
-- :func:`counts_html` renders the counts table (kinds x statuses) and the rejections per reason.
-- :func:`card_html` renders one row: its id, kind, status and reason, the question, the reference
-  answer, the gold documents, and each source passage with the evidence spans marked (``<mark>``);
-  a span that is not in its passage is named in red. All row text is HTML-escaped.
+- The model is ``data.review.QuestionReview``; ``ReviewSet`` (re-exported here with
+  :class:`ReviewError`, ``card_html``, ``counts_html`` and ``highlight`` from ``render.review``) is
+  that model shown in a notebook: ``ReviewSet.load(path)``, ``accept`` / ``reject`` / ``edit``,
+  ``ids``, ``counts``, ``save``. Every decision made here goes through it, so a scripted review
+  and a clicked one write the same rows.
 - ``ReviewPanel(path or ReviewSet)`` is the ipywidgets view: a header with the counts, status and
-  kind filters, Previous / Next and a position slider, the card, text areas for the question, the
-  reference answer and the evidence spans (one per paragraph; Save edits), a reason box with
-  Accept / Reject, Save file, and a message line. Reject without a reason only says so; Accept and Reject move on to the next question of
-  the current filter. Errors are one red line in the message; nothing goes to stderr.
+  kind filters, Previous / Next and a position slider, the card (``render.review.card_html``),
+  text areas for the question, the reference answer and the evidence spans (one per paragraph,
+  :func:`join_spans` / :func:`split_spans`; Save edits), a reason box with Accept / Reject, Save
+  file, and a message line. Reject without a reason only says so; Accept and Reject move on to
+  the next question of the current filter. Errors are one red line in the message; nothing goes
+  to stderr.
 - Displayed in a notebook, the panel also carries an HTML snapshot (header and current card), so
   an executed copy read without a kernel (papermill output, nbviewer) still shows the question.
 """
@@ -25,17 +24,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ragbench.notebook.review_set import (
-    KINDS,
-    STATUSES,
-    ReviewError,
-    ReviewSet,
-    display_path,
-    kind_of,
-    sources_of,
-    status_of,
-)
+from ragbench.data.review import KINDS, STATUSES, QuestionReview, ReviewError
+from ragbench.data.review_rows import display_path, kind_of
 from ragbench.render.html import RED, esc
+from ragbench.render.review import MUTED, ReviewSet, card_html, counts_html, highlight
 
 __all__ = [
     "KINDS",
@@ -46,50 +38,12 @@ __all__ = [
     "card_html",
     "counts_html",
     "highlight",
+    "join_spans",
+    "split_spans",
 ]
 
 ALL = "all"
-STATUS_TINT = {
-    "accepted": "rgba(46,160,67,0.22)",
-    "rejected": "rgba(209,36,47,0.20)",
-    "pending": "rgba(210,153,34,0.25)",
-}
-MUTED = "opacity:0.75"
-CHIP = (
-    "display:inline-block;padding:0 8px;margin:0 6px 2px 0;border-radius:9px;"
-    "border:1px solid rgba(127,127,127,0.45)"
-)
-PASSAGE = (
-    "white-space:pre-wrap;max-height:18em;overflow:auto;padding:6px 10px;margin:2px 0 8px 0;"
-    "border-left:3px solid rgba(127,127,127,0.5);background:rgba(127,127,127,0.08);"
-    "line-height:1.45"
-)
 GREEN = "#1a7f37"
-TABLE = 'style="border-collapse:collapse;margin:4px 0;font-variant-numeric:tabular-nums"'
-CELL = 'style="padding:2px 10px;text-align:right"'
-HEAD = 'style="padding:2px 10px;text-align:left"'
-
-
-def highlight(passage: str, spans: list[str]) -> str:
-    """``passage`` as escaped HTML with every occurrence of every span wrapped in ``<mark>``."""
-    found: list[tuple[int, int]] = []
-    for span in spans:
-        start = passage.find(span) if span else -1
-        while start >= 0:
-            found.append((start, start + len(span)))
-            start = passage.find(span, start + len(span))
-    merged: list[list[int]] = []
-    for start, end in sorted(found):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    parts, pos = [], 0
-    for start, end in merged:
-        parts += [esc(passage[pos:start]), f"<mark>{esc(passage[start:end])}</mark>"]
-        pos = end
-    parts.append(esc(passage[pos:]))
-    return "".join(parts)
 
 
 def join_spans(spans: list[str]) -> str:
@@ -104,102 +58,6 @@ def split_spans(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
 
 
-def _chip(text: str, tint: str = "") -> str:
-    style = CHIP + (f";background:{tint}" if tint else "")
-    return f'<span style="{style}">{esc(text)}</span>'
-
-
-def card_html(row: dict[str, Any]) -> str:
-    """One question as a person reviews it (see the module docstring)."""
-    status, kind = status_of(row), kind_of(row)
-    found = row.get("provenance")
-    prov: dict[str, Any] = found if isinstance(found, dict) else {}
-    chips = _chip(kind) + _chip(status, STATUS_TINT.get(status, ""))
-    if prov.get("edited"):
-        chips += _chip("edited")
-    if prov.get("reviewed_by"):
-        chips += f'<span style="{MUTED}">reviewed by {esc(prov["reviewed_by"])}</span>'
-    parts = [
-        f'<div style="{MUTED}"><code>{esc(row.get("question_id"))}</code></div>',
-        f'<div style="margin:3px 0">{chips}</div>',
-    ]
-    if row.get("reason"):
-        color = f"color:{RED}" if status == "rejected" else MUTED
-        label = "reason" if status == "rejected" else "note"
-        parts.append(f'<div style="{color}"><b>{label}</b>: {esc(row["reason"])}</div>')
-    parts.append(
-        f'<div style="font-size:115%;font-weight:600;margin:8px 0 4px 0">{esc(row.get("user_input"))}'
-        "</div>"
-    )
-    reference = row.get("reference") or ""
-    shown = esc(reference) if reference else f'<i style="{MUTED}">none</i>'
-    parts.append(f'<div style="margin:2px 0"><b>reference answer</b>: {shown}</div>')
-    gold = row.get("gold_doc_ids") or []
-    docs = ", ".join(f"<code>{esc(d)}</code>" for d in gold) or f'<i style="{MUTED}">none</i>'
-    parts.append(f'<div style="margin:2px 0"><b>gold documents</b>: {docs}</div>')
-    parts.append(_evidence_html(row, kind))
-    return f'<div class="ragbench-review-card" style="margin:6px 0">{"".join(parts)}</div>'
-
-
-def _evidence_html(row: dict[str, Any], kind: str) -> str:
-    spans = [s for s in row.get("gold_spans") or [] if isinstance(s, str) and s]
-    sources = sources_of(row)
-    parts = []
-    if kind == "unanswerable":
-        parts.append(
-            f'<div style="{MUTED};margin-top:6px">unanswerable: the question was written near these '
-            "passages, which must not answer it.</div>"
-        )
-    for k, source in enumerate(sources, start=1):
-        where = ""
-        if isinstance(source.get("start"), int) and isinstance(source.get("end"), int):
-            where = f" \u00b7 characters {source['start']}\u2013{source['end']}"
-        parts.append(
-            f'<div style="margin-top:6px"><b>source passage {k} of {len(sources)}</b>: '
-            f'<code>{esc(source.get("doc_id"))}</code><span style="{MUTED}">{where}</span></div>'
-            f'<div style="{PASSAGE}">{highlight(source["passage"], spans)}</div>'
-        )
-    missing = [s for s in spans if not any(s in src["passage"] for src in sources)]
-    if missing:
-        title = (
-            "evidence not found in the source passage(s)"
-            if sources
-            else "evidence spans (no source passage recorded)"
-        )
-        items = "".join(f"<li>{esc(s)}</li>" for s in missing)
-        color = f"color:{RED}" if sources else ""
-        parts.append(
-            f'<div style="{color};margin-top:6px"><b>{title}</b>:<ul style="margin:2px 0">'
-            f"{items}</ul></div>"
-        )
-    return "".join(parts)
-
-
-def counts_html(review: ReviewSet) -> str:
-    """The counts table (kinds x statuses) and the rejections per reason, as HTML."""
-    table = review.counts()
-    head = f"<th {HEAD}>kind</th>" + "".join(f"<th {CELL}>{c}</th>" for c in table.columns)
-    rows = "".join(
-        f"<tr><th {HEAD}>{esc(str(kind))}</th>"
-        + "".join(f"<td {CELL}>{int(v) or '&middot;'}</td>" for v in values)
-        + "</tr>"
-        for kind, values in zip(table.index, table.to_numpy(), strict=True)
-    )
-    reasons = review.rejections()
-    why = ", ".join(f"{esc(str(k))} {int(v)}" for k, v in reasons.items())
-    name = esc(display_path(review.path)) if review.path else "questions"
-    heading = (
-        f'<div style="font-weight:600">{name}: {len(review)} question(s), '
-        f"{esc(review.summary())}</div>"
-    )
-    return (
-        f'<div class="ragbench-review-counts">{heading}'
-        f"<table {TABLE}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-        + (f'<div style="{MUTED}">rejected by: {why}</div>' if why else "")
-        + "</div>"
-    )
-
-
 class ReviewPanel:
     """The review widgets wired to one :class:`ReviewSet` (see the module docstring).
 
@@ -209,10 +67,10 @@ class ReviewPanel:
             after deciding in code).
     """
 
-    def __init__(self, source: ReviewSet | str | Path) -> None:
+    def __init__(self, source: QuestionReview | str | Path) -> None:
         import ipywidgets as w
 
-        self.review = source if isinstance(source, ReviewSet) else ReviewSet.load(source)
+        self.review = source if isinstance(source, QuestionReview) else ReviewSet.load(source)
         wide = w.Layout(width="98%")
         self.header = w.HTML()
         self.status_filter = w.Dropdown(options=(ALL, *STATUSES), value=ALL, description="status")

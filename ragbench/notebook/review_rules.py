@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragbench.notebook.review_set import ReviewSet
+from ragbench.data.review import QuestionReview
 from ragbench.render.html import MUTED, esc
 
 #: A review rule: row -> why it is rejected, or None to leave it alone.
@@ -88,7 +88,7 @@ class RuleResult:
 
 
 def check_rule(
-    review: ReviewSet, rule: Rule, status: str | None = "pending", apply: bool = False
+    review: QuestionReview, rule: Rule, status: str | None = "pending", apply: bool = False
 ) -> RuleResult:
     """What ``rule`` rejects among the rows of ``status``; with ``apply`` it rejects them.
 

@@ -2,8 +2,8 @@
 
 Contract: every ``*_figure`` function takes data frames (a ``stats.summarize`` frame, long scores,
 per-record latencies) and returns a ``matplotlib.figure.Figure``; it never opens the results store
-and never writes a file (``save`` does, for ``report.report``). ``chart_set`` picks the charts a
-run's metrics call for and returns them by name. Figures are made for a notebook at 100% zoom: at
+and never writes a file (``save`` does, for ``render.report``); ``render.chart_set`` picks the
+charts a run's metrics call for. Figures are made for a notebook at 100% zoom: at
 most ``MAX_WIDTH_IN`` inches wide at ``DISPLAY_DPI`` (so JupyterLab does not shrink them), every
 text at least ``MIN_FONT_PT`` points and inside the figure. Trials are labelled by their swept
 values ("chunk_size=128, top_k=2") and axes by swept keys, never by hashes. Figures are built
@@ -24,7 +24,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ragbench.metrics import names as metric_names
 from ragbench.render.figures import (
     LABEL_CHARS,
     MIN_FONT_PT,
@@ -34,7 +33,7 @@ from ragbench.render.figures import (
     settle,
     wrap,
 )
-from ragbench.render.figures import save as save  # re-exported: report writes every chart with it
+from ragbench.render.figures import save as save  # re-exported: a chart and its file, one import
 
 #: Marker colour per ``stats`` verdict (the best trial and those tied with it stand out).
 VERDICT_STYLE: dict[str, tuple[str, str]] = {
@@ -343,63 +342,3 @@ def distribution_figure(scores: pd.DataFrame, metric: str, title: str) -> Figure
     ax.grid(axis="x", alpha=0.3)
     fit_title(fig, f"{title}\n{metric}: distribution over questions (failed scores excluded)")
     return settle(fig)
-
-
-# --- the charts of one run ---------------------------------------------------------------------------
-
-#: Headings of the chart groups, in display order; a chart's group is its name up to the first "_"
-#: of its metric suffix (``metrics``, ``heatmap_<m>``, ``quality_vs_latency_<m>``, ``distribution_<m>``).
-GROUPS = {
-    "metrics": "Overview: every metric",
-    "heatmap": "Sweep heatmaps",
-    "quality_vs_latency": "Quality vs latency",
-    "distribution": "Per-question distributions",
-}
-
-
-def group_of(name: str) -> str:
-    """The ``GROUPS`` key of a chart name from ``chart_set``."""
-    return next((g for g in GROUPS if name == g or name.startswith(g + "_")), name)
-
-
-def chart_set(
-    summary: pd.DataFrame,
-    scores: pd.DataFrame,
-    overrides: dict[str, dict[str, Any]],
-    latencies: pd.DataFrame,
-    title: str,
-    verdicts: dict[str, dict[str, str]] | None = None,
-) -> dict[str, Figure]:
-    """The charts a run's metrics call for, by name (``metrics``, ``heatmap_<metric>``, ...).
-
-    Always the overview; a heatmap per metric when the run sweeps exactly two keys; quality vs
-    latency per metric when latencies were measured (judged metrics against end-to-end latency of
-    answered questions, retrieval metrics against retrieval latency); a distribution per metric
-    whose scores are not all 0/1 (for a 0/1 metric the overview's proportion says it all).
-    """
-    if summary.empty:
-        return {}
-    figures = {"metrics": metric_figure(summary, title, verdicts)}
-    metrics = list(dict.fromkeys(summary.metric))
-    for metric in metrics:
-        heat = heatmap_figure(summary, overrides, metric, title)
-        if heat is not None:
-            figures[f"heatmap_{metric}"] = heat
-    for metric in metrics:
-        judged = metric in metric_names("answered")  # of answered questions
-        latency = mean_latency(latencies, judged)
-        measured = summary[(summary.metric == metric) & summary["mean"].notna()]
-        if not latency.empty and measured.trial_id.isin(latency.trial_id).any():
-            what = (
-                "mean latency per answered question (retrieval + generation)"
-                if judged
-                else "mean retrieval latency per question"
-            )
-            figures[f"quality_vs_latency_{metric}"] = quality_latency_figure(
-                summary, latency, metric, title, what
-            )
-    for metric in metrics:
-        values = pd.to_numeric(scores.loc[scores.metric == metric, "value"], errors="coerce")
-        if not values.dropna().isin([0.0, 1.0]).all():
-            figures[f"distribution_{metric}"] = distribution_figure(scores, metric, title)
-    return figures

@@ -1,25 +1,71 @@
-"""Text and HTML views of a :class:`ragbench.results.diff.RunDiff` (terminal and notebook).
+"""Run diffs, shown: text for a terminal and HTML for a notebook (``results.diff`` computes them).
 
-Contract: ``as_text(d)`` is what ``ragbench diff`` prints; ``as_html(d)`` is ``RunDiff._repr_html_``:
-a FAKE MODELS banner when it applies, the per-metric tests (regressions in red, improvements in
-green), then per metric and direction the changed questions with both answers side by side, cut
-to ``ANSWER_CHARS`` characters and ``d.max_rows`` rows (the full data stays in ``d.questions``).
+Contract: ``diff_runs(db, run_a, run_b, ...)`` is ``results.diff.compare_runs`` returning a
+:class:`RunDiffView`: the same ``RunDiff`` plus ``text()`` / ``__repr__`` (``as_text``: what
+``ragbench diff`` prints) and ``_repr_html_`` (``as_html``): a FAKE MODELS banner when it applies,
+the per-metric tests (regressions in red, improvements in green), then per metric and direction
+the changed questions with both answers side by side, cut to ``ANSWER_CHARS`` characters and
+``d.max_rows`` rows (the full data stays in ``d.questions``). Nothing here reads the store or
+tests anything.
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from ragbench import stats
-
-if TYPE_CHECKING:
-    from ragbench.results.diff import RunDiff
+from ragbench.render.views import as_view
+from ragbench.results.diff import RunDiff, compare_runs
+from ragbench.store import Store
 
 #: Characters of an answer shown in a table cell (the full text stays in ``RunDiff.questions``).
 ANSWER_CHARS = 240
+
+
+@dataclass
+class RunDiffView(RunDiff):
+    """Run B against run A (``results.diff.RunDiff``), shown as text and as HTML."""
+
+    def text(self) -> str:
+        """Terminal view: the per-metric tests, then each metric's changed questions."""
+        return as_text(self)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        return as_html(self)
+
+
+def diff_runs(
+    db: str | Path | Store,
+    run_a: str,
+    run_b: str,
+    metric: str | None = None,
+    trial: str = "best",
+    alpha: float = 0.05,
+    max_rows: int = 10,
+) -> RunDiffView:
+    """Compare run B with run A question by question and show it (``results.diff.compare_runs``).
+
+    Args:
+        db: The results file, or an open :class:`Store`.
+        run_a: The reference run id.
+        run_b: The run id compared with it.
+        metric: Compare this metric only (and pick the best trial by it).
+        trial: Run B's trial id, or ``"best"``.
+        alpha: Family-wise error rate of the per-metric tests (Holm).
+        max_rows: Changed questions shown per metric by the text and HTML views.
+
+    Raises:
+        DiffError: Unknown run, trial or metric, or no metric scored by both trials.
+    """
+    computed = compare_runs(db, run_a, run_b, metric, trial, alpha, max_rows)
+    return as_view(RunDiffView, computed)
 
 
 def as_text(d: RunDiff) -> str:

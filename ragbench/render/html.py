@@ -85,13 +85,18 @@ def heading(title: str, facts: str) -> str:
     )
 
 
-def items(title: str, lines: Sequence[str], open_max: int = 10, level: str = "") -> str:
-    """A titled list: shown open up to ``open_max`` lines, else folded in a <details>."""
-    if not lines:
+def items(
+    title: str, lines: Sequence[str], open_max: int = 10, level: str = "", note: str = ""
+) -> str:
+    """A titled list: shown open up to ``open_max`` lines, else folded in a <details>; ``note``
+    is a muted line under the title. Nothing at all without lines or note."""
+    if not lines and not note:
         return ""
     color = f"color:{RED};" if level == "error" else ""
     body = "".join(f"<li>{esc(line)}</li>" for line in lines)
     head = f'<b style="{color}">{esc(title)}</b>'
+    if note:
+        head += f'<div style="{MUTED}">{esc(note)}</div>'
     if len(lines) <= open_max:
         return f'<div style="margin:6px 0">{head}<ul style="margin:2px 0">{body}</ul></div>'
     return (

@@ -87,7 +87,7 @@ def question_html(
     """One question across trials: the answer, cited sources, retrieved passages and scores.
 
     Args:
-        frame: ``inspect_run.drilldown`` rows (one per trial).
+        frame: ``results.inspect.drilldown`` rows (one per trial).
         metrics: metric columns of ``frame`` to show as score chips.
         context_chars: passages longer than this show this much and unfold to their full text.
         open_passages: show the passages unfolded (default: when there are at most 2 trials).

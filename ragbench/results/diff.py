@@ -1,6 +1,8 @@
 """Run-to-run comparison: per metric, the questions that improved or regressed, with a paired test.
 
-Contract: ``diff_runs(db, run_a, run_b, metric=None, trial="best")`` -> :class:`RunDiff`.
+Contract: ``compare_runs(db, run_a, run_b, metric=None, trial="best")`` -> :class:`RunDiff`, the
+comparison computed (the gate uses it as it is; ``ragbench.diff_runs`` returns it shown:
+``render.diff``).
 
 - Trials: run B's trial ``trial`` (``"best"``: ``stats.best_trial`` on the rank metric, over the
   dev questions of a run with a held-out split) against the same trial_id in run A when A has
@@ -12,10 +14,10 @@ Contract: ``diff_runs(db, run_a, run_b, metric=None, trial="best")`` -> :class:`
   ``regressed`` (``p_adjusted < alpha``), ``not significant`` (tested), ``too_few``
   (fewer than ``stats.MIN_N`` shared questions: not tested) or ``not_compared`` (none shared).
 - Per question: every pair whose score changed, with both answers (``Store.records``), regressions
-  first. ``RunDiff`` renders as an HTML table in a notebook and as text in a terminal
-  (``diff_views.py``).
+  first.
 
 Reads only (``Store(read_only=True)``); bad input raises :class:`DiffError` with a one-line message.
+No HTML and no text table here: ``render.diff`` shows a ``RunDiff``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from ragbench import stats
 from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.records import Record
-from ragbench.render.diff import as_html, as_text
 from ragbench.store import Store
 
 TEST_COLUMNS = [
@@ -79,7 +80,7 @@ class RunDiff:
         tests: ``TEST_COLUMNS``; delta and its interval are B - A.
         questions: ``QUESTION_COLUMNS``: every question whose score changed, by metric, most
             regressed first.
-        max_rows: Changed questions shown per metric by the text and HTML views.
+        max_rows: Changed questions shown per metric by the views (``render.diff``).
     """
 
     run_a: str
@@ -120,18 +121,14 @@ class RunDiff:
             )
         return lines + self.notes
 
-    def text(self) -> str:
-        """Terminal view: the per-metric tests, then each metric's changed questions."""
-        return as_text(self)
-
     def __repr__(self) -> str:
-        return self.text()
+        return (
+            f"RunDiff(run {self.run_b} trial {self.trial_b} vs run {self.run_a} trial "
+            f"{self.trial_a}: {len(self.tests)} metric(s), {len(self.questions)} changed score(s))"
+        )
 
-    def _repr_html_(self) -> str:
-        return as_html(self)
 
-
-def diff_runs(
+def compare_runs(
     db: str | Path | Store,
     run_a: str,
     run_b: str,
@@ -140,7 +137,8 @@ def diff_runs(
     alpha: float = 0.05,
     max_rows: int = 10,
 ) -> RunDiff:
-    """Compare run B with run A question by question (see the module docstring).
+    """Compare run B with run A question by question (see the module docstring); shown by
+    ``render.diff.diff_runs``.
 
     Args:
         db: The results file, or an open :class:`Store`.

@@ -9,7 +9,7 @@ Contract:
   successful score fails.
 - ``check_regression(store, experiment, baseline_run, min_effect=0.02)`` compares the latest run's
   trial (``"best"`` on the run's first metric, or a trial id) with the baseline run's same trial_id
-  (its best when absent) per metric over the questions both scored, via ``diff.diff_runs``: a
+  (its best when absent) per metric over the questions both scored, via ``diff.compare_runs``: a
   paired sign-flip test per metric, Holm across metrics. A metric FAILS only when it regressed
   significantly (``p_adjusted < alpha``) AND the mean drop is at least ``min_effect``; noise and
   small significant drops pass. Too few shared questions pass with a note: the gate cannot see.
@@ -26,7 +26,7 @@ import pandas as pd
 from ragbench import stats
 from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
-from ragbench.results.diff import DiffError, RunDiff, diff_runs
+from ragbench.results.diff import DiffError, RunDiff, compare_runs
 from ragbench.store import Store
 
 #: Default smallest drop of a mean that fails the gate: 0.02 on [0, 1] scores, i.e. two points
@@ -302,7 +302,7 @@ def check_regression(
     if baseline == latest:
         raise GateError(f"--baseline {baseline} is the latest run of '{experiment}' itself")
     try:
-        diff = diff_runs(store, baseline, latest, trial=trial, alpha=alpha)
+        diff = compare_runs(store, baseline, latest, trial=trial, alpha=alpha)
     except DiffError as exc:
         raise GateError(str(exc)) from None
     return RegressionResult(experiment, diff, min_effect)

@@ -43,7 +43,7 @@ def held_out_frame(
     Args:
         scores: long scores of every question (trial_id, label, question_id, metric, value).
         splits: question_id -> "dev" | "test".
-        best: metric -> the trial chosen on the dev questions (``Report.best``).
+        best: metric -> the trial chosen on the dev questions (``RunReport.best``).
 
     Returns:
         ``HELD_OUT_COLUMNS``; empty without a split. Means and intervals are

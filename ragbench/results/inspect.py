@@ -1,23 +1,24 @@
-"""Per-question drill-down: what each trial retrieved, answered and why the judge scored it so.
+"""Per-question drill-down, computed: what each trial retrieved, answered and why the judge scored
+it so.
 
 Contract:
 - ``drilldown(store, run_id, question_id=None)`` -> one row per trial (by label) for one question:
   the question, the retrieved passages with their doc ids, the response and cited doc ids, and per
-  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``; shown
-  as statements, verdicts and reasons by ``results.reasons``).
-  ``question_id=None`` picks the first judged (answered) question of the run.
-- ``inspect_question(db, run_id=None, question_id=None, experiment=None)`` opens the results file read-only
-  and returns a :class:`Drilldown` that shows itself in a notebook (``_repr_html_``: answer, cited
-  sources, retrieved passages and score chips per trial) and as text (``__repr__``).
-  ``inspect_questions(db, run_id, question_ids=None)`` does the same for several questions at once
-  (default: every answered question), e.g. the few questions of one interactive trial.
-Reads go through the store's typed reads only; HTML comes from ``display``.
+  metric its score, error and the judge's reasons (the ``trace`` list in ``scores.details``; read
+  as statements, verdicts and reasons by ``results.reasons``). ``question_id=None`` picks the
+  first judged (answered) question of the run.
+- ``read_drilldowns(db, run_id=None, question_ids=None, experiment=None, limit=None)`` opens the
+  results file read-only and returns one :class:`QuestionDrilldown` (run, question, that frame,
+  whether the run used fake models) per question: ``question_ids`` or by default every answered
+  question (the first ``limit`` of them). ``run_id=None`` takes the latest run of ``experiment``
+  (or of the file).
+Reads go through the store's typed reads only. Showing a drill-down (``ragbench.inspect_question``:
+HTML and text) is ``render.drilldown``'s; nothing here renders.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,6 @@ from typing import Any
 import pandas as pd
 
 from ragbench.metrics import names as metric_names
-from ragbench.render import html as display
-from ragbench.render.question import question_html
-from ragbench.results.reasons import read_trace, step_lines
 from ragbench.store import Store
 from ragbench.store.connection import WRITE_IT_FIRST, RunNotFound
 
@@ -138,86 +136,6 @@ def _frames(
     return {q: pd.DataFrame(rows) for q, rows in out.items()}
 
 
-# --- showing it -----------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Drilldown:
-    """One question across the trials of a run; displays itself in a notebook."""
-
-    run_id: str
-    question_id: str
-    frame: pd.DataFrame
-    fake_models: bool = False
-
-    @property
-    def metrics(self) -> list[str]:
-        return [c for c in self.frame.columns if f"{c}_reasons" in self.frame.columns]
-
-    def _repr_html_(self) -> str:
-        banner = display.banner("FAKE MODELS: answers and scores come from test doubles.", "fake")
-        return (banner if self.fake_models else "") + question_html(self.frame, self.metrics)
-
-    def __repr__(self) -> str:
-        return format_drilldown(self.frame)
-
-
-class Drilldowns(list[Drilldown]):
-    """Several questions of one run, shown one after the other."""
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return "<p>(no questions)</p>"
-        parts = [d._repr_html_() for d in self]
-        return '<hr style="margin:10px 0">'.join(parts)
-
-    def __repr__(self) -> str:
-        return "\n\n".join(repr(d) for d in self) or "(no questions)"
-
-
-def inspect_question(
-    db: str | Path | Store,
-    run_id: str | None = None,
-    question_id: str | None = None,
-    experiment: str | None = None,
-) -> Drilldown:
-    """One question (default: the first answered one) across the trials of a run.
-
-    ``run_id=None`` takes the latest run of ``experiment`` (or of the file).
-
-    Raises:
-        StoreError: the results file cannot be read (one line naming it).
-        LookupError: no such run or question.
-    """
-    store = _store(db)
-    run_id = _run(store, run_id, experiment)
-    fake = _fake(store, run_id)
-    scores = store.scores(run_id)
-    question_id = question_id or answered_questions(store, run_id, scores)[0]
-    frame = _frames(store, run_id, [question_id], scores)[question_id]
-    return Drilldown(run_id, question_id, frame, fake)
-
-
-def inspect_questions(
-    db: str | Path | Store,
-    run_id: str | None = None,
-    question_ids: Sequence[str] | None = None,
-    experiment: str | None = None,
-) -> Drilldowns:
-    """Like ``inspect_question`` for several questions (default: every answered question, by id)."""
-    store = _store(db)
-    run_id = _run(store, run_id, experiment)
-    fake = _fake(store, run_id)
-    scores = store.scores(run_id)
-    ids = (
-        list(question_ids)
-        if question_ids is not None
-        else answered_questions(store, run_id, scores)
-    )
-    frames = _frames(store, run_id, ids, scores)
-    return Drilldowns(Drilldown(run_id, q, frames[q], fake) for q in ids)
-
-
 def _run(store: Store, run_id: str | None, experiment: str | None) -> str:
     if run_id is not None:
         return run_id
@@ -239,34 +157,43 @@ def _fake(store: Store, run_id: str) -> bool:
         raise RunNotFound(f"no run {run_id} in {store.path}") from None
 
 
-def format_drilldown(frame: pd.DataFrame, width: int = 100, context_chars: int = 300) -> str:
-    """The drill-down as readable text: the question once, then each trial's evidence and scores."""
-    if frame.empty:
-        return "(no records)"
-    first = frame.iloc[0]
-    lines = [f"DRILL-DOWN question {first.question_id}: {first.user_input}"]
-    if isinstance(first.reference, str):
-        lines.append(f"reference: {first.reference}")
-    metrics = [c for c in frame.columns if f"{c}_reasons" in frame.columns]
-    wrap = textwrap.TextWrapper(width=width, initial_indent="      ", subsequent_indent="      ")
-    for r in frame.to_dict("records"):
-        lines += ["", "=" * width, f"trial {r['label']}  ({r['trial_id']})", "-" * width]
-        lines.append("retrieved:")
-        for k, item in enumerate(r["retrieved"], 1):
-            text = " ".join(str(item["context"]).split())
-            if len(text) > context_chars:
-                text = text[:context_chars] + " ..."
-            lines.append(f"  [{k}] {item['doc_id']}")
-            lines.append(wrap.fill(text))
-        answer = r["response"] if isinstance(r["response"], str) else "(not answered)"
-        lines += ["response:", wrap.fill(answer)]
-        lines.append(f"cited: {', '.join(r['cited_doc_ids']) or '-'}")
-        lines.append("scores:")
-        for m in metrics:
-            value = r[m]
-            shown = "-" if pd.isna(value) else f"{value:.3f}"
-            error = r[f"{m}_error"]
-            lines.append(f"  {m}: {shown}" + (f"  error: {error}" if error else ""))
-            for line in step_lines(read_trace(r[f"{m}_reasons"])):
-                lines.append(textwrap.fill(line, width=width, subsequent_indent="          "))
-    return "\n".join(lines)
+@dataclass(eq=False)
+class QuestionDrilldown:
+    """One question across the trials of a run: ``frame`` is :func:`drilldown`'s."""
+
+    run_id: str
+    question_id: str
+    frame: pd.DataFrame
+    fake_models: bool = False
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metric columns of ``frame`` (those with a ``<metric>_reasons`` column)."""
+        return [c for c in self.frame.columns if f"{c}_reasons" in self.frame.columns]
+
+    def __repr__(self) -> str:
+        return f"QuestionDrilldown(run {self.run_id}, question {self.question_id}: {len(self.frame)} trial(s))"
+
+
+def read_drilldowns(
+    db: str | Path | Store,
+    run_id: str | None = None,
+    question_ids: Sequence[str] | None = None,
+    experiment: str | None = None,
+    limit: int | None = None,
+) -> list[QuestionDrilldown]:
+    """Drill-downs of several questions of one run (see the module docstring).
+
+    Raises:
+        StoreError: the results file cannot be read (one line naming it).
+        LookupError: no such run or question.
+    """
+    store = _store(db)
+    run_id = _run(store, run_id, experiment)
+    fake = _fake(store, run_id)
+    scores = store.scores(run_id)
+    if question_ids is None:
+        question_ids = answered_questions(store, run_id, scores)[:limit]
+    ids = list(question_ids)
+    frames = _frames(store, run_id, ids, scores)
+    return [QuestionDrilldown(run_id, q, frames[q], fake) for q in ids]

@@ -1,59 +1,54 @@
-"""Reports: the one place that reads a run from the store, computes its statistics and draws it.
+"""A run read from the store and computed once: the numbers of its report, never their rendering.
 
 Contract:
-- ``load(db, run_id=None, experiment=None)`` opens the results file read-only (it works on a
+- ``read_run(db, run_id=None, experiment=None)`` opens the results file read-only (it works on a
   read-only file), reads the run with the store's typed reads, computes the summary and the
   rankings once (``stats.summarize`` and ``stats.rank_all``: Holm across every comparison of the
-  report) and returns a :class:`Report`. It writes nothing.
-- ``report(experiment, db, run_id=None, out_dir=None)`` is ``load`` plus ``Report.write``: the charts
-  (PNG), ``summary.csv``, ``rankings.csv`` and ``report.md`` under ``<db folder>/<experiment>/``. A
-  file that cannot be written never raises: one line naming the folder goes to ``problems`` and
-  the table is still returned.
-- A :class:`Report` shows itself: ``_repr_html_`` (notebooks) is one trial x metric table of
-  "mean [CI] n" with the best trial and those not significantly different from it marked, failures
-  counted, a FAKE MODELS banner, the significance sentences, staged-search notes, the held-out
-  check (a run with ``split:``: table and verdicts on the dev questions, each metric's best trial
-  scored on the test questions), problems and the input files the run skipped; ``__repr__`` and
-  ``table`` say the same in text (CLI). ``figures`` are the charts as matplotlib Figures (drawn on
-  first use) and ``show()`` displays table and charts grouped under headings.
+  report) and returns a :class:`RunReport`. It writes nothing.
+- A :class:`RunReport` holds the run's facts and numbers: ``summary`` (trial x metric: mean,
+  interval, n, failures), ``rankings`` and ``verdicts`` (each trial vs the best), ``best``, the
+  significance ``sentences()`` and ``method_note()``, the ``banners()`` (fake models, a run not
+  finished), the held-out check (a run with ``split:``: summary and verdicts use the dev
+  questions; ``held_out`` scores each metric's best trial on the test questions), the "How many
+  more verdicts" plans (``verdict_plans``) and the named :class:`~ragbench.results.sections.Section`
+  list under the table (``sections()``: judging budget, staged search, how many more verdicts,
+  held-out check, problems, input files skipped).
+- It imports no view: no HTML, no matplotlib, no file written. ``render.report.Report`` extends it
+  with the HTML and text table, the charts, ``show()`` and ``write(folder)``; ``ragbench.load`` and
+  ``ragbench.report`` return that view.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ragbench import stats
 from ragbench.data.splits import dev_scores
-from ragbench.experiment import allocation
 from ragbench.metrics import names as metric_names
 from ragbench.records import RunInfo
-from ragbench.render import charts as plots
-from ragbench.render import html as display
 from ragbench.results import heldout
+from ragbench.results.sections import (
+    MORE_VERDICTS_TITLE,
+    PROBLEMS_TITLE,
+    STAGED_TITLE,
+    Section,
+    budget_section,
+    lines_section,
+    skipped_section,
+)
+from ragbench.results.verdict_plan import VerdictPlan, verdict_plans
 from ragbench.store import Store
 from ragbench.store.connection import WRITE_IT_FIRST, RunNotFound
 
-DOT = " \u00b7 "
 FAKE_WARNING = (
     "FAKE MODELS: this run used test doubles (fake LLM, fake judge or hashing embedder); "
     "its scores mean nothing."
 )
-STAGED_TITLE = (
-    "Staged search (stage 1: retrieval metrics for every trial; stage 2: answers and judged "
-    "metrics for the trials kept)"
-)
-BUDGET_TITLE = "Judging budget"
-BUDGET_COLUMNS = ("trial", "verdicts", "why it stopped")
-TEXT_MARKS = "* best, ~ not significantly different from best, ? too few to compare"
-
-
 # How each ``stats.summarize`` interval method is named under the table.
 INTERVAL_METHODS = {
     "wilson": "Wilson for 0/1 metrics (and a Wilson bound where every value is equal)",
@@ -65,9 +60,9 @@ INTERVAL_METHODS = {
 }
 
 
-@dataclass(eq=False)
-class Report:
-    """A run read and computed once; see the module docstring for what it shows."""
+@dataclass(eq=False, repr=False)
+class RunReport:
+    """A run read and computed once; see the module docstring for what it holds."""
 
     run_id: str
     experiment: str
@@ -78,9 +73,7 @@ class Report:
     scores: pd.DataFrame
     latencies: pd.DataFrame
     problems: list[str] = field(default_factory=list)
-    """The run's own problems, then any file this report could not write."""
-    charts: list[Path] = field(default_factory=list)
-    """PNG files written by ``write`` (empty after ``load``)."""
+    """The run's own problems, then any file a report could not write."""
     splits: dict[str, str] = field(default_factory=dict)
     """question_id -> "dev" | "test" for a run with a held-out split; {} without one. Then
     ``summary``, ``rankings`` and the charts use the dev questions only (``scores`` keeps all)."""
@@ -98,6 +91,11 @@ class Report:
     @property
     def metrics(self) -> list[str]:
         return list(self.rankings)
+
+    @property
+    def judged_metrics(self) -> list[str]:
+        """The run's judged metrics, in the experiment's order."""
+        return [m for m in self.info.metrics if m in metric_names("judged")]
 
     @property
     def labels(self) -> dict[str, str]:
@@ -133,23 +131,29 @@ class Report:
         return [f"{r.label}: {r.stage_note}" for r in staged.itertuples()]
 
     @property
+    def missing_notes(self) -> dict[str, str]:
+        """trial_id -> why its cells of a metric are empty (a pruned trial's staged-search note)."""
+        return {
+            str(r.trial_id): f"{r.label}: {r.stage_note}"
+            for r in self.trials.itertuples()
+            if isinstance(r.stage_note, str)
+        }
+
+    @property
     def allocation(self) -> dict[str, Any]:
         """What budgeted judging did (``Allocator.summary``), or {} when it was not used."""
         return self.info.stats.allocation or {}
-
-    def budget_rows(self) -> list[tuple[str, int, str]]:
-        """Judging budget: (trial label, verdicts, why it stopped), most verdicts first."""
-        return allocation.budget_rows(self.allocation, self.labels)
-
-    def budget_note(self) -> str:
-        judged = [m for m in self.info.metrics if m in metric_names("judged")]
-        return allocation.budget_note(self.allocation, judged)
 
     @property
     def title(self) -> str:
         return f"{self.experiment} ({self.run_id})" + (
             "  [FAKE MODELS]" if self.fake_models else ""
         )
+
+    @property
+    def n_failed(self) -> int:
+        """Failed scores in the table (counted, never averaged)."""
+        return int(self.summary.n_failed.sum()) if not self.summary.empty else 0
 
     def sentences(self) -> list[str]:
         """One line per metric: the best trial and how every other trial compares with it."""
@@ -181,235 +185,60 @@ class Report:
             out.append((text, "error" if self.status == "failed" else "warning"))
         return out
 
+    # --- what the sections under the table say -----------------------------------------------------
+
     @cached_property
     def held_out(self) -> pd.DataFrame:
         """Per metric, the trial chosen on the dev questions and its dev and test scores
         (``heldout.HELD_OUT_COLUMNS``); empty for a run without a split."""
         return heldout.held_out_frame(self.scores, self.splits, self.best)
 
-    def more_verdicts(self) -> list[str]:
-        """For each judged metric where no trial is significantly worse than the best: one line
-        saying how many judged questions per trial the best vs the runner-up would need."""
-        judged = [m for m in self.info.metrics if m in metric_names("judged")]
-        lines = []
-        for metric in judged:
-            ranking = self.rankings.get(metric)
-            if ranking is None or len(ranking) < 2 or (ranking.verdict == "worse").any():
-                continue
-            best, runner = ranking.trial_id.iloc[0], ranking.trial_id.iloc[1]
-            scores = dev_scores(self.scores, self.splits)  # what the verdicts used
-            wide = scores[scores.metric == metric].pivot_table(
-                index="question_id", columns="trial_id", values="value"
-            )
-            if best not in wide or runner not in wide:
-                continue
-            diffs = (wide[best] - wide[runner]).dropna()
-            tested = int(ranking.verdict.isin(["tied", "too_few"]).sum())
-            needed = stats.questions_needed(diffs.to_numpy(), comparisons=max(1, tested))
-            label = self.labels.get(best, best)
-            if needed is None:
-                lines.append(
-                    f"{metric}: no significant difference after {len(diffs)} judged questions "
-                    f"per trial, and no difference between '{label}' and the runner-up to "
-                    "extrapolate from: judge more questions or accept a tie"
-                )
-                continue
-            more = max(0, needed - len(diffs))
-            lines.append(
-                f"{metric}: no significant difference after {len(diffs)} judged questions per "
-                f"trial; if the gap between '{label}' and the runner-up "
-                f"({diffs.mean():+.3f}, sd {diffs.std(ddof=1):.2f}) is real, about {needed} per "
-                f"trial would show it (80% power, alpha 0.05/{max(1, tested)}): {more} more "
-                f"questions, {more * len(ranking)} more verdicts over {len(ranking)} trials "
-                "(a planning figure: the gap of a small sample is itself uncertain)"
-            )
-        return lines
+    @cached_property
+    def verdict_plans(self) -> list[VerdictPlan]:
+        """For each judged metric where no trial is significantly worse than the best: how many
+        judged questions per trial the best vs the runner-up would need (``verdict_plan``)."""
+        scores = dev_scores(self.scores, self.splits)  # what the verdicts used
+        return verdict_plans(self.rankings, scores, self.judged_metrics, self.labels)
 
-    def notes(self) -> list[tuple[str, list[str], str]]:
-        """(title, lines, level) of the notes under the table; empty ones are not shown."""
+    def more_verdicts(self) -> list[str]:
+        """The "How many more verdicts" lines, one per plan."""
+        return [plan.line() for plan in self.verdict_plans]
+
+    def sections(self) -> list[Section]:
+        """The named sections under the table, in order; an empty one is not shown, and problems
+        (level "error") go above the table in HTML."""
+        held_out = heldout.held_out_lines(self.held_out, self.splits, self.info)
         return [
-            (STAGED_TITLE, self.stage_notes, ""),
-            ("How many more verdicts", self.more_verdicts(), ""),
-            held_out_note(self),
-            ("Problems", self.problems, "error"),
-            (
-                f"Input files skipped ({len(self.skipped_files)})",
-                [f"{path}: {reason}" for path, reason in self.skipped_files],
-                "",
-            ),
+            budget_section(self.allocation, self.labels, self.judged_metrics),
+            lines_section("staged", STAGED_TITLE, self.stage_notes),
+            lines_section("more_verdicts", MORE_VERDICTS_TITLE, self.more_verdicts()),
+            lines_section("held_out", heldout.HELD_OUT_TITLE, held_out),
+            lines_section("problems", PROBLEMS_TITLE, self.problems, level="error"),
+            skipped_section(self.skipped_files),
         ]
 
-    # --- text ---------------------------------------------------------------------------------------
+    def section(self, key: str) -> Section:
+        """The section named ``key`` (``Section.key``).
 
-    @property
-    def table(self) -> str:
-        """Header, trial x metric table, significance lines and notes as plain text (the CLI)."""
-        lines = [f"experiment {self.experiment}  run {self.run_id}  status {self.status}"]
-        lines += [f"WARNING: {text}" for text, _ in self.banners()]
-        lines += ["", display.text_table(self.summary, self.verdicts, self.labels)]
-        if self.rankings:
-            lines += ["", *self.sentences(), f"{TEXT_MARKS}. {self.method_note()}"]
-        if self.allocation:
-            lines += ["", f"{BUDGET_TITLE}: {self.budget_note()}"]
-            lines += [f"  {label}: {n} verdicts; {why}" for label, n, why in self.budget_rows()]
-        for title, notes, _ in self.notes():
-            if notes:
-                lines += ["", f"{title}:", *[f"  {note}" for note in notes]]
-        return "\n".join(lines)
+        Raises:
+            KeyError: no section of that name.
+        """
+        found = {s.key: s for s in self.sections()}
+        if key not in found:
+            raise KeyError(f"no report section '{key}'; sections: {', '.join(found)}")
+        return found[key]
 
     def __repr__(self) -> str:
-        return self.table
-
-    # --- HTML and charts ------------------------------------------------------------------------------
-
-    def _repr_html_(self) -> str:
-        return self.html(charts=False)
-
-    def html(self, charts: bool = False) -> str:
-        """The report as HTML; with ``charts`` the figures follow, grouped under headings."""
-        facts = [
-            f"run {self.run_id}",
-            f"status {self.status}",
-            f"dataset {self.info.dataset}",
-            f"{len(self.trials)} trials",
-            f"{len(self.metrics)} metrics",
-        ]
-        n_failed = int(self.summary.n_failed.sum()) if not self.summary.empty else 0
-        if n_failed:
-            facts.append(f"{n_failed} failed scores (not averaged)")
-        parts = [display.banner(text, level) for text, level in self.banners()]
-        parts.append(display.heading(self.experiment, DOT.join(facts)))
-        notes = self.notes()  # problems first, where nobody can miss them
-        notes.sort(key=lambda note: note[2] != "error")
-        parts += [display.items(t, lines, level=level) for t, lines, level in notes[:1]]
-        if self.summary.empty:
-            parts.append("<p>(no scores)</p>")
-        else:
-            pruned = {
-                str(r.trial_id): f"{r.label}: {r.stage_note}"
-                for r in self.trials.itertuples()
-                if isinstance(r.stage_note, str)
-            }
-            trials = list(self.labels.items())
-            parts.append(display.score_table(self.summary, self.verdicts, trials, pruned))
-            parts.append(display.items("Significance", self.sentences()))
-            parts.append(f'<div style="{display.MUTED}">{display.esc(self.method_note())}</div>')
-        parts.append(
-            display.small_table(
-                BUDGET_TITLE, self.budget_note(), BUDGET_COLUMNS, self.budget_rows()
-            )
+        return (
+            f"RunReport({self.experiment}, run {self.run_id}: {len(self.trials)} trials, "
+            f"{len(self.metrics)} metrics, status {self.status})"
         )
-        parts += [display.items(t, lines, level=level) for t, lines, level in notes[1:]]
-        if charts:
-            parts.append(display.chart_sections(self.figure_groups()))
-        return f'<div style="{display.FONT}">{"".join(parts)}</div>'
-
-    @cached_property
-    def figures(self) -> dict[str, Figure]:
-        """The run's charts by name (``plots.chart_set``), drawn on first use; in a notebook
-        ``display(rep.figures["metrics"])`` shows one."""
-        display.register_figure_formatter()
-        overrides = {
-            str(r.trial_id): json.loads(r.overrides_json or "{}") for r in self.trials.itertuples()
-        }
-        scores = dev_scores(self.scores, self.splits)  # what the table shows
-        return plots.chart_set(
-            self.summary, scores, overrides, self.latencies, self.title, self.verdicts
-        )
-
-    def figure_groups(self) -> list[tuple[str, list[tuple[str, Figure]]]]:
-        """``figures`` under the headings of ``plots.GROUPS``, in that order."""
-        groups: dict[str, list[tuple[str, Figure]]] = {g: [] for g in plots.GROUPS}
-        for name, fig in self.figures.items():
-            groups.setdefault(plots.group_of(name), []).append((name, fig))
-        return [(plots.GROUPS.get(g, g), figs) for g, figs in groups.items() if figs]
-
-    def show(self, charts: bool = True) -> None:
-        """Display the report in a notebook: the table, then the charts in foldable sections."""
-        from IPython.display import HTML
-        from IPython.display import display as ipy_display
-
-        ipy_display(HTML(self.html(charts=charts)))
-
-    # --- files ------------------------------------------------------------------------------------
-
-    def write(self, out_dir: str | Path) -> Report:
-        """Write charts, summary.csv, rankings.csv and report.md into ``out_dir``.
-
-        Never raises for an unwritable folder or file: one line naming the folder and the files
-        that failed is appended to ``problems``. Returns ``self``.
-        """
-        out = Path(out_dir)
-        failed: list[str] = []
-        reason = ""
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.problems.append(
-                f"report files not written: cannot create folder {out} ({exc.strerror or exc})"
-            )
-            return self
-        self.charts = []
-        for name, fig in self.figures.items():
-            try:
-                self.charts.append(plots.save(fig, out / f"{name}.png"))
-            except OSError as exc:
-                failed.append(f"{len(self.figures) - len(self.charts)} charts")
-                reason = exc.strerror or str(exc)
-                break
-        files = {
-            "summary.csv": lambda p: self.summary.to_csv(p, index=False),
-            "rankings.csv": lambda p: rankings_frame(self.rankings).to_csv(p, index=False),
-            "report.md": lambda p: p.write_text(self.markdown(), encoding="utf-8"),
-        }
-        for name, write in files.items():
-            try:
-                write(out / name)
-            except OSError as exc:
-                failed.append(name)
-                reason = reason or exc.strerror or str(exc)
-        if failed:
-            self.problems.append(
-                f"could not write to folder {out} ({reason}): {', '.join(failed)} not written"
-            )
-        return self
-
-    def markdown(self) -> str:
-        """report.md: banner, table, significance, notes, charts, rankings and provenance."""
-        fake = "YES" if self.fake_models else "no"
-        parts = [f"# {self.experiment}\n", *[f"> **{text}**\n" for text, _ in self.banners()]]
-        parts.append(f"run `{self.run_id}`, status {self.status}, fake models: {fake}\n")
-        parts.append(display.markdown_table(self.summary, self.verdicts, self.labels))
-        if self.rankings:
-            parts.append("\n".join(f"- {s}" for s in self.sentences()) + "\n")
-            parts.append(f"_{self.method_note()}_\n")
-        if self.allocation:
-            rows = [[str(v).replace("|", "\\|") for v in row] for row in self.budget_rows()]
-            parts.append(
-                f"## {BUDGET_TITLE}\n\n{self.budget_note()}\n\n| {' | '.join(BUDGET_COLUMNS)} |\n"
-                + "|---|---|---|\n"
-                + "".join(f"| {' | '.join(r)} |\n" for r in rows)
-            )
-        for title, lines, _ in self.notes():
-            if lines:
-                parts.append(f"## {title}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
-        if self.charts:
-            parts.append("## Charts\n\n" + "".join(f"![{c.stem}]({c.name})\n" for c in self.charts))
-        ranked = rankings_frame(self.rankings)
-        if not ranked.empty:
-            text = ranked.drop(columns="trial_id").to_string(
-                index=False, float_format=lambda x: f"{x:.3f}"
-            )
-            parts.append(f"## Rankings\n\n```\n{text}\n```\n")
-        versions = json.dumps(self.info.versions, default=str)
-        parts.append(f"provenance: git {self.info.git_sha}, versions {versions}\n")
-        return "\n".join(parts)
 
 
 # --- reading and computing ---------------------------------------------------------------------------
 
 
-def load(db: str | Path, run_id: str | None = None, experiment: str | None = None) -> Report:
+def read_run(db: str | Path, run_id: str | None = None, experiment: str | None = None) -> RunReport:
     """Read one run (default: the latest of ``experiment``, else of the file) and compute it.
 
     Raises:
@@ -434,7 +263,7 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
     scores = store.scores(run_id)
     splits = store.question_splits(run_id)
     summary, rankings = compute(dev_scores(scores, splits), info.metrics)
-    return Report(
+    return RunReport(
         run_id=run_id,
         experiment=info.experiment,
         info=info,
@@ -446,17 +275,6 @@ def load(db: str | Path, run_id: str | None = None, experiment: str | None = Non
         problems=list(info.stats.problems),
         splits=splits,
     )
-
-
-def report(
-    experiment: str, db: str | Path, run_id: str | None = None, out_dir: str | Path | None = None
-) -> Report:
-    """``load`` the run (default: the experiment's latest) and write its files.
-
-    Files go to ``out_dir`` (default ``<db folder>/<experiment>``); see ``Report.write``.
-    """
-    rep = load(db, run_id=run_id, experiment=experiment)
-    return rep.write(out_dir if out_dir is not None else Path(db).parent / rep.experiment)
 
 
 def compute(
@@ -482,16 +300,11 @@ def rankings_frame(rankings: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["metric", *stats.RANKING_COLUMNS]]
 
 
-def held_out_note(rep: Report) -> tuple[str, list[str], str]:
-    """The "Held-out check" section (title, lines, level): no lines for a run without a split."""
-    return heldout.HELD_OUT_TITLE, heldout.held_out_lines(rep.held_out, rep.splits, rep.info), ""
-
-
 def _last(runs: pd.DataFrame) -> str | None:
     return None if runs.empty else str(runs.run_id.iloc[-1])
 
 
-# --- text renderings ----------------------------------------------------------------------------------
+# --- the significance sentences ------------------------------------------------------------------------
 
 
 def _sentence(metric: str, ranking: pd.DataFrame) -> str:

@@ -25,7 +25,9 @@ Contract:
 - ``MIN_N``: a comparison on fewer shared questions is marked ``"too_few"`` and not tested.
 
 Layout: ``intervals.py`` (one mean's interval), ``paired.py`` (two trials: test, interval, Holm),
-``sequential.py`` (looks at growing data while judging goes on), this module (long scores -> summaries, rankings, the best trial); import everything from here.
+``ordering.py`` (the best-trial rule's sort key and ``order_by_mean``), ``sequential.py`` (looks
+at growing data while judging goes on), this module (long scores -> summaries, rankings, the best
+trial); import everything from here.
 
 Every random draw comes from a generator seeded per call and values are sorted by question first,
 so the same scores always give the same numbers, whatever their row order.
@@ -34,7 +36,7 @@ so the same scores always give the same numbers, whatever their row order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +49,7 @@ from ragbench.stats.intervals import (
     mean_ci,
     wilson_interval,
 )
+from ragbench.stats.ordering import order_by_mean, order_key
 from ragbench.stats.paired import (
     PERMUTATION_RESAMPLES,
     SCIPY_MAX_N,
@@ -160,12 +163,6 @@ def _is_binary(values: pd.Series) -> bool:
     return bool(len(ok)) and bool(ok.isin((0.0, 1.0)).all())
 
 
-def _order_key(mean: float, n: int, label: str, trial_id: str) -> tuple[bool, float, str, str]:
-    """Sort key of THE best-trial rule: scored first, higher mean, then label, then trial_id."""
-    scored = n > 0 and math.isfinite(mean)
-    return (not scored, -mean if scored else 0.0, label, trial_id)
-
-
 def summarize(scores: pd.DataFrame, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Per trial and metric: mean, interval, n scored, n failed and the interval's method.
 
@@ -227,7 +224,7 @@ def order_trials(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
     df = _prepare(scores, need_question=False)
     part = df.loc[(df["metric"] == metric) & df["value"].notna()]
     rows = [
-        (_order_key(_mean(group["value"]), len(group), label, trial_id), len(group))
+        (order_key(_mean(group["value"]), len(group), label, trial_id), len(group))
         for (trial_id, label), group in part.groupby(["trial_id", "label"], sort=False)
     ]
     rows.sort()
@@ -235,29 +232,6 @@ def order_trials(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
         [(key[3], key[2], -key[1], n) for key, n in rows],
         columns=["trial_id", "label", "mean", "n"],
     )
-
-
-def order_by_mean(
-    values: Mapping[str, Mapping[str, float | None]], labels: Mapping[str, str] | None = None
-) -> list[str]:
-    """Trials in best-trial order from in-memory scores ``{trial_id: {question_id: value}}``.
-
-    The rule of :func:`best_trial` without a DataFrame: None/NaN/infinite values are failures and
-    dropped; trials with a valid value first, by higher mean (values in question order, as
-    ``order_trials`` sums them), then label (``labels``, default the trial_id), then trial_id;
-    trials without one last, in the same label order.
-    """
-    keys = []
-    for trial_id, by_question in values.items():
-        ok = [
-            float(v)
-            for _, v in sorted(by_question.items())
-            if v is not None and math.isfinite(float(v))
-        ]
-        mean = float(np.array(ok).mean()) if ok else math.nan
-        label = (labels or {}).get(trial_id, trial_id)
-        keys.append(_order_key(mean, len(ok), str(label), str(trial_id)))
-    return [key[3] for key in sorted(keys)]
 
 
 def _mean(values: pd.Series) -> float:
@@ -335,7 +309,7 @@ def _compare_with_best(part: pd.DataFrame, binary: bool, alpha: float, seed: int
                 "values": dict(zip(ok["question_id"], ok["value"], strict=True)),
             }
         )
-    trials.sort(key=lambda t: _order_key(t["mean"], t["n"], t["label"], t["trial_id"]))
+    trials.sort(key=lambda t: order_key(t["mean"], t["n"], t["label"], t["trial_id"]))
     nan = math.nan
     for k, trial in enumerate(trials):
         trial.update(

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from ragbench.stats.ordering import order_by_mean
 from ragbench.stats.paired import holm, sign_flip_p_value
 
 #: Each planned look is at ~1.25 times the questions of the one before (at least one more).
@@ -139,8 +140,6 @@ def compare_with_best(
         min_n: fewer shared questions: not tested (counts as p = 1).
         seed: seed of the sign-flip draws.
     """
-    from ragbench.stats import order_by_mean  # the best-trial rule lives in the package root
-
     order = order_by_mean(values, labels)
     best, others = order[0], order[1:]
     pairs = len(order) * (len(order) - 1) // 2

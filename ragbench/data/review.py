@@ -1,53 +1,63 @@
 """Reviewing a synthesized question file, the model: load it, decide row by row, save it atomically.
 
 Contract:
-- ``ReviewSet.load(path)`` reads a question JSONL file (one object per line, blank lines ignored) in
-  the native schema plus the synthesis keys ``answerable``, ``kind``, ``status``, ``reason`` and
-  ``provenance``. Each row needs a ``question_id`` (unique) and a ``user_input``; ``status`` and
-  ``kind``, when present, must be known names; ``provenance``, when present, an object. Every other
-  key is kept untouched. A bad file raises :class:`ReviewError` with one line naming the file and
-  the line number of each of the first few problems.
-- Semantics: a missing/null ``status`` means ``accepted``; a missing ``kind`` is ``unanswerable``
-  when ``answerable`` is false, ``multi`` with more than one gold document, else ``single``.
-- Decisions, by ``question_id``: :meth:`ReviewSet.accept` (optional note, kept in ``reason``),
-  :meth:`ReviewSet.reject` (a non-empty reason is required) and :meth:`ReviewSet.edit` (question,
-  reference answer, evidence spans). Every decision sets ``provenance.reviewed_by = "person"``;
-  an edit sets ``provenance.edited = true`` and keeps the first original text of each edited field
-  under ``provenance.original``; accepting a rejected row keeps its old reason under
+- ``QuestionReview.load(path)`` reads a question JSONL file for review (``data.review_rows``: the
+  rows it accepts, what a missing ``status`` or ``kind`` means; a bad file raises
+  :class:`ReviewError` with one line naming the file and the line number of each of the first few
+  problems).
+- Decisions, by ``question_id``: :meth:`QuestionReview.accept` (optional note, kept in ``reason``),
+  :meth:`QuestionReview.reject` (a non-empty reason is required) and :meth:`QuestionReview.edit`
+  (question, reference answer, evidence spans). Every decision sets ``provenance.reviewed_by =
+  "person"``; an edit sets ``provenance.edited = true`` and keeps the first original text of each
+  edited field under ``provenance.original``; accepting a rejected row keeps its old reason under
   ``provenance.previous_reason``. An edited evidence span must occur verbatim in one of the row's
   source passages (``provenance.sources[*].passage``); ``provenance.spans`` is recomputed from it.
   A row whose evidence is not in its source passages cannot be accepted until its spans are fixed.
   A refused decision raises :class:`ReviewError` and changes nothing.
-- :meth:`ReviewSet.save` rewrites the file atomically (a temp file in the same folder, then
-  ``os.replace``): same rows in the same order, rejected rows kept with their reason, and every row
-  that was not changed written back byte for byte as it was read. A file changed on disk since it
-  was loaded is not overwritten, and a file without a change is not written at all (reading and
+- :meth:`QuestionReview.save` rewrites the file atomically (a temp file in the same folder, then
+  ``os.replace``): same rows in the same order, rejected rows kept with their reason, and every
+  row that was not changed written back byte for byte as it was read. A file changed on disk since
+  it was loaded is not overwritten, and a file without a change is not written at all (reading and
   running a notebook never touch it).
-- ``ReviewSet.load("demo")`` reads the sample shipped with ragbench (:data:`DEMO_SAMPLE`, six rows
-  over the demo corpus): it can be reviewed but never overwritten (``read_only``); ``save(PATH)``
-  writes the decisions to a file of one's own.
+- ``QuestionReview.load("demo")`` reads the sample shipped with ragbench (:data:`DEMO_SAMPLE`, six
+  rows over the demo corpus): it can be reviewed but never overwritten (``read_only``);
+  ``save(PATH)`` writes the decisions to a file of one's own.
 - ``counts()`` is accepted/rejected/pending per kind, ``rejections()`` the rejected rows per
-  reason; a notebook shows both as HTML (``ragbench.notebook.review.counts_html``). This module holds no
-  HTML and no widgets: the view is ``ragbench.notebook.review``.
+  reason. This module holds no HTML and no widgets: ``ragbench.ReviewSet`` is this model shown in
+  a notebook (``render.review``: the counts as HTML), ``ReviewPanel`` its widgets
+  (``notebook.review``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ragbench.config.validation import suggest
-from ragbench.data.readers import DataError, unicode_problem
+from ragbench.data.review_rows import (
+    DEMO,
+    DEMO_SAMPLE,
+    KINDS,
+    STATUSES,
+    ReviewError,
+    Row,
+    atomic_write,
+    display_path,
+    kind_of,
+    read_rows,
+    same_file,
+    shipped,
+    sources_of,
+    stamp,
+    status_of,
+)
 
-STATUSES = ("accepted", "rejected", "pending")
-KINDS = ("single", "multi", "unanswerable")
+__all__ = ["DEMO_SAMPLE", "KINDS", "STATUSES", "QuestionReview", "ReviewError"]
+
 # The synthesizer's filter names: a rejection reason "<filter>: <detail>" is counted under its filter.
 FILTERS = (
     "span not found",
@@ -59,92 +69,26 @@ FILTERS = (
     "invalid output",
 )
 PERSON = "person"
-DEMO = "demo"  # the name ``load`` takes for the shipped sample
-DEMO_SAMPLE = Path(__file__).resolve().parents[1] / "demo" / "synth_sample.jsonl"
-MAX_REPORTED = 5  # problems named in one error line; the count says how many there are in all
 
 
-class ReviewError(DataError):
-    """A question file that cannot be reviewed, or a refused decision; one line for the user."""
-
-
-@dataclass
-class _Row:
-    data: dict[str, Any]
-    line: int  # 1-based line of the file it was read from (0: not read from a file)
-    raw: str | None  # the line as read; None once the row changed (then it is re-serialised)
-
-
-def status_of(row: dict[str, Any]) -> str:
-    """A row's review status; a missing or null ``status`` means accepted."""
-    return str(row.get("status") or "accepted")
-
-
-def kind_of(row: dict[str, Any]) -> str:
-    """A row's kind; without ``kind`` it follows from ``answerable`` and the gold documents."""
-    if row.get("kind"):
-        return str(row["kind"])
-    if row.get("answerable") is False:
-        return "unanswerable"
-    return "multi" if len(set(row.get("gold_doc_ids") or [])) > 1 else "single"
-
-
-def sources_of(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The row's source passages (``provenance.sources``) that carry a passage text."""
-    prov = row.get("provenance") or {}
-    sources = prov.get("sources") if isinstance(prov, dict) else None
-    return [s for s in sources or [] if isinstance(s, dict) and isinstance(s.get("passage"), str)]
-
-
-def _problem(obj: Any) -> str | None:
-    """Why one parsed line cannot be reviewed, else None."""
-    if not isinstance(obj, dict):
-        return f"not a JSON object but {type(obj).__name__}"
-    qid = obj.get("question_id")
-    if isinstance(qid, bool) or not isinstance(qid, str | int) or str(qid).strip() == "":
-        return "no question_id (a non-empty string)"
-    text = obj.get("user_input")
-    if not isinstance(text, str) or not text.strip():
-        return "no user_input (the question, a non-empty string)"
-    for key, valid in (("status", STATUSES), ("kind", KINDS)):
-        value = obj.get(key)
-        if value is not None and value not in valid:
-            return (
-                f"unknown {key} {json.dumps(value)}{suggest(str(value), valid)}; "
-                f"valid: {', '.join(valid)}"
-            )
-    if obj.get("provenance") is not None and not isinstance(obj["provenance"], dict):
-        return "provenance must be an object"
-    return unicode_problem(obj)
-
-
-def display_path(path: Path) -> str:
-    """``path`` relative to the working directory when inside it, else its file name (messages
-    and notebook outputs should not spell out this machine's folders)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path.name
-
-
-class ReviewSet:
+class QuestionReview:
     """The rows of one question file and the decisions taken on them (see the module docstring)."""
 
-    def __init__(self, rows: list[_Row], path: Path | None = None) -> None:
+    def __init__(self, rows: list[Row], path: Path | None = None) -> None:
         self._rows = rows
         self._index = {str(r.data["question_id"]): k for k, r in enumerate(rows)}
         self.path = path
-        self._stamp = _stamp(path)
+        self._stamp = stamp(path)
 
     @property
     def read_only(self) -> bool:
         """True for a file shipped with ragbench (the demo sample): reviewed, never overwritten."""
-        return self.path is not None and _shipped(self.path)
+        return self.path is not None and shipped(self.path)
 
     # --- reading ------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> ReviewSet:
+    def load(cls, path: str | Path) -> QuestionReview:
         """Read a question JSONL file for review (``"demo"``: the sample shipped with ragbench).
 
         Raises:
@@ -152,45 +96,7 @@ class ReviewSet:
                 the line numbers of the first few problems).
         """
         path = DEMO_SAMPLE if str(path) == DEMO else Path(path)
-        if not path.is_file():
-            raise ReviewError(
-                f"question file not found: {path} (write one with: ragbench synth CORPUS --out FILE)"
-            )
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ReviewError(f"{path.name}: cannot be read as UTF-8 text ({exc})") from None
-        rows: list[_Row] = []
-        problems: list[str] = []
-        seen: dict[str, int] = {}
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            why = _problem(obj)
-            qid = str(obj["question_id"]) if why is None else ""
-            if why is None and qid in seen:
-                why = f"duplicate question_id '{qid}' (also on line {seen[qid]})"
-            if why:
-                problems.append(f"line {number}: {why}")
-                continue
-            seen[qid] = number
-            rows.append(_Row(obj, number, line))
-        if problems:
-            listed = "; ".join(problems[:MAX_REPORTED])
-            more = (
-                f" (and {len(problems) - MAX_REPORTED} more)"
-                if len(problems) > MAX_REPORTED
-                else ""
-            )
-            raise ReviewError(f"{path.name}: {len(problems)} bad row(s): {listed}{more}")
-        if not rows:
-            raise ReviewError(f"{path.name}: no questions in the file")
-        return cls(rows, path)
+        return cls(read_rows(path), path)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -354,7 +260,7 @@ class ReviewSet:
             )
         return spans, located
 
-    def _get(self, qid: str) -> _Row:
+    def _get(self, qid: str) -> Row:
         k = self._index.get(str(qid))
         if k is None:
             raise ReviewError(f"unknown question_id '{qid}'{suggest(str(qid), list(self._index))}")
@@ -387,14 +293,14 @@ class ReviewSet:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ReviewError("save: no file to save to (pass a path)")
-        if not self.unsaved and self.path is not None and _same(target, self.path):
+        if not self.unsaved and self.path is not None and same_file(target, self.path):
             return f"nothing to save: {display_path(target)} is unchanged ({self.summary()})"
-        if _shipped(target):
+        if shipped(target):
             raise ReviewError(
                 f"{target.name} is the sample shipped with ragbench and is not overwritten; save "
                 'your decisions to a file of your own: review.save("reviewed.jsonl")'
             )
-        if self.path is not None and _same(target, self.path) and _stamp(target) != self._stamp:
+        if self.path is not None and same_file(target, self.path) and stamp(target) != self._stamp:
             raise ReviewError(
                 f"{target.name} changed on disk since it was loaded (by another program?); "
                 "not overwritten: save to another path, or load it again"
@@ -403,10 +309,10 @@ class ReviewSet:
             r.raw if r.raw is not None else json.dumps(r.data, ensure_ascii=False)
             for r in self._rows
         ]
-        _atomic_write(target, "".join(t + "\n" for t in texts))
+        atomic_write(target, "".join(t + "\n" for t in texts))
         for r, text in zip(self._rows, texts, strict=True):
             r.raw = text
-        self.path, self._stamp = target, _stamp(target)
+        self.path, self._stamp = target, stamp(target)
         return f"saved {len(self._rows)} rows to {display_path(target)} ({self.summary()})"
 
     def summary(self) -> str:
@@ -414,13 +320,6 @@ class ReviewSet:
         total = self.counts().loc["all"]
         parts = [f"{int(total[s])} {s}" for s in STATUSES if s != "pending" or total[s]]
         return ", ".join(parts)
-
-    # --- display ------------------------------------------------------------------------------
-
-    def _repr_html_(self) -> str:
-        from ragbench.notebook.review import counts_html  # the HTML lives with the rest of the view
-
-        return counts_html(self)
 
     def __repr__(self) -> str:
         name = display_path(self.path) if self.path else "(not saved)"
@@ -444,46 +343,3 @@ def _check(name: str, value: str | None, valid: tuple[str, ...]) -> None:
         raise ReviewError(
             f"unknown {name} '{value}'{suggest(value, valid)}; valid: {', '.join(valid)}"
         )
-
-
-def _stamp(path: Path | None) -> tuple[int, int] | None:
-    """(mtime ns, size) of a file, None when it does not exist: "changed since loaded"."""
-    try:
-        st = path.stat() if path is not None else None
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size) if st else None
-
-
-def _same(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
-
-
-def _shipped(path: Path) -> bool:
-    """Whether ``path`` is one of the files ragbench ships (its ``demo`` folder)."""
-    return path.resolve().is_relative_to(DEMO_SAMPLE.parent)
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``target``, then rename it over ``target``: a reader
-    (or a crash) sees the old file or the new one, never half of one. Keeps the file's mode."""
-    try:
-        mode = target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except (OSError, UnicodeError) as exc:  # the original file is untouched
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ReviewError(f"could not save {target.name}: {reason}") from None
