@@ -33,7 +33,7 @@ from ragbench import stats
 from ragbench.data.splits import dev_scores
 from ragbench.experiment import allocation
 from ragbench.metrics import names as metric_names
-from ragbench.records import RunInfo
+from ragbench.records import STAGES, RunInfo
 from ragbench.render import charts as plots
 from ragbench.render import html as display
 from ragbench.results import heldout
@@ -127,8 +127,10 @@ class Report:
     @property
     def stage_notes(self) -> list[str]:
         """Staged search: which trials went on to the judged stage and which were pruned, why."""
-        staged = self.trials[self.trials.stage.notna()].sort_values(
-            ["stage", "label"], ascending=[False, True]
+        staged = self.trials[self.trials.stage.notna()]
+        reached = staged.stage.map({name: n for n, name in enumerate(STAGES)})  # went on first
+        staged = staged.assign(reached=reached).sort_values(
+            ["reached", "label"], ascending=[False, True]
         )
         return [f"{r.label}: {r.stage_note}" for r in staged.itertuples()]
 

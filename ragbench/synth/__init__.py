@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from ragbench import models
 from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.data.readers import DataError
+from ragbench.store import DEFAULT_DB
 from ragbench.synth.filters import DUPLICATE_COS, Deduper
 from ragbench.synth.generate import FILTERS, Worker
 from ragbench.synth.llm import JsonCaller, SynthLLMError
@@ -66,7 +67,6 @@ __all__ = [
     "synthesize",
 ]
 
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
 BATCH = 4  # candidates per batch: their generation calls, then their checks, share prompt prefixes
 
 
