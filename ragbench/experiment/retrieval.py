@@ -10,11 +10,12 @@ that comes with its passages (a judge check) is only recorded: the stage is then
 ``records``. A question that carries a person's verdict gets a :data:`HUMAN_LABEL` row beside
 the judge's.
 
-The work of one item is :meth:`RetrievalWork.compute`, a function of the (trial, question) and
-what the work object holds; results come back through an executor to this thread, which commits
-them. The items run in this thread: index building and retrieval are CPU-bound here and the
-builder's caches are not thread-safe. Handing an executor (trial, shard of questions) items
-instead is the seam for running them elsewhere.
+Index builds come first, in this thread: they embed, and write the embedding cache (this thread
+is the store's one writer). The work of one item is then :meth:`RetrievalWork.compute`, a
+function of the (trial, question) and the built pipelines it is handed: it only searches and
+scores, and never touches the store. Results come back through an executor to this thread,
+which commits them. The items run in this thread (retrieval is CPU-bound here); handing an
+executor (trial, shard of questions) items instead is the seam for running them elsewhere.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ragbench.data.datasets import Question
 from ragbench.experiment.context import RunContext
 from ragbench.experiment.workers import LocalExecutor
 from ragbench.metrics import retrieval_scores
-from ragbench.pipeline.rag import Builder, doc_id_of
+from ragbench.pipeline.rag import Pipeline, doc_id_of
 from ragbench.records import RECORDS, RETRIEVAL, Record, ScoreRow
 
 #: The score row that holds a person's verdict (1.0 = attributable) beside the judge's, in judge
@@ -41,10 +42,10 @@ Item = tuple[Trial, Question]
 
 @dataclass(frozen=True)
 class RetrievalWork:
-    """What a retrieval item needs besides itself: the builder (indexes, pipelines, models), the
-    run id, the run's metrics and the held-out split of each question."""
+    """What a retrieval item needs besides itself: the built pipeline of each trial that searches
+    (by trial id), the run id, the run's metrics and the held-out split of each question."""
 
-    builder: Builder
+    pipelines: dict[str, Pipeline]
     run_id: str
     metrics: list[str]
     splits: dict[str, str]
@@ -56,7 +57,7 @@ class RetrievalWork:
             # A ready-made record (a judge check, or answers logged elsewhere): nothing to search.
             contexts, doc_ids, seconds = q.retrieved_contexts, q.retrieved_doc_ids or [], None
         else:
-            pipeline = self.builder.build(trial.pipeline)  # cached per pipeline config
+            pipeline = self.pipelines[trial.trial_id]
             start = time.perf_counter()
             chunks = pipeline.retrieve(q.user_input, q.user_groups)
             seconds = time.perf_counter() - start
@@ -103,23 +104,27 @@ def run_retrieval(ctx: RunContext, trials: list[Trial]) -> None:
     rank_by = ctx.config.staged.rank_by if ctx.config.staged is not None else None
     # A judge check's questions come with their passages: nothing is searched, only recorded.
     ready = bool(todo) and all(q.retrieved_contexts is not None for _, q in todo)
-    work = RetrievalWork(ctx.builder, ctx.run_id, ctx.config.metrics, ctx.splits)
+    searching = {t.trial_id: t for t, q in todo if q.retrieved_contexts is None}
     with (
         ctx.progress.stage(RECORDS if ready else RETRIEVAL, len(todo)) as progress,
         ctx.store.batch() as batch,
-        contextlib.closing(LocalExecutor(1).completed(todo, work.compute)) as results,
     ):
         if ready:
             progress.note("ready-made: nothing retrieved")
-        for (trial, q), (record, rows) in results:
-            if q.question_id in keep:
-                ctx.records[record.key] = record
-            if rank_by is not None:  # what staged search ranks by, kept in memory
-                ctx.rank_scores += [
-                    {"trial_id": r.trial_id, "question_id": r.question_id, "value": r.value}
-                    for r in rows
-                    if r.metric == rank_by
-                ]
-            batch.add([record], rows)
-            progress.tick(trial.label)
+        # The index builds: one per (corpus, chunking, embedding, vector store), shared by the
+        # trials that differ only in retrieval or generation.
+        pipelines = {tid: ctx.builder.build(t.pipeline) for tid, t in searching.items()}
+        work = RetrievalWork(pipelines, ctx.run_id, ctx.config.metrics, ctx.splits)
+        with contextlib.closing(LocalExecutor(1).completed(todo, work.compute)) as results:
+            for (trial, q), (record, rows) in results:
+                if q.question_id in keep:
+                    ctx.records[record.key] = record
+                if rank_by is not None:  # what staged search ranks by, kept in memory
+                    ctx.rank_scores += [
+                        {"trial_id": r.trial_id, "question_id": r.question_id, "value": r.value}
+                        for r in rows
+                        if r.metric == rank_by
+                    ]
+                batch.add([record], rows)
+                progress.tick(trial.label)
         ctx.stats.transactions += batch.transactions
