@@ -68,9 +68,9 @@ def main() -> None:
     pipeline = PipelineConfig(
         chunking=chunking, embedding=EmbeddingConfig(provider="local", batch_size=args.batch_size)
     )
-    builder.embedding(pipeline.embedding).get_text_embedding_batch(texts[:8])  # same warm-up
+    builder.models.embedding(pipeline.embedding).get_text_embedding_batch(texts[:8])  # same warm-up
     start = time.perf_counter()
-    builder.index(pipeline)
+    builder.indexer.index(pipeline)
     ours_s = time.perf_counter() - start
 
     print(f"embed (sentence-transformers encode): {len(texts) / raw_s:6.1f} chunks/s")

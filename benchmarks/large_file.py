@@ -66,7 +66,7 @@ def main() -> None:
             builder = Builder(
                 Dataset("big", docs, [Question("q", "When was the pier repaired?", "")])
             )
-            chunks = builder.chunks(cfg)
+            chunks = builder.indexer.chunks(cfg)
             chunked = time.perf_counter()
             builder.build(cfg).retrieve("When was the pier repaired?")
             done = time.perf_counter()

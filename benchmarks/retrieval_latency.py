@@ -97,7 +97,7 @@ def main() -> None:
         cfg = PipelineConfig.model_validate(FAKES | {"chunking": chunking, "retrieval": store})
         before = dataclasses.replace(b.stats)
         start = time.perf_counter()
-        nodes = b.index(cfg).nodes
+        nodes = b.indexer.index(cfg).nodes
         seconds = time.perf_counter() - start
         embedded = b.stats.chunks_embedded - before.chunks_embedded
         embed_s = b.stats.embed_seconds - before.embed_seconds

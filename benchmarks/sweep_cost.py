@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=2, help="questions per trial")
     parser.add_argument("--max-docs", type=int, default=30, help="essays in the corpus")
-    parser.add_argument("--top-n", type=int, default=2, help="trials kept for stage 2")
+    parser.add_argument("--top-n", type=int, default=2, help="trials staged search keeps")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ragbench-sweep-cost-"))

@@ -6,112 +6,24 @@ exit code 2. A command that ran but failed (a run that could not score what it s
 gate, missing models, a report that could not be written) explains itself and exits 1. An
 unexpected exception is also one ``error:`` line (exit 3) unless ``RAGBENCH_DEBUG=1`` asks for
 the traceback. Every line printed passes through ``redact.redact`` first: no configured API key or
-URL password reaches the terminal or a CI log. An error line is cut at ``MAX_MESSAGE``
-characters (``... (N more characters)``).
+URL password reaches the terminal or a CI log. Those rules live in ``config/exits.py`` (an error
+line is cut at ``MAX_MESSAGE`` characters there); the commands here parse options, call the library
+and print. A command loads its config once and hands the loaded object on.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
-from typer.core import TyperGroup
 
+from ragbench.config.exits import EXIT_FAILED, OneLineGroup, fail, remember, say
 from ragbench.config.experiment import ConfigError, ExperimentConfig, expand, load_config
-from ragbench.config.redact import redact
-from ragbench.config.secrets import secrets_for
-
-if TYPE_CHECKING:  # imported where used: the CLI starts without loading the models
-    from ragbench.experiment.orchestrator import RunResult
-
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
-EXIT_BAD_INPUT = 2  # click's own code for usage errors: one code for every kind of bad input
-EXIT_FAILED = 1  # the command ran and its answer is "no"
-EXIT_BUG = 3
-MAX_MESSAGE = 2000  # characters of an error line: a value echoed whole could be megabytes
-_secrets: list[str] = []  # secrets of the config the current command loaded (see _load)
-
-
-def _one_line(text: str) -> str:
-    """A message as one line, redacted, then cut to MAX_MESSAGE (after redaction, so no secret
-    is cut in half and half shown)."""
-    line = redact(" ".join(str(text).split()), _secrets)
-    if len(line) > MAX_MESSAGE:
-        line = f"{line[:MAX_MESSAGE]}... ({len(line) - MAX_MESSAGE:,} more characters)"
-    return line
-
-
-def _say(text: str, err: bool = False) -> None:
-    typer.echo(redact(text, _secrets), err=err)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    typer.echo(f"error: {_one_line(message)}", err=True)
-    raise typer.Exit(code)
-
-
-def _error_message(exc: BaseException) -> tuple[str, int]:
-    """The one line and exit code for an exception no command handled."""
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    ours = type(exc).__module__.split(".")[0] == "ragbench"
-    if ours or isinstance(exc, ValueError | LookupError | OSError):
-        return text or type(exc).__name__, EXIT_BAD_INPUT
-    return (
-        f"unexpected {type(exc).__name__}: {text} (a bug: please report it; "
-        "RAGBENCH_DEBUG=1 shows the traceback)",
-        EXIT_BUG,
-    )
-
-
-class _Group(TyperGroup):
-    """Runs every command so that it ends in exit 0 or one ``error: ...`` line, never a
-    traceback: click's usage errors (``--limit 0``, an unknown option) included."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        def call() -> Any:
-            return super(_Group, self).main(
-                args, prog_name, complete_var, False, windows_expand_args, **extra
-            )
-
-        if not standalone_mode:  # embedded in another click program: its rules apply
-            return call()
-        _secrets.clear()
-        try:
-            rv = call()
-        except typer.TyperException as exc:  # typer's (vendored click's) usage errors
-            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ragbench`: the help text
-                exc.show()  # type: ignore[attr-defined]
-            else:
-                typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
-            sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
-        except (typer.Abort, KeyboardInterrupt):
-            typer.echo("error: interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence, see the docstring
-            if os.environ.get("RAGBENCH_DEBUG"):
-                raise
-            message, code = _error_message(exc)
-            typer.echo(f"error: {_one_line(message)}", err=True)
-            sys.exit(code)
-        if rv == 130:  # typer turns Ctrl-C into Exit(130) before we see it
-            typer.echo("error: interrupted", err=True)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
+from ragbench.store import DEFAULT_DB  # the store's models load where used, not at start
 
 app = typer.Typer(
-    cls=_Group, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0]
+    cls=OneLineGroup, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0]
 )
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
@@ -126,17 +38,8 @@ LimitOption = Annotated[
 def _load(experiment: Path) -> ExperimentConfig:
     """Load a config and remember its secrets, so that nothing printed afterwards shows them."""
     config = load_config(experiment)
-    _secrets[:] = secrets_for(config)
+    remember(config)
     return config
-
-
-def _results_file(db: Path) -> Path:
-    """An existing results file, or exit with the reason (reading never creates one)."""
-    if db.is_dir():
-        _fail(f"results file is a folder: {db}")
-    if not db.is_file():
-        _fail(f"results file not found: {db}")
-    return db
 
 
 @app.command()
@@ -146,24 +49,10 @@ def validate(experiment: Path) -> None:
         config = _load(experiment)
         trials = expand(config)
     except ConfigError as exc:
-        _fail(str(exc))
-    _say(f"{config.name}: {len(trials)} trial(s)")
+        fail(str(exc))
+    say(f"{config.name}: {len(trials)} trial(s)")
     for trial in trials:
-        _say(f"  {trial.trial_id}  {trial.label}")
-
-
-def _stats_line(result: RunResult) -> str:
-    """The work summary of a run, as ``ragbench run`` prints it."""
-    stats = result.stats
-    return "; ".join(
-        [
-            f"run {result.run_id}: {len(result.trials)} trials in {stats.seconds:.0f}s",
-            f"{stats.chunks_embedded} chunks embedded ({stats.chunks_from_cache} cached)",
-            f"{stats.generated} answers generated ({stats.generation_cache_hits} cached)",
-            f"{stats.judged} judged scores ({stats.judge_cache_hits} cached, "
-            f"{stats.judge_failures} failed)",
-        ]
-    )
+        say(f"  {trial.trial_id}  {trial.label}")
 
 
 @app.command()
@@ -179,35 +68,35 @@ def run(
     Exit 1 when the run finished but could not score what it should (its problems are printed) or
     when its report could not be written (the run id is printed: ``ragbench report`` redoes it).
     """
-    from ragbench.experiment.orchestrator import run as run_experiment
+    from ragbench.experiment import orchestrator
     from ragbench.render.report import report as make_report
 
     config = _load(experiment)  # a bad file fails here, before any work
-    result = run_experiment(experiment, limit=limit, db=db, resume=resume, progress=progress)
+    result = orchestrator.run(config, limit=limit, db=db, resume=resume, progress=progress)
     try:
         rep = make_report(result.experiment, db, run_id=result.run_id)
     except (OSError, ValueError, LookupError) as exc:
         # The run is committed; only its report failed (e.g. a read-only chart folder).
-        _say(_stats_line(result))
-        _fail(
+        say(result.stats_line())
+        fail(
             f"run {result.run_id} is saved in {db}, but its report failed: {exc}; once fixed, "
             f"`ragbench report {config.name} --db {db} --run {result.run_id}` writes it",
             code=EXIT_FAILED,
         )
-    _say(rep.table)
-    _say("\n" + _stats_line(result))
-    _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
+    say(rep.table)
+    say("\n" + result.stats_line())
+    say(f"charts: {', '.join(str(c) for c in rep.charts)}")
     unwritten = rep.problems[len(result.problems) :]  # the report's own: files it could not write
     if unwritten:
-        _fail(
+        fail(
             f"run {result.run_id} is saved in {db}, but its report failed: {unwritten[0]}; once "
             f"fixed, `ragbench report {config.name} --db {db} --run {result.run_id}` writes it",
             code=EXIT_FAILED,
         )
     if not result.ok:
         for problem in result.problems:
-            _say(f"problem: {problem}", err=True)
-        _fail(
+            say(f"problem: {problem}", err=True)
+        fail(
             f"run {result.run_id} finished with {len(result.problems)} problem(s); "
             "its scores are not to be trusted",
             code=EXIT_FAILED,
@@ -224,15 +113,14 @@ def report(
     from ragbench.render.report import report as make_report
     from ragbench.store import StoreError
 
-    _results_file(db)
     try:
         rep = make_report(experiment, db, run_id=run_id)
     except (LookupError, KeyError, StoreError) as exc:  # StoreError: corrupt or unusable file
-        _fail(str(exc.args[0]) if exc.args else str(exc))
+        fail(str(exc.args[0]) if exc.args else str(exc))
     except OSError as exc:
-        _fail(f"cannot write the report of '{experiment}' beside {db}: {exc}", code=EXIT_FAILED)
-    _say(rep.table)
-    _say(f"charts: {', '.join(str(c) for c in rep.charts)}")
+        fail(f"cannot write the report of '{experiment}' beside {db}: {exc}", code=EXIT_FAILED)
+    say(rep.table)
+    say(f"charts: {', '.join(str(c) for c in rep.charts)}")
 
 
 @app.command()
@@ -265,9 +153,9 @@ def init(
             follow_symlinks=follow_symlinks,
         )
     except InitError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for line in result.lines():
-        _say(line)
+        say(line)
 
 
 @app.command()
@@ -278,9 +166,9 @@ def models() -> None:
     rows = check_models()
     width = max(len(r[0]) for r in rows)
     for name, status, detail in rows:
-        _say(f"{name:<{width}}  {status:<7}  {detail}")
+        say(f"{name:<{width}}  {status:<7}  {detail}")
     if any(status != "ok" for _, status, _ in rows):
-        _fail("some local models are missing (see above)", code=EXIT_FAILED)
+        fail("some local models are missing (see above)", code=EXIT_FAILED)
 
 
 @app.command()
@@ -322,7 +210,7 @@ def gate(
     from ragbench.store import Store, StoreError
 
     if not minimum and baseline is None:
-        _fail("give at least one minimum (e.g. --min faithfulness=0.6) or --baseline RUN_ID")
+        fail("give at least one minimum (e.g. --min faithfulness=0.6) or --baseline RUN_ID")
     try:
         store = Store(db, read_only=True)
         results: list[GateResult | RegressionResult] = []
@@ -333,8 +221,8 @@ def gate(
                 check_regression(store, experiment, baseline, trial=trial, min_effect=min_effect)
             )
     except (GateError, StoreError) as exc:
-        _fail(str(exc))
-    _say("\n\n".join(r.table() for r in results))
+        fail(str(exc))
+    say("\n\n".join(r.table() for r in results))
     if not all(r.passed for r in results):
         raise typer.Exit(1)
 
@@ -356,8 +244,8 @@ def diff(
     try:
         result = diff_runs(db, run_a, run_b, metric=metric, trial=trial, max_rows=rows)
     except (DiffError, StoreError) as exc:
-        _fail(str(exc))
-    _say(result.text())
+        fail(str(exc))
+    say(result.text())
 
 
 @app.command("judge-check")
@@ -382,7 +270,7 @@ def judge_check(
     from ragbench.render.judge_check import run_judge_check
 
     if judge not in ("local", "fake"):
-        _fail(f"unknown judge '{judge}'; valid: local, fake")
+        fail(f"unknown judge '{judge}'; valid: local, fake")
     result = run_judge_check(
         dataset,
         split=split,
@@ -392,7 +280,7 @@ def judge_check(
         threshold=threshold,
         progress=progress,
     )
-    _say(result.summary())
+    say(result.summary())
 
 
 @app.command()
@@ -450,20 +338,20 @@ def synth(
             exclude={config: "the experiment file, not a document"} if config else None,
         )
     except SynthError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except SynthLLMError as exc:
-        _fail(
+        fail(
             f"{exc}; the rows done so far are kept in {out}: rerun the same command to resume",
             code=EXIT_FAILED,
         )
     for line in result.lines():
-        _say(line)
-    _say(
+        say(line)
+    say(
         "next: review the questions in notebooks/05-review-questions.ipynb (accept, reject, "
         "edit), then `ragbench run` an experiment whose dataset uses this file as its questions"
     )
     if result.accepted == 0:
-        _fail("no question was accepted (see the rejection counts above)", code=EXIT_FAILED)
+        fail("no question was accepted (see the rejection counts above)", code=EXIT_FAILED)
 
 
 notebook_app = typer.Typer(
@@ -485,12 +373,12 @@ def notebook_run(
     """Execute the run notebook for an experiment; the executed copy goes to results/<name>/."""
     from ragbench.notebook.papermill import NotebookError, run_notebook
 
-    _load(experiment)
+    config = _load(experiment)
     try:
-        out = run_notebook(experiment, limit=limit, db=db, notebook=notebook)
+        out = run_notebook(experiment, limit=limit, db=db, notebook=notebook, config=config)
     except (ConfigError, NotebookError) as exc:
-        _fail(str(exc))
-    _say(f"executed notebook: {out}")
+        fail(str(exc))
+    say(f"executed notebook: {out}")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@ Contract:
   no column mapping exists anywhere: the store's ``records`` table has exactly these columns.
 - :class:`ScoreRow` is one (trial, question, metric) score, in long format. A failure is a row with
   ``value`` None and ``error`` saying why; it is never averaged in and never cached.
-- :class:`Progress` is what ``run(..., on_progress=...)`` reports to a notebook or a bar.
+- The stages of a run have names, the same in code, progress and stored rows: :data:`RETRIEVAL`
+  (or :data:`RECORDS` when a question set comes with its passages), :data:`STAGED_SEARCH` and
+  :data:`ANSWER_JUDGE`. :class:`Progress` is what ``run(..., on_progress=...)`` reports to a
+  notebook or a bar.
 - :class:`RunStats` is the work a run did, counted by its stages as they go (stored as the run's
   ``stats_json``); :class:`RunInfo` is one run as the store reads it back, every JSON column
   parsed once. No other module parses a run's JSON columns.
 
-``run`` builds records in stage A (retrieval), completes them in memory in stage B (answer) and
-writes them together with their score rows; the database is read back only to resume or report.
+``run`` builds records in the retrieval stage, completes them in memory in the answer+judge stage
+and writes them together with their score rows; the database is read back only to resume or report.
 """
 
 from __future__ import annotations
@@ -90,8 +93,34 @@ class ScoreRow:
                 f"score {self.metric} of {self.question_id}: {self.value} is not finite"
             )
 
+    @classmethod
+    def of(
+        cls,
+        record: Record,
+        metric: str,
+        value: float | None,
+        error: str | None = None,
+        seconds: float | None = None,
+        details: str | None = None,
+    ) -> ScoreRow:
+        """A score of ``record``'s (run, trial, question)."""
+        key = (record.run_id, record.trial_id, record.question_id)
+        return cls(*key, metric, value, error, seconds, details)
+
 
 SCORE_COLUMNS = tuple(f.name for f in fields(ScoreRow))
+
+
+#: Every (trial, question) is retrieved for, and scored on the retrieval metrics.
+RETRIEVAL = "retrieval"
+#: The retrieval stage of a question set that comes with its passages: nothing is searched.
+RECORDS = "records"
+#: Staged search keeps the trials that go on to be answered and judged (``staged:``).
+STAGED_SEARCH = "staged search"
+#: Answers are generated and judged, for the judged questions of the trials that went on.
+ANSWER_JUDGE = "answer+judge"
+#: The stage a trial reached, in run order (a trial staged search pruned reached retrieval only).
+STAGES = (RETRIEVAL, STAGED_SEARCH, ANSWER_JUDGE)
 
 
 @dataclass(frozen=True)
@@ -99,7 +128,7 @@ class Progress:
     """Where a run is, for progress displays (``run(..., on_progress=callback)``): reported when a
     stage starts (``done`` 0) and after each (trial, question) pair it finishes."""
 
-    stage: str  # "retrieval" | "records" (ready-made: nothing retrieved) | "answer+judge"
+    stage: str  # RETRIEVAL | RECORDS (ready-made: nothing retrieved) | ANSWER_JUDGE
     done: int  # (trial, question) pairs done in this stage; 0: the stage has just started
     total: int  # pairs to do in this stage
     trial: str  # label of the trial being worked on

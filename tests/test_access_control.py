@@ -21,6 +21,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from ragbench.config.experiment import FUSION_MODES, PipelineConfig
 from ragbench.data.datasets import Dataset, Question, make_document
 from ragbench.models import HashingEmbedding
+from ragbench.models.cache import ModelCache
 from ragbench.pipeline.index import chunk_documents
 from ragbench.pipeline.rag import AccessControl, Builder, Pipeline, doc_id_of
 
@@ -78,13 +79,22 @@ class AdversaryLLM(CustomLLM):
         yield self.complete(prompt, formatted=formatted, **kwargs)
 
 
-class AdversaryBuilder(Builder):
-    """A builder whose every LLM (generator, reranker, query writer) is the adversary."""
+class AdversaryModels(ModelCache):
+    """A model cache whose every LLM (generator, reranker, query writer) is the adversary."""
 
     adversary = AdversaryLLM(prompts=[])
 
     def llm(self, cfg: Any) -> Any:
         return self.adversary
+
+
+class AdversaryBuilder(Builder):
+    """A builder whose every LLM (generator, reranker, query writer) is the adversary."""
+
+    adversary = AdversaryModels.adversary
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset, models=AdversaryModels())
 
 
 def corpus(groups: dict[str, Any]) -> Dataset:

@@ -16,9 +16,9 @@ import pytest
 
 from ragbench.config.experiment import ConfigError, parse_config
 from ragbench.experiment.allocation import ALL_JUDGED, EXHAUSTED, Allocator, Budget
-from ragbench.experiment.budgeted import judged_order
+from ragbench.experiment.context import judged_order, judged_subset
+from ragbench.experiment.judging import JudgingWork
 from ragbench.experiment.orchestrator import run
-from ragbench.experiment.stages import Stages, judged_subset
 from ragbench.judge.scoring import Judge, Score
 from ragbench.render.report import load
 from ragbench.stats import (
@@ -453,16 +453,16 @@ def test_adaptive_run_resumes_where_it_stopped(
     whole = run(config, db=tmp_path / "whole.duckdb", progress=False)
     expected = Store(tmp_path / "whole.duckdb").run_info(whole.run_id).stats.allocation
 
-    compute_item = Stages._compute_item  # what the executor runs for each (trial, question)
+    compute_item = JudgingWork.compute  # what the executor runs for each (trial, question)
     calls = {"n": 0}
 
-    def dies_after_45(self: Stages, *args: Any) -> Any:
+    def dies_after_45(self: JudgingWork, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] > 45:
             raise KeyboardInterrupt
         return compute_item(self, *args)
 
-    monkeypatch.setattr(Stages, "_compute_item", dies_after_45)
+    monkeypatch.setattr(JudgingWork, "compute", dies_after_45)
     db = tmp_path / "cut.duckdb"
     with pytest.raises(KeyboardInterrupt):
         run(config, db=db, progress=False)
@@ -470,7 +470,7 @@ def test_adaptive_run_resumes_where_it_stopped(
     partial = Store(db).run_info(cut).stats.allocation
     # 40 verdicts before the first look (4 trials x 10), then rounds of 2; the 46th died
     assert partial["spent_verdicts"] == 44
-    monkeypatch.setattr(Stages, "_compute_item", compute_item)
+    monkeypatch.setattr(JudgingWork, "compute", compute_item)
     resumed = run(config, db=db, resume=cut, progress=False)
     got = Store(db).run_info(resumed.run_id).stats.allocation
     assert got["trials"] == expected["trials"]

@@ -251,7 +251,7 @@ def test_the_written_yaml_runs_with_test_doubles(tmp_path: Path) -> None:
     ran = run(config, limit=4, db=db, progress=False)
     assert ran.ok and len(ran.trials) == 9
     rep = load(db, run_id=ran.run_id)
-    assert sum(rep.trials.stage == 2) == 2  # staged search kept two trials
+    assert sum(rep.trials.stage == "answer+judge") == 2  # staged search kept two trials
     assert set(rep.scores.metric) == {
         "hit_rate",
         "mrr",

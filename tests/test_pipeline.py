@@ -352,7 +352,7 @@ def test_llm_rerank_reorders_candidates(
     plain = builder.build(config(retrieval={"method": "dense", "top_k": 6}))
     order = [c.node.node_id for c in plain.retrieve(QUESTION)]
     llm = RerankLLM(prompts=[])
-    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    monkeypatch.setattr(builder.models, "llm", lambda cfg: llm)
     cfg = config(retrieval={"method": "dense", "top_k": 2, "rerank": "llm", "rerank_candidates": 6})
     reranked = builder.build(cfg).retrieve(QUESTION)
     assert [c.node.node_id for c in reranked] == [order[2], order[0]]
@@ -364,7 +364,7 @@ def test_llm_rerank_batches_and_fills_top_k(
     builder: Builder, demo: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     llm = RerankLLM(prompts=[], answer="no usable ranking")
-    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    monkeypatch.setattr(builder.models, "llm", lambda cfg: llm)
     cfg = config(retrieval={"top_k": 3, "rerank": "llm", "rerank_batch_size": 4})
     chunks = check_chunks(builder.build(cfg), demo, 3)
     assert len(chunks) == 3  # an unparseable ranking falls back to the retrieval order

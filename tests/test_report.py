@@ -72,8 +72,8 @@ def build_db(db: Path, experiment: str, fake: bool, with_scores: bool = True) ->
     store.set_stage(
         run_id,
         {
-            "trial-1": (2, "kept: hit_rate 0.500 in the top 3"),
-            "trial-4": (1, "pruned after retrieval: hit_rate 0.333 below"),
+            "trial-1": ("answer+judge", "kept: hit_rate 0.500 in the top 3"),
+            "trial-4": ("retrieval", "pruned after retrieval: hit_rate 0.333 below"),
         },
     )
     if with_scores:

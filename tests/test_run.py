@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from ragbench.cli import app
 from ragbench.config.experiment import ExperimentConfig, parse_config
+from ragbench.experiment.context import judged_subset
 from ragbench.experiment.orchestrator import RunResult, run
-from ragbench.experiment.stages import judged_subset
 from ragbench.render.report import report
 from ragbench.stats import summarize
 from ragbench.store import Store

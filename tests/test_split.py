@@ -179,7 +179,8 @@ def test_staged_search_ranks_on_dev_questions(
     make_qa_folder: Any, fake_config_data: dict[str, Any], tmp_path: Path
 ) -> None:
     from ragbench.config.experiment import expand
-    from ragbench.experiment.stages import Stages
+    from ragbench.experiment.context import RunContext
+    from ragbench.experiment.staged import select_trials
 
     data = copy.deepcopy(fake_config_data)
     data |= {
@@ -194,19 +195,19 @@ def test_staged_search_ranks_on_dev_questions(
     store.start_run("r", config.name, {}, {}, None, True, "tiny")
     store.add_trials("r", trials)
     dataset = load_dataset(config.dataset)
-    runner = Stages(config, dataset, store, "r", False, False, None)
+    runner = RunContext.open(config, dataset, store, "r", False, False, None)
     assert sorted(runner.splits.values()) == ["dev", "test"]
     dev = next(q for q, s in runner.splits.items() if s == "dev")
     test = next(q for q, s in runner.splits.items() if s == "test")
     first, second = (t.trial_id for t in trials)
     # the second trial is better over both questions, the first on the dev question
-    runner.stage1_scores = [
+    runner.rank_scores = [
         {"trial_id": first, "question_id": dev, "value": 1.0},
         {"trial_id": first, "question_id": test, "value": 0.0},
         {"trial_id": second, "question_id": dev, "value": 0.5},
         {"trial_id": second, "question_id": test, "value": 1.0},
     ]
-    assert [t.trial_id for t in runner.select_stage3(trials)] == [first]
+    assert [t.trial_id for t in select_trials(runner, trials)] == [first]
 
 
 # --- end to end ------------------------------------------------------------------------------------

@@ -335,7 +335,7 @@ def test_version_1_files_are_migrated_and_keep_their_runs(tmp_path: Path) -> Non
     assert store.question_splits("old") == {}  # the column is added, NULL for the old records
     assert store.run_info("old").stats == RunStats(judged=3)  # kept in message by version 1
     assert list(store.scores("old").value) == [0.5]
-    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "3"
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "4"
 
 
 def test_resumed_run_keeps_its_start_time_and_config(tmp_path) -> None:
@@ -366,3 +366,69 @@ def test_version_1_files_still_open_in_ragbench_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "exp", "--db", str(path)])
     assert result.exit_code == 0, result.output
     assert "0.500" in result.output and "top_k=2" in result.output
+
+
+# A version-3 file: every table as version 3 wrote it (stage an integer, no stage_reached), one
+# run of three trials that staged search split: two went on (stage 2), one was pruned (stage 1).
+V3_SCHEMA = """
+CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, experiment VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, git_sha VARCHAR,
+  config_json VARCHAR NOT NULL, versions_json VARCHAR NOT NULL, fake_models BOOLEAN NOT NULL,
+  dataset VARCHAR, message VARCHAR, stats_json VARCHAR, config_hash VARCHAR, data_hash VARCHAR);
+CREATE TABLE trials (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+  params_json VARCHAR NOT NULL, overrides_json VARCHAR NOT NULL, stage INTEGER, stage_note VARCHAR,
+  PRIMARY KEY (run_id, trial_id));
+CREATE TABLE records (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL,
+  question_id VARCHAR NOT NULL, user_input VARCHAR NOT NULL, retrieved_contexts VARCHAR[] NOT NULL,
+  retrieved_doc_ids VARCHAR[] NOT NULL, response VARCHAR, cited_doc_ids VARCHAR[],
+  reference VARCHAR, latency_s DOUBLE, retrieval_s DOUBLE, generation_s DOUBLE,
+  prompt_tokens INTEGER, completion_tokens INTEGER, split VARCHAR,
+  PRIMARY KEY (run_id, trial_id, question_id));
+CREATE TABLE scores (run_id VARCHAR NOT NULL, trial_id VARCHAR NOT NULL,
+  question_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, error VARCHAR,
+  seconds DOUBLE, details VARCHAR, PRIMARY KEY (run_id, trial_id, question_id, metric));
+CREATE TABLE embeddings (model_id VARCHAR NOT NULL, text_hash VARCHAR NOT NULL,
+  vector FLOAT[] NOT NULL, PRIMARY KEY (model_id, text_hash));
+CREATE TABLE cache (kind VARCHAR NOT NULL, key VARCHAR NOT NULL, value_json VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '3');
+INSERT INTO runs VALUES ('v3', 'exp', now(), now(), 'finished', NULL,
+  '{"metrics": ["mrr"]}', '{}', false, 'demo', NULL, '{"judged": 0}', 'c', 'd');
+INSERT INTO trials VALUES
+  ('v3', 't1', 'top_k=1', '{}', '{}', 1, 'pruned: mrr 0.250, rank 3 of 3; top 2 go on'),
+  ('v3', 't2', 'top_k=2', '{}', '{}', 2, 'kept: mrr 0.500, rank 2 of 3 (top 2)'),
+  ('v3', 't3', 'top_k=3', '{}', '{}', 2, 'kept: mrr 0.750, rank 1 of 3 (top 2)');
+INSERT INTO scores VALUES ('v3', 't1', 'q1', 'mrr', 0.25, NULL, NULL, NULL),
+  ('v3', 't2', 'q1', 'mrr', 0.5, NULL, NULL, NULL), ('v3', 't3', 'q1', 'mrr', 0.75, NULL, NULL, NULL);
+"""
+V3_NOTES = [
+    "top_k=2: kept: mrr 0.500, rank 2 of 3 (top 2)",
+    "top_k=3: kept: mrr 0.750, rank 1 of 3 (top 2)",
+    "top_k=1: pruned: mrr 0.250, rank 3 of 3; top 2 go on",
+]
+
+
+def test_version_3_integer_stages_read_as_names_and_report_the_same(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragbench.cli import app
+    from ragbench.results.report import load
+
+    path = tmp_path / "v3.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(V3_SCHEMA)
+    con.close()
+    reader = Store(path, read_only=True)  # not migrated: the file has the integer column only
+    stages = dict(zip(reader.trials("v3").label, reader.trials("v3").stage, strict=True))
+    assert stages == {"top_k=1": "retrieval", "top_k=2": "answer+judge", "top_k=3": "answer+judge"}
+    rep = load(path, experiment="exp")
+    assert rep.stage_notes == V3_NOTES  # the trials that went on first, as version 3 showed them
+    result = CliRunner().invoke(app, ["report", "exp", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert all(note in result.output for note in V3_NOTES)
+    store = Store(path)  # migrated: the name column is added, NULL for the old rows
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "4"
+    assert store.query("SELECT stage_reached FROM trials").stage_reached.isna().all()
+    assert dict(zip(store.trials("v3").label, store.trials("v3").stage, strict=True)) == stages
+    assert load(path, experiment="exp").stage_notes == V3_NOTES

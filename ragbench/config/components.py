@@ -137,7 +137,7 @@ LOCAL_SEQUENTIAL = (
 class LLMConfig(Endpoint):
     """An answer or judge LLM: which model, how it samples, and how its calls are run.
 
-    ``concurrency`` is how many calls may be in flight at once. Stage 3 (answer and judge) runs
+    ``concurrency`` is how many calls may be in flight at once. The answer+judge stage runs
     ``min(generation concurrency, judge concurrency)`` questions in parallel threads, so it pays
     for OpenAI-compatible endpoints (vLLM, Ollama, llama.cpp server, hosted), which serve several
     requests at once. The local llama.cpp path stays sequential: its calls share one process's

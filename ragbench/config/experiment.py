@@ -70,7 +70,7 @@ from ragbench.metrics import names as metric_names
 class StagedConfig(Strict):
     """Staged search: answer and judge only the trials that retrieve best (plus pinned ones)."""
 
-    rank_by: str = "mrr"  # a cheap retrieval metric computed for every trial in stage 1
+    rank_by: str = "mrr"  # a cheap retrieval metric computed for every trial in retrieval
     top_n: Int = Field(2, ge=1)  # trials that go on to generation + LLM judging
     pin: list[str] = []  # trial labels or ids that always go on (e.g. today's production set-up)
 
@@ -83,7 +83,7 @@ class StagedConfig(Strict):
                 f"'{v}' is judged only after stage 1 (it needs answers); rank by a retrieval "
                 f"metric, one of: {', '.join(retrieval)}"
             )
-        return check_name("stage-1 ranking metric", v, retrieval)
+        return check_name("staged search ranking metric", v, retrieval)
 
 
 class SplitConfig(Strict):
@@ -182,7 +182,7 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _staged(self) -> ExperimentConfig:
-        # Stage 1 ranks by scores computed for every trial: a metric the run never computes
+        # Staged search ranks by scores of the retrieval stage: a metric the run never computes
         # would rank every trial as 0 (or crash) after the whole retrieval stage.
         if self.staged and self.staged.rank_by not in self.metrics:
             ranked = [m for m in self.metrics if m in metric_names("retrieval")]

@@ -38,7 +38,6 @@ CSV_COLUMNS = ("context", "answer", "label")
 # ragas' faithfulness passes user_input only to the statement-splitting prompt, as the question
 # the answer responds to; a dialogue response has none, so a neutral marker stands in for it.
 USER_INPUT = "(dialogue response)"
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Contract:
   (``Store.question_splits``).
 - ``dev_scores(scores, splits)``: the score rows of dev questions (every row when ``splits`` is
   empty). Every best-trial choice of a split run goes through it: the report's table and
-  verdicts, ``ragbench gate``'s and ``diff``'s "best", and staged search's stage-1 ranking.
+  verdicts, ``ragbench gate``'s and ``diff``'s "best", and staged search's ranking.
 The report's "Held-out check" (the chosen trial scored on the test questions) is
 ``results.heldout``'s.
 """

@@ -1,24 +1,18 @@
 """``run``: the only orchestrator. The CLI, the notebooks and CI all call it.
 
-run = provenance -> retrieve -> answer -> judge -> write; each stage hands the next its
-:class:`~ragbench.records.Record` objects in memory, and the database is read only to resume.
-
-1. Provenance: load the dataset, expand the sweep, record the run (config and data hashes, model
-   identities, package versions) and its trials. ``resume=RUN_ID`` refuses a run whose resolved
-   config or data differ, naming what changed.
-2. Retrieve, for every trial and question: build (or reuse) the index, retrieve, score the
-   retrieval metrics. All embedding happens here, before the LLM starts. Staged search then keeps
-   the trials that ``stats.best_trial``'s ordering ranks highest (on the dev questions when the
-   experiment holds out a ``split:``; every record stores its question's split).
-3. Answer and judge the seeded ``judge_limit`` subset: a cited answer (generation cache keyed by
-   the LLM's content identity, the prompt and every sampling setting), then each judged metric
-   (judge cache, see judge/scoring.py). Failures are recorded as rows and retried on resume.
-Writes go through the store's batch writer: one transaction per batch of questions or per second.
+Provenance first: load the dataset, expand the sweep, check what can be checked before any work,
+record the run (config and data hashes, model identities, package versions) and its trials;
+``resume=RUN_ID`` refuses a run whose resolved config or data differ, naming what changed. Then
+the named stages, each holding the run's :class:`~ragbench.experiment.context.RunContext`:
+``retrieval`` (``retrieval.py``), ``staged search`` (``staged.py``) and ``answer+judge``
+(``scheduler.py``, items computed by ``judging.py``); the last two run only when the run judges
+something. Each stage hands the next its :class:`~ragbench.records.Record` objects in memory; the
+database is read only to resume. A run that raises is stored as failed (with its statistics so
+far); one that finishes but could not score what it was asked to has ``problems``.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,13 +27,16 @@ from ragbench.config.secrets import secrets_for
 from ragbench.data.datasets import Dataset, load_dataset
 from ragbench.data.splits import splits_for
 from ragbench.data.walk import run_files
+from ragbench.experiment.context import RunContext, judge_config
 from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
-from ragbench.experiment.stages import Stages, judge_config
+from ragbench.experiment.retrieval import run_retrieval
+from ragbench.experiment.scheduler import run_judging
+from ragbench.experiment.staged import select_trials
 from ragbench.metrics.text import content_words
 from ragbench.records import Progress, RunStats
-from ragbench.store import Store
+from ragbench.store import DEFAULT_DB, Store
 
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
+__all__ = ["DEFAULT_DB", "RunResult", "run"]
 
 
 @dataclass
@@ -65,10 +62,18 @@ class RunResult:
             f"{self.stats.seconds:.0f}s, {state})"
         )
 
-    def _repr_html_(self) -> str:
-        from ragbench.results.report import load
-
-        return str(load(self.db, run_id=self.run_id)._repr_html_())
+    def stats_line(self) -> str:
+        """The work the run did, in one line (as ``ragbench run`` prints it)."""
+        stats = self.stats
+        return "; ".join(
+            [
+                f"run {self.run_id}: {len(self.trials)} trials in {stats.seconds:.0f}s",
+                f"{stats.chunks_embedded} chunks embedded ({stats.chunks_from_cache} cached)",
+                f"{stats.generated} answers generated ({stats.generation_cache_hits} cached)",
+                f"{stats.judged} judged scores ({stats.judge_cache_hits} cached, "
+                f"{stats.judge_failures} failed)",
+            ]
+        )
 
 
 def _check_staged(config: ExperimentConfig, dataset: Dataset) -> None:
@@ -208,15 +213,18 @@ def run(
         skipped_files=list(dataset.skipped),
         warnings=list(dataset.warnings),
     )
-    runner = Stages(config, dataset, store, run_id, bool(resume), progress, on_progress, stats)
+    ctx = RunContext.open(
+        config, dataset, store, run_id, bool(resume), progress, on_progress, stats
+    )
     try:
-        runner.retrieve_all(trials)
-        runner.answer_and_judge(trials)
+        run_retrieval(ctx, trials)
+        if ctx.judged_ids and ctx.judged_metrics:
+            run_judging(ctx, select_trials(ctx, trials))
     except BaseException as exc:
-        stats.seconds = time.perf_counter() - runner.start
+        stats.seconds = ctx.progress.elapsed()
         store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], stats)
         raise
-    problems = runner.problems()
+    problems = _problems(ctx)
     scored, failed = store.score_counts(run_id)
     if scored == 0:
         problems.append(
@@ -224,10 +232,21 @@ def run(
             "with gold_doc_ids (or gold_spans; reference_recall a reference answer), the judged "
             "metrics an answer the judge can score"
         )
-    stats.seconds = time.perf_counter() - runner.start
+    stats.seconds = ctx.progress.elapsed()
     stats.problems = problems
     store.finish_run(run_id, "finished", "; ".join(problems) or None, stats)
     return RunResult(run_id, Path(db), config.name, trials, stats, problems)
+
+
+def _problems(ctx: RunContext) -> list[str]:
+    """What makes a finished run unfit to decide on, one line each (empty: fine)."""
+    judged, failed = ctx.stats.judged, ctx.stats.judge_failures
+    if ctx.judged_metrics and ctx.judged_ids and failed and failed >= judged:
+        return [
+            f"every judged score failed ({failed} failures): see the error column, e.g. "
+            "`ragbench report` or the scores table"
+        ]
+    return []
 
 
 def _redactor(config: ExperimentConfig) -> Callable[[str], str]:

@@ -1,6 +1,13 @@
-"""Bounded worker threads, and per-key locks so that identical work runs once.
+"""Executors (where a stage's work items run), bounded worker threads, and per-key locks.
 
 Contract:
+- An :class:`Executor` has one method: ``completed(items, fn)`` yields ``(item, fn(item))`` for
+  every item as each finishes, to the one thread that consumes them and commits the results (the
+  store has one writer). ``fn`` computes one item from the item and what ``fn`` holds (models,
+  the judge, a cache object); it never writes to the store. :class:`LocalExecutor` runs items in
+  this process, through ``completed`` below. ``EXECUTORS`` names the kinds (``local``); another
+  kind (a Ray cluster) plugs in by implementing ``completed`` and handing back each item's
+  :class:`~ragbench.records.Record`, score rows and cache entries the same way.
 - ``completed(items, fn, workers)`` yields ``(item, fn(item))`` for every item: in input order from
   the calling thread when ``workers`` is 1, in completion order from a pool of ``workers`` threads
   otherwise (never more than ``workers`` calls at once). An exception from ``fn`` is raised in the
@@ -19,10 +26,35 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 I = TypeVar("I")  # noqa: E741 - an item
 R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """Runs work items and yields each with its result as it finishes (module docstring)."""
+
+    def completed(
+        self, items: Iterable[I], fn: Callable[[I], R]
+    ) -> Generator[tuple[I, R], None, None]: ...
+
+
+class LocalExecutor:
+    """Items in this process: in the calling thread for ``workers`` 1, else on that many threads."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+
+    def completed(
+        self, items: Iterable[I], fn: Callable[[I], R]
+    ) -> Generator[tuple[I, R], None, None]:
+        """``completed(items, fn, self.workers)``: use it under ``contextlib.closing``."""
+        return completed(items, fn, self.workers)
+
+
+#: Executor kinds by name -> a factory taking the number of items to run at once.
+EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}
 
 
 def completed(

@@ -35,10 +35,9 @@ from ragbench.config.experiment import DatasetConfig, ExperimentConfig, JudgeCon
 from ragbench.data.datasets import Dataset
 from ragbench.data.labelled import BEGIN_WOW, LabelledItem, dataset_name, load_labelled, ready_made
 from ragbench.experiment.orchestrator import run
-from ragbench.experiment.stages import HUMAN_LABEL
-from ragbench.store import Store
+from ragbench.experiment.retrieval import HUMAN_LABEL
+from ragbench.store import DEFAULT_DB, Store
 
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
 METRIC = "faithfulness"
 
 

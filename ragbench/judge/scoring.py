@@ -10,7 +10,7 @@ Contract:
   store by a hash of (metric, ragas version, ``JUDGE_PROTOCOL``, judge model, sampling params,
   judge embedding, inputs) (:meth:`Judge.cache_key`), so identical work is never judged twice,
   across trials and runs; each LLM call is cached too (``adapter.JudgeLLM``).
-- ``Judge.score`` may be called from several threads at once (stage 3 with ``concurrency`` > 1):
+- ``Judge.score`` may be called from several threads at once (the answer+judge stage with ``concurrency`` > 1):
   each thread judges through its own ragas adapter and metric objects (their trace and token
   counts are per call), and concurrent calls with one cache key take turns, so the second finds
   the first's verdict in the cache.

@@ -41,7 +41,7 @@ class Retrieved:
 
 @dataclass(frozen=True)
 class RetrievalSpec:
-    """A metric of what was retrieved, computed for every trial and question in stage 1-2."""
+    """A metric of what was retrieved, computed for every trial and question in the retrieval stage."""
 
     description: str
     score: Callable[[Retrieved], float]

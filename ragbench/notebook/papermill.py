@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragbench.config.experiment import load_config
+from ragbench.config.experiment import ExperimentConfig, load_config
 from ragbench.config.redact import redact
 from ragbench.config.secrets import secrets_for
 from ragbench.config.validation import one_line
+from ragbench.store import DEFAULT_DB
 
 NOTEBOOK = "01-run-experiment.ipynb"
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # a source checkout
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
 
 
 class NotebookError(RuntimeError):
@@ -47,6 +47,7 @@ def run_notebook(
     db: str | Path = DEFAULT_DB,
     notebook: str | Path | None = None,
     kernel_name: str = "python3",
+    config: ExperimentConfig | None = None,
 ) -> Path:
     """Execute a run notebook headlessly for one experiment and return the executed copy's path.
 
@@ -57,6 +58,7 @@ def run_notebook(
         db: the DuckDB results file; the executed copy goes under ``<its folder>/<experiment>/``.
         notebook: the notebook to execute (default: :func:`default_notebook`).
         kernel_name: the Jupyter kernel (python3: the interpreter running this code).
+        config: ``experiment`` already loaded (the CLI's), so it is not read twice here.
 
     Raises:
         ConfigError: the experiment file is missing or invalid.
@@ -66,7 +68,8 @@ def run_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     experiment = Path(experiment).resolve()
-    config = load_config(experiment)
+    if config is None:
+        config = load_config(experiment)
     secrets = secrets_for(config)
     source = Path(notebook) if notebook else default_notebook()
     if not source.is_file():

@@ -1,10 +1,15 @@
 """Index building: chunking, stable chunk ids, the embedding cache and the vector stores.
 
-Contract: ``Indexer(dataset, cache).index(pipeline_cfg) -> Index``, built once per (corpus,
-chunking, embedding, vector store) and shared by every trial that differs only in retrieval or
-generation. An :class:`Index` owns its chunks and, for the hierarchical chunker, the docstore holding
-their parents: the pair is made together from one chunking and travels together, so an
-auto-merging retriever is never handed another index's docstore. Chunk ids are hashes of (corpus,
+Contract: ``Indexer(dataset, cache, stats, models).index(pipeline_cfg) -> Index``, built once per
+(corpus, chunking, embedding, vector store) and shared by every trial that differs only in
+retrieval or generation. The embedding models come from ``models`` (the run's
+:class:`~ragbench.models.cache.ModelCache`, shared with the pipelines and the judge) and are
+handed explicitly to everything that embeds (the index, the semantic chunker): LlamaIndex's
+global ``Settings`` are never read or changed, so nothing falls back to a default model.
+
+An :class:`Index` owns its chunks and, for the hierarchical chunker, the docstore holding their
+parents: the pair is made together from one chunking and travels together, so an auto-merging
+retriever is never handed another index's docstore. Chunk ids are hashes of (corpus,
 chunking, embedding, position, text), the same in every process, so a persistent DuckDB index
 written by one run matches the next run's chunks. Each distinct chunk text is embedded once per
 model (``cache``: the results Store's embedding table).
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
+from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import run_transformations
 from llama_index.core.node_parser import (
@@ -43,8 +48,9 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from ragbench import models
-from ragbench.config.experiment import ChunkingConfig, EmbeddingConfig, PipelineConfig, params_hash
+from ragbench.config.experiment import ChunkingConfig, PipelineConfig, params_hash
 from ragbench.data.datasets import Dataset
+from ragbench.models.cache import ModelCache
 from ragbench.records import RunStats
 from ragbench.store.vectors import DuckDBVectorStore, MemoryVectorStore
 
@@ -244,10 +250,14 @@ class Index:
 
 
 class Indexer:
-    """Builds indexes for one dataset, sharing models, chunkings and indexes between trials."""
+    """Builds indexes for one dataset, sharing chunkings and indexes between trials."""
 
     def __init__(
-        self, dataset: Dataset, cache: Any | None = None, stats: RunStats | None = None
+        self,
+        dataset: Dataset,
+        cache: Any | None = None,
+        stats: RunStats | None = None,
+        models: ModelCache | None = None,
     ) -> None:
         """
         Args:
@@ -256,28 +266,14 @@ class Indexer:
                 ``embeddings_put(model_id, {hash: vector})`` (the DuckDB Store), so each distinct
                 chunk text is embedded once per model, across trials, runs and chunk sizes.
             stats: where indexes built and chunks embedded are counted (a run's statistics).
+            models: where embedding models come from (default: a cache of its own).
         """
         self.dataset = dataset
         self.cache = cache
-        self._embeddings: dict[str, Any] = {}
-        self._llms: dict[str, Any] = {}
+        self.models = models if models is not None else ModelCache()
         self._chunks: dict[str, Chunks] = {}
         self._indexes: dict[str, Index] = {}
         self.stats = stats if stats is not None else RunStats()
-
-    def embedding(self, cfg: EmbeddingConfig) -> Any:
-        """The embedding model a config names (one instance per distinct config)."""
-        key = params_hash(cfg.model_dump())
-        if key not in self._embeddings:
-            self._embeddings[key] = models.make_embedding(cfg)
-        return self._embeddings[key]
-
-    def llm(self, cfg: models.LLMConfig) -> Any:
-        """The LLM a config names (one instance per distinct config)."""
-        key = params_hash(cfg.model_dump())
-        if key not in self._llms:
-            self._llms[key] = models.make_llm(cfg)
-        return self._llms[key]
 
     def chunks(self, cfg: PipelineConfig) -> Chunks:
         """The corpus chunked for a trial, once per (corpus, chunking, embedding)."""
@@ -289,7 +285,7 @@ class Indexer:
             }
         )
         if key not in self._chunks:
-            embed = self.embedding(cfg.embedding)
+            embed = self.models.embedding(cfg.embedding)
             self._chunks[key] = chunk_documents(cfg.chunking, embed, self.dataset.corpus, key)
         return self._chunks[key]
 
@@ -311,10 +307,7 @@ class Indexer:
         persistent = cfg.retrieval.vector_store == "duckdb"
         slot = f"{key}@{self.vector_store_path(cfg)}" if persistent else key
         if slot not in self._indexes:
-            embed = self.embedding(cfg.embedding)
-            # LlamaIndex falls back to OpenAI for anything left unset; pin both explicitly.
-            Settings.embed_model = embed
-            Settings.llm = self.llm(cfg.generation.llm)
+            embed = self.models.embedding(cfg.embedding)
             chunks = self.chunks(cfg)
             if persistent:
                 vectors = self._duckdb_index(cfg, key, chunks.nodes, embed)

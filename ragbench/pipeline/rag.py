@@ -1,7 +1,9 @@
 """The query pipeline: access-controlled retrieval, rerank, query transforms, prompt and answer.
 
-Contract: ``Builder(dataset, cache).build(pipeline_cfg) -> Pipeline`` (indexes come from
-:class:`ragbench.pipeline.index.Indexer`, which ``Builder`` extends); ``Pipeline.retrieve(question,
+Contract: ``Builder(dataset, cache, stats, models).build(pipeline_cfg) -> Pipeline``: indexes come
+from its :class:`ragbench.pipeline.index.Indexer`, models from ``models`` (the run's
+:class:`~ragbench.models.cache.ModelCache`), and every component that takes an LLM or an
+embedding gets it explicitly (never LlamaIndex's global ``Settings``); ``Pipeline.retrieve(question,
 user_groups=None)`` returns at most top_k scored chunks (each with a ``doc_id`` in its metadata),
 never one from a document whose ``allowed_groups`` the user lacks; ``Pipeline.answer(prompt,
 doc_ids)`` returns an :class:`Answer` with the response, the cited sources and the cost.
@@ -12,11 +14,11 @@ rerankers).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llama_index.core import Document, StorageContext, VectorStoreIndex
+from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.indices.query.query_transform import HyDEQueryTransform
 from llama_index.core.postprocessor import LLMRerank, MetadataReplacementPostProcessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -33,70 +35,11 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from ragbench import models
 from ragbench.config.experiment import PipelineConfig, RetrievalConfig, params_hash
+from ragbench.models.cache import ModelCache
+from ragbench.pipeline.access import AccessControl, doc_id_of  # noqa: F401 - doc_id_of is imported from here
 from ragbench.pipeline.index import Indexer
 from ragbench.pipeline.prompts import cited_passages, format_context, render_prompt
 from ragbench.records import RunStats
-
-# --- access control ------------------------------------------------------------------------------
-
-ACL_KEY = "allowed_groups"  # document metadata: the groups that may see it; absent/None = public
-
-
-def _acl(value: Any) -> frozenset[str] | None:
-    """Normalise an ``allowed_groups`` value; None means public.
-
-    A bare string is one group (never its characters); a value of any other type admits no one,
-    so a malformed label fails closed.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return frozenset([value])
-    if isinstance(value, list | tuple | set | frozenset):
-        return frozenset(str(g) for g in value)
-    return frozenset()
-
-
-def _admits(acl: frozenset[str] | None, scope: frozenset[str]) -> bool:
-    return acl is None or bool(acl & scope)
-
-
-class AccessControl:
-    """Who may see which chunk, from the corpus documents' ``allowed_groups`` metadata.
-
-    A chunk is visible only when both its own metadata and its source document (looked up by
-    doc_id in the corpus, the source of truth) admit one of the user's groups. When the corpus has
-    any restricted document, a chunk that cannot be traced to a corpus document is hidden. A user
-    without groups (``None``) sees public documents only.
-    """
-
-    def __init__(self, corpus: Sequence[Document]) -> None:
-        self.documents: dict[str, frozenset[str] | None] = {}
-        for doc in corpus:
-            acl = _acl(doc.metadata.get(ACL_KEY))
-            self.documents[doc.id_] = acl
-            self.documents[doc.metadata.get("doc_id") or doc.id_] = acl
-        restricted = [acl for acl in self.documents.values() if acl is not None]
-        self.restricted = bool(restricted)
-        self.groups: frozenset[str] = frozenset().union(*restricted)
-
-    def scope(self, user_groups: Iterable[str] | str | None) -> frozenset[str]:
-        """The user's groups that matter here: users with the same scope see the same chunks."""
-        if isinstance(user_groups, str):
-            user_groups = [user_groups]
-        return frozenset(user_groups or ()) & self.groups
-
-    def permits(self, node: BaseNode, scope: frozenset[str]) -> bool:
-        if not _admits(_acl(node.metadata.get(ACL_KEY)), scope):
-            return False
-        doc_id = doc_id_of(node)
-        if doc_id not in self.documents:
-            return not self.restricted
-        return _admits(self.documents[doc_id], scope)
-
-    def visible(self, nodes: list[BaseNode], scope: frozenset[str]) -> list[BaseNode]:
-        return [n for n in nodes if self.permits(n, scope)]
-
 
 # --- retrievers: name -> factory(view, retrieval config, k, llm) -> retriever --------------------------
 
@@ -321,14 +264,22 @@ class Pipeline:
         return [c for c in chunks if self.access.permits(c.node, scope)][: self.top_k]
 
     def prompt_for(self, question: str, contexts: list[str], doc_ids: list[str]) -> str:
-        return render_prompt(
-            self.prompt, context=format_context(contexts, doc_ids), question=question
-        )
+        return answer_prompt(self.prompt, question, contexts, doc_ids)
 
     def answer(self, prompt: str, doc_ids: list[str]) -> Answer:
         """Generate a cited answer; ``[n]`` in the text maps to the n-th retrieved chunk's doc_id."""
-        text, usage, seconds = models.complete(self.llm, prompt)
-        return Answer(text.strip(), cited_doc_ids(text, doc_ids), seconds, usage)
+        return generate(self.llm, prompt, doc_ids)
+
+
+def answer_prompt(template: str, question: str, contexts: list[str], doc_ids: list[str]) -> str:
+    """The generator's prompt for one question and its retrieved passages (numbered sources)."""
+    return render_prompt(template, context=format_context(contexts, doc_ids), question=question)
+
+
+def generate(llm: Any, prompt: str, doc_ids: list[str]) -> Answer:
+    """A cited answer from ``llm``; ``[n]`` in the text maps to the n-th passage's doc_id."""
+    text, usage, seconds = models.complete(llm, prompt)
+    return Answer(text.strip(), cited_doc_ids(text, doc_ids), seconds, usage)
 
 
 def cited_doc_ids(text: str, doc_ids: list[str]) -> list[str]:
@@ -340,28 +291,41 @@ def cited_doc_ids(text: str, doc_ids: list[str]) -> list[str]:
     return cited
 
 
-def doc_id_of(chunk: NodeWithScore | BaseNode) -> str:
-    node = chunk.node if isinstance(chunk, NodeWithScore) else chunk
-    return node.metadata.get("doc_id") or node.ref_doc_id or node.node_id
+class Builder:
+    """Builds pipelines for one dataset; indexes, models and pipelines are shared between trials.
 
-
-class Builder(Indexer):
-    """Builds pipelines for one dataset; indexes, models and pipelines are shared between trials."""
+    Args:
+        dataset: the corpus and questions.
+        cache: the embedding cache (see :class:`~ragbench.pipeline.index.Indexer`).
+        stats: where index work is counted.
+        models: the model cache shared with the rest of the run (default: a cache of its own).
+    """
 
     def __init__(
-        self, dataset: Any, cache: Any | None = None, stats: RunStats | None = None
+        self,
+        dataset: Any,
+        cache: Any | None = None,
+        stats: RunStats | None = None,
+        models: ModelCache | None = None,
     ) -> None:
-        super().__init__(dataset, cache, stats)
+        self.dataset = dataset
+        self.models = models if models is not None else ModelCache()
+        self.indexer = Indexer(dataset, cache, stats, self.models)
         self._pipelines: dict[str, Pipeline] = {}
+
+    @property
+    def stats(self) -> RunStats:
+        """The index work counted so far (chunks embedded, indexes built)."""
+        return self.indexer.stats
 
     def build(self, cfg: PipelineConfig) -> Pipeline:
         """The pipeline for a trial's config (built once, then reused)."""
         key = params_hash(cfg.model_dump())
         if key not in self._pipelines:
-            index = self.index(cfg)
+            index = self.indexer.index(cfg)
             if cfg.chunking.method == "hierarchical" and index.docstore is None:
                 raise RuntimeError("hierarchical chunks were indexed without their parent nodes")
-            llm = self.llm(cfg.generation.llm)
+            llm = self.models.llm(cfg.generation.llm)
             reranker = RERANKERS[cfg.retrieval.rerank](cfg.retrieval, llm)  # once: models are big
             self._pipelines[key] = Pipeline(
                 make_retriever=functools.partial(

@@ -30,7 +30,7 @@ import pandas as pd
 from ragbench import stats
 from ragbench.data.splits import dev_scores
 from ragbench.metrics import names as metric_names
-from ragbench.records import RunInfo
+from ragbench.records import STAGES, RunInfo
 from ragbench.results import heldout
 from ragbench.results.sections import (
     MORE_VERDICTS_TITLE,
@@ -125,8 +125,10 @@ class RunReport:
     @property
     def stage_notes(self) -> list[str]:
         """Staged search: which trials went on to the judged stage and which were pruned, why."""
-        staged = self.trials[self.trials.stage.notna()].sort_values(
-            ["stage", "label"], ascending=[False, True]
+        staged = self.trials[self.trials.stage.notna()]
+        reached = staged.stage.map({name: n for n, name in enumerate(STAGES)})  # went on first
+        staged = staged.assign(reached=reached).sort_values(
+            ["reached", "label"], ascending=[False, True]
         )
         return [f"{r.label}: {r.stage_note}" for r in staged.itertuples()]
 

@@ -1,427 +1,58 @@
 """DuckDB results store: the one package that owns every SQL statement.
 
-Contract:
-- Tables ``runs``, ``trials``, ``records`` (one :class:`~ragbench.records.Record` per row),
-  ``scores`` (long format, one :class:`~ragbench.records.ScoreRow` per row; a failure has
-  ``value`` NULL and ``error`` saying why), ``embeddings`` and ``cache`` (content-hash keyed results
-  of expensive calls, shared by every run in the file). The schema and its migrations live in
-  ``schema.py``; files written by older versions are migrated on open, never rewritten.
-- Writes are upserts on each table's natural key, so repeating one is harmless. A run's records
-  and scores are written in batches (:meth:`Store.batch`): one transaction per batch of questions
-  or per second of work, whichever comes first, so a crash loses at most one batch. A batch may
-  carry cache entries too (``cache_put`` deferred: see ``store/buffered.py``).
-- DuckDB allows one writing process per file, so the store never holds the file open: each call
-  opens it for one transaction and retries while another process holds the lock. Several runs can
-  share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
-  read-only file); every unusable file becomes a one-line :class:`StoreError`.
-- Typed reads (``scores``, ``trials``, ``records``, ``question_splits``, ``latencies``,
-  ``run_info`` (a typed :class:`~ragbench.records.RunInfo`), ``runs``, ``latest_run``) are the only way other modules see the
-  database.
-- An optional ``redact`` function is applied to every string written (config, errors, answers,
-  statistics), so no configured secret reaches the file.
+- ``store.py``: :class:`Store`, one results file: runs, trials, records, scores, the embedding and
+  result caches, typed reads (see its docstring).
+- ``schema.py``: the tables and the migrations of files written by older versions.
+- ``buffered.py``: the batch writer of results and the cache view the answer+judge stage shares.
+- ``connection.py``: opening a file per transaction, lock retries, one-line errors.
+- ``vectors.py``: the DuckDB vector store of persistent indexes.
+
+:data:`DEFAULT_DB` is the results file every entry point defaults to (the CLI, ``run``, judge
+checks, synthesis, notebooks). This file imports nothing at run time (the names below load on
+first use), so the CLI can name the default file without loading DuckDB or pandas.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import astuple
-from datetime import UTC, datetime
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pandas as pd
+if TYPE_CHECKING:
+    from ragbench.store.buffered import BatchWriter, BufferedCache, CacheEntry
+    from ragbench.store.connection import RunNotFound, StoreError, connect
+    from ragbench.store.store import Store
 
-from ragbench.records import RECORD_COLUMNS, SCORE_COLUMNS, Record, RunInfo, RunStats, ScoreRow
-from ragbench.store.buffered import BatchWriter, BufferedCache, CacheEntry
-from ragbench.store.connection import StoreError, connect
-from ragbench.store.schema import MIGRATIONS, SCHEMA
+#: Where results go unless ``--db`` / ``db=`` says otherwise (relative to the working directory).
+DEFAULT_DB = Path("results") / "ragbench.duckdb"
 
-__all__ = ["BatchWriter", "BufferedCache", "CacheEntry", "Store", "StoreError", "connect"]
-
-Redact = Callable[[str], str]
-
-# DataFrame columns of all-None values have no type DuckDB can infer: cast each to its column's.
-_TYPES = {
-    "retrieved_contexts": "VARCHAR[]",
-    "retrieved_doc_ids": "VARCHAR[]",
-    "cited_doc_ids": "VARCHAR[]",
-    "retrieval_s": "DOUBLE",
-    "generation_s": "DOUBLE",
-    "latency_s": "DOUBLE",
-    "prompt_tokens": "INTEGER",
-    "completion_tokens": "INTEGER",
-    "value": "DOUBLE",
-    "seconds": "DOUBLE",
+#: name -> module that defines it, imported on first use.
+_EXPORTS = {
+    "BatchWriter": "ragbench.store.buffered",
+    "BufferedCache": "ragbench.store.buffered",
+    "CacheEntry": "ragbench.store.buffered",
+    "RunNotFound": "ragbench.store.connection",
+    "Store": "ragbench.store.store",
+    "StoreError": "ragbench.store.connection",
+    "connect": "ragbench.store.connection",
 }
-_RECORD_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in RECORD_COLUMNS]
-_SCORE_CASTS = [f"CAST({c} AS {_TYPES.get(c, 'VARCHAR')})" for c in SCORE_COLUMNS]
-_CACHE_COLUMNS = ("kind", "key", "value_json", "created_at")
-_CACHE_CASTS = [
-    *(f"CAST({c} AS VARCHAR)" for c in _CACHE_COLUMNS[:3]),
-    "CAST(created_at AS TIMESTAMP)",
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+__all__ = [
+    "DEFAULT_DB",
+    "BatchWriter",
+    "BufferedCache",
+    "CacheEntry",
+    "RunNotFound",
+    "Store",
+    "StoreError",
+    "connect",
 ]
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
-class Store:
-    """Results in one DuckDB file, opened per transaction (see module docstring)."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        lock_timeout_s: float = 120.0,
-        read_only: bool = False,
-        redact: Redact | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
-        self.read_only = read_only
-        self.redact: Redact = redact or (lambda text: text)
-        if read_only:
-            with self.connect():  # fail now, with the file named, if it cannot be read
-                pass
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the folder of results file {self.path}: {exc.strerror}"
-            ) from None
-        with self.connect() as con:
-            con.execute(SCHEMA)
-            for statement in MIGRATIONS:
-                con.execute(statement)
-
-    def connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A short-lived connection inside a transaction; retries while another process writes."""
-        return connect(self.path, self.lock_timeout_s, read_only=self.read_only)
-
-    def _text(self, value: str | None) -> str | None:
-        return None if value is None else self.redact(value)
-
-    # --- runs and trials ----------------------------------------------------------------------------
-
-    def start_run(
-        self,
-        run_id: str,
-        experiment: str,
-        config: dict[str, Any],
-        versions: dict[str, Any],
-        git_sha: str | None,
-        fake_models: bool,
-        dataset: str,
-        config_hash: str | None = None,
-        data_hash: str | None = None,
-    ) -> None:
-        """Record a new run, or mark a resumed one running again (keeping its start and config)."""
-        with self.connect() as con:
-            con.execute(
-                "INSERT INTO runs (run_id, experiment, started_at, status, git_sha, config_json, "
-                "versions_json, fake_models, dataset, config_hash, data_hash) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, "
-                "message = NULL",
-                [
-                    run_id,
-                    experiment,
-                    now(),
-                    git_sha,
-                    self.redact(_dumps(config)),
-                    self.redact(_dumps(versions)),
-                    fake_models,
-                    dataset,
-                    config_hash,
-                    data_hash,
-                ],
-            )
-
-    def finish_run(
-        self,
-        run_id: str,
-        status: str,
-        message: str | None = None,
-        stats: RunStats | None = None,
-    ) -> None:
-        """Close a run: its status, why it failed (``message``) and its work statistics."""
-        with self.connect() as con:
-            con.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, message = ?, "
-                "stats_json = coalesce(?, stats_json) WHERE run_id = ?",
-                [
-                    now(),
-                    status,
-                    self._text(message),
-                    None if stats is None else self.redact(_dumps(stats.as_dict())),
-                    run_id,
-                ],
-            )
-
-    def add_trials(self, run_id: str, trials: Sequence[Any]) -> None:
-        with self.connect() as con:
-            con.executemany(
-                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO NOTHING",
-                [
-                    [
-                        run_id,
-                        t.trial_id,
-                        self.redact(t.label),
-                        self.redact(_dumps(t.pipeline.model_dump())),
-                        self.redact(_dumps(t.overrides)),
-                    ]
-                    for t in trials
-                ],
-            )
-
-    def set_stage(self, run_id: str, stages: dict[str, tuple[int, str]]) -> None:
-        """Record which trials staged search kept (2) or pruned (1), and why."""
-        with self.connect() as con:
-            con.executemany(
-                "UPDATE trials SET stage = ?, stage_note = ? WHERE run_id = ? AND trial_id = ?",
-                [[stage, note, run_id, tid] for tid, (stage, note) in stages.items()],
-            )
-
-    # --- records and scores -------------------------------------------------------------------------
-
-    def write(
-        self,
-        records: Sequence[Record] = (),
-        scores: Sequence[ScoreRow] = (),
-        cache: Sequence[CacheEntry] = (),
-    ) -> None:
-        """Records, score rows and cache entries ``(kind, key, value)`` in one transaction (all or
-        nothing), so a cached result is never committed without the rows it produced.
-
-        Rows go in as one DataFrame per table (DuckDB scans it in bulk): ``executemany`` costs
-        ~15 ms a row, which would dominate a retrieval-only sweep.
-        """
-        if not records and not scores and not cache:
-            return
-        with self.connect() as con:
-            if cache:
-                at = now()
-                latest = {(kind, key): value for kind, key, value in cache}  # one row per key
-                rows = [[k, key, self.redact(_dumps(v)), at] for (k, key), v in latest.items()]
-                _insert(con, "cache", _CACHE_COLUMNS, _CACHE_CASTS, rows)
-            if records:
-                rows = [self._record_row(r) for r in records]
-                _insert(con, "records", RECORD_COLUMNS, _RECORD_CASTS, rows)
-            if scores:
-                rows = [self._score_row(s) for s in scores]
-                _insert(con, "scores", SCORE_COLUMNS, _SCORE_CASTS, rows)
-
-    def _record_row(self, record: Record) -> list[Any]:
-        row = record.as_dict()
-        for name in ("user_input", "response", "reference"):
-            row[name] = self._text(row[name])
-        row["retrieved_contexts"] = [self.redact(c) for c in row["retrieved_contexts"]]
-        return [row[c] for c in RECORD_COLUMNS]
-
-    def _score_row(self, score: ScoreRow) -> list[Any]:
-        row = list(astuple(score))
-        row[5], row[7] = self._text(score.error), self._text(score.details)
-        return row
-
-    def batch(self, max_items: int = 200, max_seconds: float = 1.0) -> BatchWriter:
-        """A buffered writer: see :class:`BatchWriter`."""
-        return BatchWriter(self, max_items, max_seconds)
-
-    # --- cache --------------------------------------------------------------------------------------
-
-    def cache_get(self, kind: str, key: str) -> Any | None:
-        with self.connect() as con:
-            row = con.execute(
-                "SELECT value_json FROM cache WHERE kind = ? AND key = ?", [kind, key]
-            ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def cache_put(self, kind: str, key: str, value: Any) -> None:
-        with self.connect() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-                [kind, key, self.redact(_dumps(value)), now()],
-            )
-
-    def cache_get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
-        """The cached values of those keys that have one, in one transaction."""
-        if not keys:
-            return {}
-        wanted = pd.DataFrame({"key": sorted(set(keys))})
-        with self.connect() as con:
-            con.register("wanted_keys", wanted)
-            rows = con.execute(
-                "SELECT c.key, c.value_json FROM cache c JOIN wanted_keys USING (key) "
-                "WHERE c.kind = ?",
-                [kind],
-            ).fetchall()
-        return {key: json.loads(value) for key, value in rows}
-
-    def embeddings_get(self, model_id: str, hashes: set[str]) -> dict[str, list[float]]:
-        """Cached vectors for the given text hashes (missing ones are simply absent)."""
-        if not hashes:
-            return {}
-        wanted = pd.DataFrame({"text_hash": sorted(hashes)})
-        with self.connect() as con:
-            con.register("wanted", wanted)
-            rows = con.execute(
-                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted USING (text_hash) "
-                "WHERE e.model_id = ?",
-                [model_id],
-            ).fetchall()
-        return {h: v for h, v in rows}
-
-    def embeddings_put(self, model_id: str, vectors: dict[str, list[float]]) -> None:
-        if not vectors:
-            return
-        frame = pd.DataFrame(
-            {"model_id": model_id, "text_hash": list(vectors), "vector": list(vectors.values())}
-        )
-        with self.connect() as con:
-            con.register("fresh", frame)
-            con.execute(
-                "INSERT OR IGNORE INTO embeddings SELECT model_id, text_hash, "
-                "CAST(vector AS FLOAT[]) FROM fresh"
-            )
-
-    # --- typed reads --------------------------------------------------------------------------------
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Run one read statement (store-internal; other modules use the typed reads below)."""
-        with self.connect() as con:
-            return con.execute(sql, list(params)).df()
-
-    def runs(self, experiment: str | None = None) -> pd.DataFrame:
-        """Runs, oldest first: run_id, experiment, started_at, finished_at, status, fake_models."""
-        where, params = ("WHERE experiment = ?", [experiment]) if experiment else ("", [])
-        return self.query(
-            "SELECT run_id, experiment, started_at, finished_at, status, fake_models FROM runs "
-            f"{where} ORDER BY started_at, run_id",
-            params,
-        )
-
-    def latest_run(self, experiment: str) -> str | None:
-        """The newest run of an experiment that finished (or, failing that, any run)."""
-        df = self.query(
-            "SELECT run_id FROM runs WHERE experiment = ? "
-            "ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1",
-            [experiment],
-        )
-        return None if df.empty else str(df.run_id.iloc[0])
-
-    def run_info(self, run_id: str) -> RunInfo:
-        """One run, its JSON columns parsed (KeyError when the file has no such run)."""
-        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if df.empty:
-            raise KeyError(f"no run {run_id} in {self.path}")
-        return RunInfo.from_row(df.iloc[0].to_dict())
-
-    def trials(self, run_id: str) -> pd.DataFrame:
-        """trial_id, label, params_json, overrides_json, stage, stage_note; by label."""
-        return self.query(
-            "SELECT trial_id, label, params_json, overrides_json, stage, stage_note FROM trials "
-            "WHERE run_id = ? ORDER BY label, trial_id",
-            [run_id],
-        )
-
-    def scores(self, run_id: str) -> pd.DataFrame:
-        """Long scores joined with trial labels: one row per (trial, question, metric)."""
-        return self.query(
-            "SELECT s.*, t.label, t.overrides_json FROM scores s "
-            "JOIN trials t USING (run_id, trial_id) WHERE s.run_id = ? "
-            "ORDER BY t.label, s.question_id, s.metric",
-            [run_id],
-        )
-
-    def records_frame(self, run_id: str, question_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Records (Record columns plus the trial's ``label``), by label and question."""
-        where, params = "WHERE r.run_id = ?", [run_id]
-        if question_ids is not None:
-            if not question_ids:
-                return pd.DataFrame(columns=[*RECORD_COLUMNS, "label"])
-            where += f" AND r.question_id IN ({', '.join('?' for _ in question_ids)})"
-            params += list(question_ids)
-        return self.query(
-            f"SELECT r.*, t.label FROM records r JOIN trials t USING (run_id, trial_id) {where} "
-            "ORDER BY t.label, r.question_id",
-            params,
-        )
-
-    def records(self, run_id: str, question_ids: Sequence[str] | None = None) -> list[Record]:
-        """The run's records as :class:`Record` objects (what ``--resume`` continues from)."""
-        frame = self.records_frame(run_id, question_ids)
-        return [Record.from_dict(_nulls(row)) for row in frame.to_dict("records")]
-
-    def question_splits(self, run_id: str) -> dict[str, str]:
-        """question_id -> held-out split ("dev" or "test") of a run; {} for a run without one
-        (also in a file from before splits were stored, opened read-only)."""
-        has_column = self.query(
-            "SELECT count(*) AS n FROM information_schema.columns "
-            "WHERE table_name = 'records' AND column_name = 'split'"
-        )
-        if not int(has_column.n.iloc[0]):
-            return {}
-        rows = self.query(
-            "SELECT DISTINCT question_id, split FROM records "
-            "WHERE run_id = ? AND split IS NOT NULL ORDER BY question_id",
-            [run_id],
-        )
-        return dict(zip(rows.question_id.astype(str), rows.split.astype(str), strict=True))
-
-    def latencies(self, run_id: str) -> pd.DataFrame:
-        """Per record: trial_id, label, answered, latency_s, retrieval_s, generation_s."""
-        return self.query(
-            "SELECT r.trial_id, t.label, r.response IS NOT NULL AS answered, r.latency_s, "
-            "r.retrieval_s, r.generation_s FROM records r JOIN trials t USING (run_id, trial_id) "
-            "WHERE r.run_id = ? ORDER BY t.label, r.question_id",
-            [run_id],
-        )
-
-    def score_counts(self, run_id: str) -> tuple[int, int]:
-        """(scores with a value, scores that failed) of a run."""
-        df = self.query(
-            "SELECT count(value) AS ok, count(error) AS failed FROM scores WHERE run_id = ?",
-            [run_id],
-        )
-        return int(df.ok.iloc[0]), int(df.failed.iloc[0])
-
-    def resume_state(self, run_id: str) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
-        """What a resumed run may skip: (trial, question) pairs with a record, and the
-        (trial, question, metric) scores that succeeded. Error rows are not done: they are retried."""
-        records = self.query("SELECT trial_id, question_id FROM records WHERE run_id = ?", [run_id])
-        scored = self.query(
-            "SELECT trial_id, question_id, metric FROM scores WHERE run_id = ? AND error IS NULL",
-            [run_id],
-        )
-        return (
-            set(zip(records.trial_id, records.question_id, strict=True)),
-            set(zip(scored.trial_id, scored.question_id, scored.metric, strict=True)),
-        )
-
-
-def _insert(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: Sequence[str],
-    casts: Sequence[str],
-    rows: list[list[Any]],
-) -> None:
-    """Upsert rows into ``table`` in bulk, through a DataFrame DuckDB scans at once."""
-    con.register(f"new_{table}", pd.DataFrame(rows, columns=list(columns)))
-    con.execute(
-        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(casts)} FROM new_{table}"
-    )
-
-
-def _nulls(row: dict[str, Any]) -> dict[str, Any]:
-    """pandas gives NaN for SQL NULL in float columns; the record contract uses None."""
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}

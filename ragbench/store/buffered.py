@@ -23,19 +23,34 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ragbench.records import Record, ScoreRow
-    from ragbench.store import Store
+from ragbench.records import Record, ScoreRow
+from ragbench.store.rows import CacheEntry
 
-CacheEntry = tuple[str, str, Any]  # (kind, key, value) of the cache table
+__all__ = ["BatchWriter", "BufferedCache", "CacheEntry"]
+
+
+# What these classes need of a Store: only this, so the Store can make them without a cycle.
+class Writes(Protocol):
+    def write(
+        self,
+        records: Sequence[Record] = (),
+        scores: Sequence[ScoreRow] = (),
+        cache: Sequence[CacheEntry] = (),
+    ) -> None: ...
+
+
+class CacheReads(Protocol):
+    def redact(self, text: str) -> str: ...
+    def cache_get(self, kind: str, key: str) -> Any | None: ...
+    def cache_get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]: ...
 
 
 class BufferedCache:
     """See the module docstring."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: CacheReads) -> None:
         self.store = store
         self._lock = threading.Lock()  # guards the dicts below; never held during a query
         self._fetching = threading.Lock()  # one prefetch query at a time
@@ -84,7 +99,7 @@ class BatchWriter:
     ``max_seconds`` of work, whichever comes first, and the rest on exit (also after an error, so
     work completed before a crash is kept). A ``kill -9`` loses at most one unwritten batch."""
 
-    def __init__(self, store: Store, max_items: int, max_seconds: float) -> None:
+    def __init__(self, store: Writes, max_items: int, max_seconds: float) -> None:
         self.store = store
         self.max_items = max_items
         self.max_seconds = max_seconds

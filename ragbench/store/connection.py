@@ -8,7 +8,7 @@ truncated database, a read-only file system) becomes a :class:`StoreError` whose
 names the file and says what to do, instead of a DuckDB traceback (a missing one: how to write it,
 ``WRITE_IT_FIRST``); a run that is not in the file is a :class:`RunNotFound` for its readers. Both
 show as one line in a notebook too (``config.validation.one_line``). Within one process, threads
-take turns on a file (one lock per path): stage 3's worker threads read and write the cache while
+take turns on a file (one lock per path): the answer+judge stage's worker threads read and write the cache while
 the main thread commits results, and two DuckDB transactions replacing one row would conflict.
 """
 

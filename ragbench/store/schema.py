@@ -10,11 +10,15 @@ Version history:
    (what ``--resume`` checks), meta.
 3. records.split: the question's held-out split (``dev``/``test``; NULL without ``split:``), so
    a report of the run chooses and checks its best trial on the same questions as the run did.
+4. trials.stage_reached: the name of the stage a trial reached under staged search
+   (``retrieval``: pruned after it; ``answer+judge``: went on). Older files have only the
+   integer ``trials.stage`` (1, 2), which the store reads as those names; new runs write both,
+   so that older versions still read a new file's staged-search decisions.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,8 +43,9 @@ CREATE TABLE IF NOT EXISTS trials (
     label VARCHAR NOT NULL,           -- the swept values, e.g. "chunk_size=128, top_k=2"
     params_json VARCHAR NOT NULL,     -- full resolved pipeline config
     overrides_json VARCHAR NOT NULL,  -- only the swept keys
-    stage INTEGER,                    -- staged search: 1 = pruned after retrieval, 2 = went on
+    stage INTEGER,                    -- as read by version <= 3: 1 = pruned, 2 = went on
     stage_note VARCHAR,               -- why it was kept or pruned
+    stage_reached VARCHAR,            -- staged search: retrieval (pruned) | answer+judge (went on)
     PRIMARY KEY (run_id, trial_id)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -91,11 +96,12 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-# Bring a version-1 or -2 file up to date; every statement is a no-op on a current file.
+# Bring a file of an older version up to date; every statement is a no-op on a current file.
 MIGRATIONS = (
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS stats_json VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS config_hash VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS data_hash VARCHAR",
     "ALTER TABLE records ADD COLUMN IF NOT EXISTS split VARCHAR",
+    "ALTER TABLE trials ADD COLUMN IF NOT EXISTS stage_reached VARCHAR",
     f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
 )

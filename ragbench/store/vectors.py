@@ -44,7 +44,7 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from ragbench.store import connect
+from ragbench.store.connection import connect
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")  # spliced into SQL: identifiers only
 # Zero-safe cosine in SQL: list_cosine_similarity divides by the norms and gives NaN for a zero one.
@@ -275,7 +275,8 @@ class DuckDBVectorStore(BasePydanticVectorStore):
     def node_ids(self) -> set[str]:
         """The ids of every stored node (how the builder checks that an index is complete)."""
         with self._connect() as con:
-            return {r[0] for r in con.execute(f'SELECT node_id FROM "{self.table}"').fetchall()}
+            rows = con.execute(f'SELECT node_id FROM "{self.table}"').fetchall()
+        return {node_id for (node_id,) in rows}
 
     def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list[BaseNode]:
         if filters is not None:
@@ -303,15 +304,15 @@ class DuckDBVectorStore(BasePydanticVectorStore):
         if mmr:
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             # Scores are MMR scores, as LlamaIndex's SimpleVectorStore returns them.
-            vectors = [np.asarray(r[4], dtype=np.float64) for r in rows]
+            vectors = [np.asarray(vector, dtype=np.float64) for *_, vector in rows]
             chosen, scores = _mmr(query, vectors, threshold)
             rows = [rows[i] for i in chosen]
         else:
-            scores = [float(r[3]) for r in rows]
+            scores = [float(score) for _, _, _, score in rows]
         return VectorStoreQueryResult(
-            nodes=[self._node(r[1], r[2]) for r in rows],
+            nodes=[self._node(node, text) for _, node, text, *_ in rows],
             similarities=scores,
-            ids=[r[0] for r in rows],
+            ids=[node_id for node_id, *_ in rows],
         )
 
     @staticmethod

@@ -50,6 +50,7 @@ from ragbench import models
 from ragbench.config.experiment import EmbeddingConfig, LLMConfig
 from ragbench.data.readers import DataError
 from ragbench.data.walk import inside
+from ragbench.store import DEFAULT_DB
 from ragbench.synth.filters import DUPLICATE_COS, Deduper
 from ragbench.synth.generate import FILTERS, Worker
 from ragbench.synth.llm import JsonCaller, SynthLLMError
@@ -67,7 +68,6 @@ __all__ = [
     "synthesize",
 ]
 
-DEFAULT_DB = Path("results") / "ragbench.duckdb"
 OWN_DB = "the results file (synth's LLM cache), not a document"
 BATCH = 4  # candidates per batch: their generation calls, then their checks, share prompt prefixes
 
