@@ -247,7 +247,7 @@ def test_query_transforms_rank_by_their_rewritten_queries(
 ) -> None:
     builder = ranking_builder()  # its own: a cached pipeline would hold another LLM
     llm = RerankLLM(prompts=[], answer=REWRITE)
-    monkeypatch.setattr(builder, "llm", lambda cfg: llm)
+    monkeypatch.setattr(builder.models, "llm", lambda cfg: llm)
     got = ranked(builder, method="dense", query_transform=transform)
     query, rewrite = embedded(RANKING_QUERY), embedded(REWRITE)
     queries = PipelineConfig().retrieval.num_queries  # relative_score divides by it

@@ -413,7 +413,7 @@ def test_version_3_integer_stages_read_as_names_and_report_the_same(tmp_path: Pa
     from typer.testing import CliRunner
 
     from ragbench.cli import app
-    from ragbench.results.report import load
+    from ragbench.render.report import load
 
     path = tmp_path / "v3.duckdb"
     con = duckdb.connect(str(path))

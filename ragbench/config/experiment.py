@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -110,6 +111,15 @@ class JudgeBudget(Strict):
 
 
 class ExperimentConfig(Strict):
+    # The YAML file it was read from (``load_config``), so a run never reads it as a document;
+    # not part of the config (nor of its hash).
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Path | None:
+        """The YAML file this config was read from (None: built in code)."""
+        return self._source
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)  # a folder name
     description: str = ""
     dataset: DatasetConfig = DatasetConfig()
@@ -351,4 +361,6 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """
     path = Path(path)
     data = read_yaml(path)
-    return parse_config(data, source=str(path), root=path.parent)
+    config = parse_config(data, source=str(path), root=path.parent)
+    config._source = path
+    return config

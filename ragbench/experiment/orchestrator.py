@@ -166,8 +166,9 @@ def run(
     if dataset is None:
         # A results file, report folder or the YAML inside the corpus folder is no document.
         own = run_files(Path(db), config.name)
-        if not isinstance(experiment, ExperimentConfig):
-            own[Path(experiment)] = "the experiment file, not a document"
+        source = config.source_file
+        if source is not None:
+            own[source] = "the experiment file, not a document"
         dataset = load_dataset(
             config.dataset, limit if limit is not None else config.limit, exclude=own
         )
