@@ -22,17 +22,18 @@ The problems, and why each makes a verdict untrustworthy:
 - ``contradiction``: a verdict its own reason argues against (:func:`contradiction`).
 
 :func:`contradiction` is deliberately conservative: it flags only plain cases and lets anything
-hedged pass, because a false flag costs a call while a missed one costs nothing more than
-before. Verdict 1 is flagged when the reason says the context does not mention / provide /
-state it, has no information, cannot infer it, does not support it, or contradicts it; not when
-the reason also says something in its favour ("but", "however", ...), denies a contradiction ("it
-does not contradict the context"), or the negative phrase is the statement's own ("does not
-provide parking"). Verdict 0 is flagged when the reason affirms the statement itself ("the
-statement is supported by the context", "this can be directly inferred", "the context states
-this") or says the context states / mentions / confirms a clause holding every content word of the
-statement, and has no negation or contrast of its own (negations the statement itself carries
-are discounted). "The context states that John's major is Computer Science" under verdict 0 for
-"John is majoring in Biology" is not flagged: "Biology" is not in the reason.
+hedged pass, because a false flag costs a call and puts a sound verdict up for a second opinion,
+while a missed one leaves the verdict as it was before. Verdict 1 is flagged when the reason says
+the context does not mention / provide / state it, has no information on it, it is not in the
+context, cannot be inferred, is not supported or is contradicted; not when the reason also says
+something in its favour ("but", "however", ...), denies a contradiction ("it does not contradict
+the context"), or the negative phrase is the statement's own ("does not provide parking").
+Verdict 0 is flagged when the reason affirms the statement itself ("the statement is supported by
+the context"; "this can be directly inferred" and "the context states this" where the pronoun
+ends the sentence) or says the context states / mentions / confirms a clause holding every content
+word of the statement, and has no negation or contrast of its own (negations the statement itself
+carries are discounted). "The context states that John's major is Computer Science" under verdict
+0 for "John is majoring in Biology" is not flagged: "Biology" is not in the reason.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ NEGATIVE = {
         r"\bno\s+(?:\w+\s+)?(?:information|mention|evidence|indication|details?|data|reference)\b"
     ),
     "not mentioned": re.compile(rf"(?:\bnot|n['’]t)\s+{_ADV}{_SAID}\b"),
+    "not in the context": re.compile(
+        r"\bnot\s+(?:\w+ly\s+)?(?:in|from)\s+the\s+(?:context|passage|text)\b"
+    ),
     "cannot be inferred": re.compile(
         rf"\b(?:cannot|can\s+not|can['’]t|could\s+not|couldn['’]t)\s+be\s+{_ADV}"
         r"(?:inferred|deduced|determined|confirmed|verified|derived|concluded|supported|found)\b"
