@@ -152,11 +152,24 @@ def test_repair_is_part_of_the_verdict_key_but_not_of_the_call_key() -> None:
     single_mode = judge(None, nli="single")
     keys = {j.cache_key("faithfulness", inputs) for j in (on, off, single_mode)}
     assert len(keys) == 3
+    off_key = off.cache_key("faithfulness", inputs)
     # a call's reply does not depend on what is done with it: replies cached before still serve
     assert on.llm.identity == off.llm.identity == single_mode.llm.identity
     # the verdict threshold reads a score, it does not make one
     same = judge(None, verdict_threshold=0.8).cache_key("faithfulness", inputs)
     assert same == on.cache_key("faithfulness", inputs)
+    # the other metrics' verdicts are untouched by the settings: their keys stay
+    other = {"user_input": Q15, "response": Q15_ANSWER}
+    keys = {j.cache_key("answer_relevancy", other) for j in (on, off, single_mode)}
+    assert len(keys) == 1
+    # and a new version of the checks judges faithfulness again
+    from ragbench.judge import faithfulness as jf
+
+    before = on.cache_key("faithfulness", inputs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jf, "VERSION", jf.VERSION + 1)
+        assert on.cache_key("faithfulness", inputs) != before
+        assert off.cache_key("faithfulness", inputs) == off_key
 
 
 # --- what is re-asked --------------------------------------------------------------------------------

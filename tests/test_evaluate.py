@@ -209,9 +209,9 @@ def test_cache_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ragas_prompts.cache_key("faithfulness", inputs) == "cf96c2d6392eb52c382e324cdac059b9"
     # repair: true (the default) changes verdicts, so it has keys of its own
     plain = Judge(LLMConfig(provider="fake"), None, None, embed_id="hashing:pinned")
-    assert plain.cache_key("faithfulness", inputs) == "e324b84bf402651a67cb57fc51e644a3"
+    assert plain.cache_key("faithfulness", inputs) == "91deeb3cc6144b8f1adc474494a8cc21"
     ragas_prompts = Judge(JudgeConfig(provider="fake", prompts="ragas"), None, None)
-    assert ragas_prompts.cache_key("faithfulness", inputs) == "f23656179d3491b6af3a695dc213844f"
+    assert ragas_prompts.cache_key("faithfulness", inputs) == "e4ca9d50f07312ebb3cda6e041c4a80c"
     cache = DictCache()
     judge = make_judge(OneVerdictLLM(), cache=cache)
     assert judge.llm.generate("Is the sky blue?", Verdict) == Verdict(verdict=1)

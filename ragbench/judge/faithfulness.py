@@ -44,6 +44,19 @@ from ragbench.judge import prompts as judge_prompts
 DEGENERATE = "degenerate"
 #: The judged metrics whose NLI replies are checked (their details count the repairs).
 CHECKED = ("faithfulness",)
+# Bump when a check (degenerate.py), the choice of what is re-asked or the one-statement prompt
+# changes: faithfulness verdicts reached with judge.repair on or judge.nli: single are cached
+# under it (key_settings), so verdicts of an older version are judged again.
+VERSION = 1
+
+
+def key_settings(repair: bool, nli: str) -> dict[str, Any]:
+    """What a faithfulness verdict's cache key names of ``judge.repair`` and ``judge.nli``:
+    nothing for ``repair: false, nli: batch``, whose verdicts are those of before these
+    settings existed (their cached copies still serve), else both settings and :data:`VERSION`."""
+    if not repair and nli == "batch":
+        return {}
+    return {"repair": repair, "nli": nli, "checked_nli": VERSION}
 
 
 def counts(trace: list[Any]) -> dict[str, int]:
@@ -154,4 +167,4 @@ def faithfulness(
     return CheckedFaithfulness(llm=llm)
 
 
-__all__ = ["CHECKED", "DEGENERATE", "counts", "faithfulness"]
+__all__ = ["CHECKED", "DEGENERATE", "VERSION", "counts", "faithfulness", "key_settings"]

@@ -8,7 +8,7 @@ Contract:
   JSON, a dead endpoint, an unknown metric or a metric that yields NaN becomes a Score with
   ``value=None`` and an ``error`` saying why, after bounded retries. Results are cached in the
   store by a hash of (metric, ragas version, ``JUDGE_PROTOCOL``, judge model, sampling params,
-  judge settings (prompts, repair, nli), judge embedding, inputs) (:meth:`Judge.cache_key`), so identical work is never judged twice,
+  judge settings (prompts; for faithfulness repair and nli), judge embedding, inputs) (:meth:`Judge.cache_key`), so identical work is never judged twice,
   across trials and runs; each LLM call is cached too (``adapter.JudgeLLM``).
 - ``Judge.score`` may be called from several threads at once (stage 3 with ``concurrency`` > 1):
   each thread judges through its own ragas adapter and metric objects (their trace and token
@@ -37,9 +37,11 @@ from ragbench.metrics import JUDGED, JudgeSettings, Scorer, names
 # Bump when the way ragbench calls ragas changes (adapter, schema mode, metric settings): judge
 # verdicts cached under an older protocol are then not reused.
 # Not bumped for judge.repair / judge.nli (re-asking degenerate NLI replies changes verdicts):
-# the verdict key names them (``_settings``), so no verdict cached before they existed is reused
-# under repair: true, while the per-call key keeps its old identity: a call's reply depends on
-# the prompt, not on what is done with it, so replies cached before are still valid.
+# faithfulness' verdict key names them and their own version (``faithfulness.key_settings``), so
+# no verdict cached before is reused under repair: true, while the per-call key keeps its
+# identity: a call's reply depends on its prompt, not on what is done with it, so replies cached
+# before still serve (a re-run with repair on asks only the re-asks), and the other metrics'
+# verdicts, which the settings do not touch, keep their keys.
 JUDGE_PROTOCOL = 3  # 3: judge.prompts (compact or ragas) and the per-call cache
 
 
@@ -146,18 +148,13 @@ class Judge:
             settings["compact_version"] = judge_prompts.COMPACT_VERSION
         return settings
 
-    def _settings(self) -> dict[str, Any]:
-        """The settings a verdict depends on: a call's, and what is done with the replies.
-
-        ``repair`` and ``nli`` are named only when they differ from how verdicts were reached
-        before they existed (``repair: false``, ``nli: batch``): those verdicts are the same, so
-        result files of earlier versions still serve them.
-        """
+    def _settings(self, metric: str) -> dict[str, Any]:
+        """The settings ``metric``'s verdict depends on: a call's, and for faithfulness what is
+        done with its NLI replies (``judge.repair``, ``judge.nli``; ``faithfulness.key_settings``
+        names nothing for the verdicts of before those settings existed)."""
         settings = self._call_settings()
-        if self.settings.repair:
-            settings["repair"] = True
-        if self.settings.nli != "batch":
-            settings["nli"] = self.settings.nli
+        if metric in judge_faithfulness.CHECKED:
+            settings |= judge_faithfulness.key_settings(self.settings.repair, self.settings.nli)
         return settings
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
@@ -171,7 +168,7 @@ class Judge:
                 "protocol": JUDGE_PROTOCOL,
                 "judge": self.judge_id,
                 "embedding": self.embed_id,
-                "settings": self._settings(),
+                "settings": self._settings(metric),
                 "inputs": inputs,
             },
             length=32,
