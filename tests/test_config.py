@@ -522,7 +522,7 @@ def test_every_numeric_field_is_found() -> None:
     from ragbench.config.experiment import ExperimentConfig
 
     fields = dict(_numeric_fields(ExperimentConfig))
-    assert len(fields) == 34  # the walk reaches every section (update when a field is added)
+    assert len(fields) == 35  # the walk reaches every section (update when a field is added)
     assert fields[("split", "test")] == "float" and fields[("split", "seed")] == "int"
     assert fields[("base", "retrieval", "top_k")] == "int"
     assert fields[("base", "generation", "llm", "temperature")] == "float"
@@ -530,6 +530,7 @@ def test_every_numeric_field_is_found() -> None:
     assert fields[("staged", "top_n")] == "int"
     assert fields[("judge_budget", "verdicts")] == "int"
     assert fields[("judge_budget", "seconds")] == "float"
+    assert fields[("base", "judge", "verdict_threshold")] == "float"
 
 
 def _numeric_cases() -> list[Any]:

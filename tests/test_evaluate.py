@@ -200,10 +200,18 @@ def test_cache_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ragas, "__version__", "0.4.pinned")
     inputs = {"user_input": QUESTION, "response": ANSWER, "retrieved_contexts": CONTEXTS}
-    plain = Judge(LLMConfig(provider="fake"), None, None, embed_id="hashing:pinned")
+    # judge.repair: false reaches the verdicts of before judge.repair existed, under their keys
+    as_before = JudgeConfig(provider="fake", max_tokens=256, repair=False)
+    plain = Judge(as_before, None, None, embed_id="hashing:pinned")
     assert plain.cache_key("faithfulness", inputs) == "38a5452f4024fd5b91d6fbc6f64b224c"
-    ragas_prompts = Judge(JudgeConfig(provider="fake", prompts="ragas"), None, None)
+    as_before = JudgeConfig(provider="fake", prompts="ragas", repair=False)
+    ragas_prompts = Judge(as_before, None, None)
     assert ragas_prompts.cache_key("faithfulness", inputs) == "cf96c2d6392eb52c382e324cdac059b9"
+    # repair: true (the default) changes verdicts, so it has keys of its own
+    plain = Judge(LLMConfig(provider="fake"), None, None, embed_id="hashing:pinned")
+    assert plain.cache_key("faithfulness", inputs) == "91deeb3cc6144b8f1adc474494a8cc21"
+    ragas_prompts = Judge(JudgeConfig(provider="fake", prompts="ragas"), None, None)
+    assert ragas_prompts.cache_key("faithfulness", inputs) == "e4ca9d50f07312ebb3cda6e041c4a80c"
     cache = DictCache()
     judge = make_judge(OneVerdictLLM(), cache=cache)
     assert judge.llm.generate("Is the sky blue?", Verdict) == Verdict(verdict=1)

@@ -52,7 +52,10 @@ def judge(llm: Any, prompts: str = "compact", cache: Any = None) -> Judge:
 
 
 def judgements(*verdicts: int) -> str:
-    return json.dumps({"verdicts": [{"reason": "r", "verdict": v} for v in verdicts]})
+    """A clean NLI reply: a reason of its own per statement (a copied one is re-asked)."""
+    return json.dumps(
+        {"verdicts": [{"reason": f"r{i}", "verdict": v} for i, v in enumerate(verdicts)]}
+    )
 
 
 def test_faithfulness_is_supported_statements_over_all_with_one_verdict_each() -> None:

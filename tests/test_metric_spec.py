@@ -273,19 +273,26 @@ def test_every_metric_has_a_description() -> None:
 # --- how judged metrics are built ----------------------------------------------------------------
 
 
-def build(name: str, temperature: float = 0.0, prompts: str = "compact") -> Any:
+def build(
+    name: str, temperature: float = 0.0, prompts: str = "compact", repair: bool = True
+) -> Any:
     llm = JudgeLLM(FakeLLM(), max_retries=0, max_tokens=64)
-    settings = JudgeSettings(temperature=temperature, prompts=prompts)
+    settings = JudgeSettings(temperature=temperature, prompts=prompts, repair=repair)
     return JUDGED[name].build(llm, JudgeEmbedding(HashingEmbedding()), settings)
 
 
 def test_compact_prompts_build_judge_prompts_variants() -> None:
     from ragas.metrics.collections import ContextPrecision, ContextRecall, Faithfulness
 
-    compact = build("faithfulness")
+    # judge.repair: false builds faithfulness as before the NLI replies were checked
+    compact = build("faithfulness", repair=False)
     assert isinstance(compact, Faithfulness) and type(compact) is not Faithfulness
     assert type(compact).__name__ == "CompactFaithfulness"
-    assert type(build("faithfulness", prompts="ragas")) is Faithfulness
+    assert type(build("faithfulness", prompts="ragas", repair=False)) is Faithfulness
+    for prompts in ("compact", "ragas"):  # the default checks them, with either prompt style
+        checked = build("faithfulness", prompts=prompts)
+        assert isinstance(checked, Faithfulness)
+        assert type(checked).__name__ == "CheckedFaithfulness"
     assert type(build("context_precision")).__name__ == "CompactContextPrecision"
     assert type(build("context_precision", prompts="ragas")) is ContextPrecision
     for prompts in ("compact", "ragas"):  # context recall is ragas' own either way
@@ -303,11 +310,16 @@ def test_answer_relevancy_strictness_follows_temperature() -> None:
 def test_metrics_import_only_leaves() -> None:
     allowed = {"ragbench.judge.prompts", "ragbench.pipeline.prompts"}
     allowed |= {"ragbench.judge", "ragbench.pipeline"}  # their __init__, run first: imports nothing
+    # faithfulness' checked NLI: built on the two leaves above and nothing else
+    allowed |= {"ragbench.judge.faithfulness", "ragbench.judge.degenerate"}
     assert GRAPH["ragbench.judge"] == set() == GRAPH["ragbench.pipeline"]
     for module, targets in GRAPH.items():
         if module == "ragbench.metrics" or module.startswith("ragbench.metrics."):
             outside = {t for t in targets if not t.startswith("ragbench.metrics")}
             assert outside <= allowed, (module, outside)
+    for module in allowed:  # and what they import stays inside this set: no way back
+        assert GRAPH[module] <= allowed, (module, GRAPH[module] - allowed)
+    assert GRAPH["ragbench.judge.prompts"] == set() == GRAPH["ragbench.judge.degenerate"]
 
 
 def test_validating_a_config_loads_no_ragas() -> None:

@@ -48,6 +48,8 @@ FUSION_MODES = ("relative_score", "reciprocal_rank")
 RERANKERS = ("none", "llm", "cross-encoder")
 QUERY_TRANSFORMS = ("none", "hyde", "multi_query")
 LLM_PROVIDERS = ("local", "openai", "fake")
+JUDGE_PROMPTS = ("compact", "ragas")
+JUDGE_NLI = ("batch", "single")  # faithfulness' NLI: one call per answer, or per statement
 DATASET_LOADERS = ("demo", "qa-folder", "documents", "pg-essays", "covid-qa", "sql", "labelled")
 # Metric names are not here: each metric's spec is in ragbench.metrics (its tables are light too).
 
@@ -189,11 +191,26 @@ class JudgeConfig(LLMConfig):
     # shared context first, context precision's chunks decoded together (judge/prompts.py;
     # BEGIN agreement the same as ragas' own, docs/judge-agreement.md); ragas: word for word
     prompts: str = "compact"
+    # faithfulness: an NLI reply with copied reasons, a verdict its reason argues against or a
+    # statement missing is asked again one statement at a time (judge/faithfulness.py; the 1.5B
+    # judge copied one reason over five statements it should have passed); false: as before
+    repair: StrictBool = True
+    # faithfulness NLI: batch = one call per answer (cheapest); single = one call per statement,
+    # the statements of one answer decoded together (the re-ask's safer form, always)
+    nli: str = "batch"
+    # the judge check's verdict "faithful" = faithfulness >= this (label agreement reads it too);
+    # 0.5: a majority of the statements supported, until a calibrated value replaces it
+    verdict_threshold: Real = Field(0.5, gt=0.0, le=1.0)
 
     @field_validator("prompts")
     @classmethod
     def _prompts(cls, v: str) -> str:
-        return check_name("judge prompts", v, ("compact", "ragas"))
+        return check_name("judge prompts", v, JUDGE_PROMPTS)
+
+    @field_validator("nli")
+    @classmethod
+    def _nli(cls, v: str) -> str:
+        return check_name("judge nli mode", v, JUDGE_NLI)
 
 
 class RetrievalConfig(Strict):

@@ -7,7 +7,8 @@ Contract:
   ("faithfulness") experiments use, storing an experiment ``judge-check-<dataset>`` with one
   record per item and two score rows per item: ``faithfulness`` (NULL + error on failure) and
   ``human_label`` (1.0/0.0), so agreement can be recomputed in SQL.
-- ``agreement(scores, threshold)`` reads those rows back: verdict = ``score >= threshold``; a
+- ``agreement(scores, threshold)`` reads those rows back: verdict = ``score >= threshold``
+  (``judge.verdict_threshold`` unless the check is given another); a
   judge failure is counted (``n_failed``) and excluded, never turned into a verdict. It returns
   balanced accuracy and Cohen's kappa with seeded 95% bootstrap intervals and the 2x2 confusion
   matrix.
@@ -147,6 +148,8 @@ class JudgeCheckResult:
     seconds: float
     n_cached: int = 0
     prompts: str = "compact"  # judge.prompts
+    nli: str = "batch"  # judge.nli
+    repair: bool = True  # judge.repair
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -160,6 +163,7 @@ class JudgeCheckResult:
         c = self.counts
         lines = [
             f"judge-check {self.dataset}: judge {self.judge} ({self.prompts} prompts), "
+            f"nli {self.nli}, repair {'on' if self.repair else 'off'}, "
             f"verdict = faithfulness >= {self.threshold:g}",
             f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
             f"balanced accuracy {fmt(self.balanced_accuracy)} "
@@ -186,7 +190,7 @@ def judge_check(
     items: Sequence[LabelledItem] | None,
     judge_cfg: JudgeConfig,
     db: str | Path = DEFAULT_DB,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     progress: bool = True,
     *,
     dataset: str | Path = "labelled",
@@ -199,7 +203,8 @@ def judge_check(
         items: labelled items (see ``labelled.load_labelled``); None loads ``dataset``/``split``.
         judge_cfg: the judge to check, as in an experiment's ``judge:`` block.
         db: DuckDB results file; the check is stored as a run of ``judge-check-<dataset name>``.
-        threshold: verdict "faithful" when the faithfulness score is at least this.
+        threshold: verdict "faithful" when the faithfulness score is at least this; None:
+            the judge's ``verdict_threshold``.
         progress: show a progress bar.
         dataset: ``begin-wow`` or the labelled file, for the run's name and provenance.
         split: BEGIN's split, for provenance.
@@ -208,6 +213,8 @@ def judge_check(
     Returns:
         The agreement figures, the run id and one row per item.
     """
+    if threshold is None:
+        threshold = judge_cfg.verdict_threshold
     name = dataset_name(dataset)
     if items is None:
         items = load_labelled(dataset, split=split)
@@ -236,6 +243,8 @@ def judge_check(
         seconds=result.stats.seconds,
         n_cached=result.stats.judge_cache_hits,
         prompts=judge_cfg.prompts,
+        nli=judge_cfg.nli,
+        repair=judge_cfg.repair,
         **check,
     )
 
@@ -282,14 +291,15 @@ def check_dataset(
     limit: int | None = None,
     judge: str | JudgeConfig = "local",
     db: str | Path = DEFAULT_DB,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> JudgeCheckResult:
     """Load a labelled set and check a judge on it (``ragbench.run_judge_check`` shows it).
 
     ``judge`` is a provider name (``local``, ``fake``) or a full :class:`JudgeConfig`. ``limit``
-    draws a seeded, label-stratified sample.
+    draws a seeded, label-stratified sample. ``threshold`` overrides the judge's
+    ``verdict_threshold`` (None: use it).
     """
     judge_cfg = judge if isinstance(judge, JudgeConfig) else JudgeConfig(provider=judge)
     items = load_labelled(dataset, split=split, limit=limit, seed=seed)

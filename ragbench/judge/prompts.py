@@ -2,7 +2,7 @@
 
 Contract: ``faithfulness(llm)`` and ``context_precision(llm)`` return ragas 0.4 collections metrics
 whose scores are computed exactly as ragas computes them (the same instructions, the same few-shot
-inputs and reasons, the same arithmetic), with two changes to how the LLM is asked, because on a
+inputs and reasons, the same arithmetic), with changes to how the LLM is asked, because on a
 2-core CPU a generated token costs ~4x a prompt token and a prompt token not already in llama.cpp's
 KV cache costs ~25 ms:
 
@@ -20,6 +20,11 @@ KV cache costs ~25 ms:
   and examples come first in every prompt and are served from the KV cache after the first call
   (``models.local`` keeps a RAM cache of llama.cpp states, so switching between the metrics'
   prompts does not evict them).
+- **One statement at a time** (``single_verdicts``): the statement alone against the context,
+  one ``{"reason", "verdict"}`` reply, ragas' instruction for one statement and its example split
+  into one example per statement. Context first, so the calls for one answer share everything
+  but the statement and are decoded together. ``judge.faithfulness`` uses it to re-ask the
+  statements of a degenerate NLI reply, and for every answer with ``judge.nli: single``.
 
 Context recall has nothing to gain (its reply must list the reference's statements) and stays
 ragas'. The few-shot examples are ragas' own, without the echoed statements. The grammar (the
@@ -36,6 +41,7 @@ from __future__ import annotations
 # ragas' prompt and metric classes are subclassed from lazily imported bases (ragas is slow to
 # import), which mypy cannot follow; their replies are typed by the response models passed.
 # mypy: disable-error-code="valid-type,name-defined,misc,override,attr-defined,arg-type"
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, conlist, create_model
@@ -88,6 +94,14 @@ def verdicts_model(n: int) -> type[BaseModel]:
     )
 
 
+class StatementInput(BaseModel):
+    """Faithfulness NLI of one statement: the context first (shared by the statements of an
+    answer, so their calls share the prefix), then the statement."""
+
+    context: str = Field(..., description="The context to evaluate the statement against")
+    statement: str = Field(..., description="The statement to judge for faithfulness")
+
+
 class Verdict(BaseModel):
     """Context precision: was this chunk useful for reaching the reference answer, and why."""
 
@@ -120,6 +134,7 @@ def _compact(
     return type(name, (base,), attrs)()
 
 
+@functools.cache  # stateless: built once per process
 def _nli_prompt() -> Any:
     original = _prompt_classes()["NLIStatementPrompt"]
     return _compact(
@@ -137,6 +152,35 @@ def _nli_prompt() -> Any:
                 ),
             )
             for inp, out in original.examples
+        ],
+    )
+
+
+# ragas' NLI instruction, for one statement instead of a series.
+SINGLE_INSTRUCTION = (
+    "Your task is to judge the faithfulness of a statement based on a given context. You must"
+    " return verdict as 1 if the statement can be directly inferred based on the context or 0 if"
+    " the statement can not be directly inferred based on the context."
+)
+
+
+@functools.cache
+def _single_prompt() -> Any:
+    """One statement against the context, one ``{"reason", "verdict"}`` reply; ragas' example
+    split into one example per statement."""
+    original = _prompt_classes()["NLIStatementPrompt"]
+    return _compact(
+        "SingleNLIPrompt",
+        StatementInput,
+        Judgement,
+        SINGLE_INSTRUCTION,
+        [
+            (
+                StatementInput(context=inp.context, statement=s.statement),
+                Judgement(reason=s.reason, verdict=s.verdict),
+            )
+            for inp, out in original.examples
+            for s in out.statements
         ],
     )
 
@@ -161,27 +205,44 @@ def _precision_prompt() -> Any:
 # --- metrics -----------------------------------------------------------------------------------------
 
 
-def faithfulness(llm: Any) -> Any:
-    """ragas Faithfulness (statements, then NLI) with the compact NLI step."""
-    from ragas.metrics.collections import Faithfulness
+async def compact_verdicts(llm: Any, statements: list[str], context: str) -> Any:
+    """The compact NLI step: one call, one ``{"reason", "verdict"}`` per statement, as ragas'
+    ``NLIStatementOutput`` (the statements are the ones asked: none is echoed)."""
     from ragas.metrics.collections.faithfulness.util import (
         NLIStatementInput,
         NLIStatementOutput,
         StatementFaithfulnessAnswer,
     )
 
-    prompt = _nli_prompt()
+    text = _nli_prompt().to_string(NLIStatementInput(context=context, statements=statements))
+    out = await llm.agenerate(text, verdicts_model(len(statements)))
+    return NLIStatementOutput(
+        statements=[
+            StatementFaithfulnessAnswer(statement=s, reason=v.reason, verdict=v.verdict)
+            for s, v in zip(statements, out.verdicts, strict=True)
+        ]
+    )
+
+
+async def single_verdicts(llm: Any, statements: list[str], context: str) -> list[Judgement]:
+    """One call per statement (the statement alone against the context), in order. The calls
+    are independent and share the context, so they go to the judge together
+    (``generate_many``: the local model decodes them in one batch)."""
+    prompt = _single_prompt()
+    texts = [prompt.to_string(StatementInput(context=context, statement=s)) for s in statements]
+    together = getattr(llm, "generate_many", None)
+    if together is not None:
+        return list(together(texts, Judgement))
+    return [await llm.agenerate(text, Judgement) for text in texts]
+
+
+def faithfulness(llm: Any) -> Any:
+    """ragas Faithfulness (statements, then NLI) with the compact NLI step."""
+    from ragas.metrics.collections import Faithfulness
 
     class CompactFaithfulness(Faithfulness):
         async def _create_verdicts(self, statements: list[str], context: str) -> Any:
-            text = prompt.to_string(NLIStatementInput(context=context, statements=statements))
-            out = await self.llm.agenerate(text, verdicts_model(len(statements)))
-            return NLIStatementOutput(
-                statements=[
-                    StatementFaithfulnessAnswer(statement=s, reason=v.reason, verdict=v.verdict)
-                    for s, v in zip(statements, out.verdicts, strict=True)
-                ]
-            )
+            return await compact_verdicts(self.llm, statements, context)
 
     return CompactFaithfulness(llm=llm)
 
@@ -218,10 +279,14 @@ def context_precision(llm: Any) -> Any:
 
 __all__ = [
     "COMPACT_VERSION",
+    "SINGLE_INSTRUCTION",
     "Judgement",
+    "StatementInput",
     "Verdict",
     "Verdicts",
+    "compact_verdicts",
     "context_precision",
     "faithfulness",
+    "single_verdicts",
     "verdicts_model",
 ]

@@ -8,7 +8,7 @@ Contract:
   JSON, a dead endpoint, an unknown metric or a metric that yields NaN becomes a Score with
   ``value=None`` and an ``error`` saying why, after bounded retries. Results are cached in the
   store by a hash of (metric, ragas version, ``JUDGE_PROTOCOL``, judge model, sampling params,
-  judge embedding, inputs) (:meth:`Judge.cache_key`), so identical work is never judged twice,
+  judge settings (prompts; for faithfulness repair and nli), judge embedding, inputs) (:meth:`Judge.cache_key`), so identical work is never judged twice,
   across trials and runs; each LLM call is cached too (``adapter.JudgeLLM``).
 - ``Judge.score`` may be called from several threads at once (the answer+judge stage with ``concurrency`` > 1):
   each thread judges through its own ragas adapter and metric objects (their trace and token
@@ -29,12 +29,19 @@ from typing import Any
 from ragbench import models
 from ragbench.config.experiment import LLMConfig, params_hash
 from ragbench.experiment.workers import KeyedLocks
+from ragbench.judge import faithfulness as judge_faithfulness
 from ragbench.judge import prompts as judge_prompts
 from ragbench.judge.adapter import USAGE_KEYS, JudgeEmbedding, JudgeError, JudgeLLM, run_sync
 from ragbench.metrics import JUDGED, JudgeSettings, Scorer, names
 
 # Bump when the way ragbench calls ragas changes (adapter, schema mode, metric settings): judge
 # verdicts cached under an older protocol are then not reused.
+# Not bumped for judge.repair / judge.nli (re-asking degenerate NLI replies changes verdicts):
+# faithfulness' verdict key names them and their own version (``faithfulness.key_settings``), so
+# no verdict cached before is reused under repair: true, while the per-call key keeps its
+# identity: a call's reply depends on its prompt, not on what is done with it, so replies cached
+# before still serve (a re-run with repair on asks only the re-asks), and the other metrics'
+# verdicts, which the settings do not touch, keep their keys.
 JUDGE_PROTOCOL = 3  # 3: judge.prompts (compact or ragas) and the per-call cache
 
 
@@ -75,15 +82,20 @@ class Judge:
         self.cache = cache
         self.embed_id = embed_id
         self.judge_id = models.llm_id(cfg)  # once: it may hash a model file
-        # JudgeConfig.prompts; a plain LLMConfig (tests, judge checks) judges like the default
+        # JudgeConfig's fields; a plain LLMConfig (tests) judges like the default
         self.prompts: str = getattr(cfg, "prompts", "compact")
-        self.settings = JudgeSettings(temperature=cfg.temperature, prompts=self.prompts)
+        self.settings = JudgeSettings(
+            temperature=cfg.temperature,
+            prompts=self.prompts,
+            repair=getattr(cfg, "repair", True),
+            nli=getattr(cfg, "nli", "batch"),
+        )
         self.ragas_version = ragas.__version__
         self._identity = {
             "ragas": self.ragas_version,
             "protocol": JUDGE_PROTOCOL,
             "judge": self.judge_id,
-            "settings": self._settings(),
+            "settings": self._call_settings(),
         }
         self._base_llm = llm
         self.embed = JudgeEmbedding(embed)
@@ -126,13 +138,23 @@ class Judge:
             built[name] = JUDGED[name].build(adapter, self.embed, self.settings)
         return built[name]
 
-    def _settings(self) -> dict[str, Any]:
+    def _call_settings(self) -> dict[str, Any]:
+        """The settings one call's reply depends on (with the prompt, the per-call key)."""
         settings = self.cfg.model_dump(
             include={"temperature", "seed", "max_tokens", "context_window"}
         )
         settings["prompts"] = self.prompts
         if self.prompts == "compact":
             settings["compact_version"] = judge_prompts.COMPACT_VERSION
+        return settings
+
+    def _settings(self, metric: str) -> dict[str, Any]:
+        """The settings ``metric``'s verdict depends on: a call's, and for faithfulness what is
+        done with its NLI replies (``judge.repair``, ``judge.nli``; ``faithfulness.key_settings``
+        names nothing for the verdicts of before those settings existed)."""
+        settings = self._call_settings()
+        if metric in judge_faithfulness.CHECKED:
+            settings |= judge_faithfulness.key_settings(self.settings.repair, self.settings.nli)
         return settings
 
     def cache_key(self, metric: str, inputs: dict[str, Any]) -> str:
@@ -146,7 +168,7 @@ class Judge:
                 "protocol": JUDGE_PROTOCOL,
                 "judge": self.judge_id,
                 "embedding": self.embed_id,
-                "settings": self._settings(),
+                "settings": self._settings(metric),
                 "inputs": inputs,
             },
             length=32,
@@ -192,7 +214,9 @@ class Judge:
         so e.g. answer_relevancy is not re-judged when only the retrieved contexts change.
         ``details`` holds the judge's structured outputs (``trace``) and the tokens this score
         cost (``judge_prompt_tokens``, ``judge_completion_tokens``; a cache hit repeats the
-        original cost and spends none).
+        original cost and spends none). With ``judge.repair`` on, faithfulness' details also
+        count its degenerate NLI replies and re-asked statements (``judge_degenerate``,
+        ``judge_reasked``; ``judge.faithfulness``).
         """
         if metric not in JUDGED:
             return Score(
@@ -224,6 +248,8 @@ class Judge:
             "judge_cached_calls": llm.cached_calls - cached_before,
             "judge_batched_calls": llm.batched_calls - batched_before,
         }
+        if self.settings.repair and metric in judge_faithfulness.CHECKED:
+            details |= judge_faithfulness.counts(llm.trace)  # how often replies were repaired
         if llm.usage["evaluated_prompt_tokens"]:  # the local model says where time went
             details |= {
                 "judge_evaluated_prompt_tokens": llm.usage["evaluated_prompt_tokens"],

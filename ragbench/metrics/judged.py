@@ -7,7 +7,9 @@ embedding, whether its value is a cosine to clip to [0, 1], why ragas' NaN means
 and how it is built: ``build(llm, embeddings, settings)`` with the judge's ragas adapters
 (``judge.adapter``) and :class:`~ragbench.metrics.spec.JudgeSettings`. With ``prompts: compact``
 faithfulness and context precision are ``judge.prompts``' variants (ragas' definitions, fewer
-generated tokens); every other metric is ragas' own with either setting.
+generated tokens); every other metric is ragas' own with either setting. Faithfulness' NLI replies
+are checked and a degenerate one asked again one statement at a time (``judge.faithfulness``;
+``judge.repair``, ``judge.nli``).
 
 ragas is imported inside each ``build`` (it is slow to import): listing or validating metrics
 loads none of it.
@@ -17,16 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ragbench.judge import faithfulness as judge_faithfulness
 from ragbench.judge import prompts as judge_prompts
 from ragbench.metrics.spec import JudgedSpec, JudgeSettings, Scorer
 
 
 def _faithfulness(llm: Any, embeddings: Any, settings: JudgeSettings) -> Scorer:
-    if settings.prompts == "compact":
-        return judge_prompts.faithfulness(llm)
-    from ragas.metrics.collections import Faithfulness
-
-    return Faithfulness(llm=llm)
+    # Either prompt style; its NLI replies checked and repaired unless judge.repair is false.
+    return judge_faithfulness.faithfulness(
+        llm, prompts=settings.prompts, repair=settings.repair, nli=settings.nli
+    )
 
 
 def _answer_relevancy(llm: Any, embeddings: Any, settings: JudgeSettings) -> Scorer:

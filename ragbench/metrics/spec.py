@@ -66,6 +66,10 @@ class JudgeSettings:
 
     temperature: float
     prompts: str = "compact"  # "compact" (judge.prompts) or "ragas" (ragas' prompts word for word)
+    repair: bool = True  # faithfulness: degenerate NLI replies asked again (judge.faithfulness)
+    nli: str = (
+        "batch"  # faithfulness: "batch" (one NLI call per answer) or "single" (per statement)
+    )
 
 
 class Scorer(Protocol):
