@@ -776,3 +776,24 @@ def test_cli_error_lines_are_bounded(tmp_path: Path) -> None:
     assert len(line) < 2100
     assert line.startswith(f"error: {path}: base.kkkk")
     assert line.endswith(" more characters)")
+
+
+def test_trial_ids_survive_fields_added_later() -> None:
+    """Pinned: the smoke experiment's trial ids as ragbench issued them before the judge's
+    repair / nli / verdict_threshold fields existed; a field at its default leaves the id alone,
+    another value makes another trial."""
+    from ragbench.config.experiment import LATER_DEFAULTS, trial_id_of
+
+    trials = expand(load_config(REPO_ROOT / "tests" / "data" / "smoke.yaml"))
+    assert [t.trial_id for t in trials] == [
+        "7d11aa2271e8",
+        "4c66effb0149",
+        "68142b5a7bf7",
+        "d4755eb3e2cd",
+    ]
+    pipeline = trials[0].pipeline
+    assert set(LATER_DEFAULTS) == {"judge.repair", "judge.nli", "judge.verdict_threshold"}
+    changed = pipeline.model_copy(
+        update={"judge": pipeline.judge.model_copy(update={"nli": "single"})}
+    )
+    assert trial_id_of(changed) != trials[0].trial_id

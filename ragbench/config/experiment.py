@@ -262,6 +262,31 @@ class Trial(BaseModel):
     pipeline: PipelineConfig
 
 
+#: Pipeline fields added after trial ids were first issued, with their defaults. At its default such
+#: a field is left out of the trial id, so a set-up keeps the id it always had: ``diff`` and
+#: ``gate --baseline`` pair trials across ragbench versions by id. (The config hash that
+#: ``--resume`` checks keeps every field: a run started before a judging change is not finished
+#: under the new rules.)
+LATER_DEFAULTS: dict[str, Any] = {
+    "judge.repair": True,  # degenerate NLI replies re-asked (judge/faithfulness.py)
+    "judge.nli": "batch",
+    "judge.verdict_threshold": 0.5,
+}
+
+
+def trial_id_of(pipeline: PipelineConfig) -> str:
+    """A pipeline's trial id: the hash of its resolved parameters, ``LATER_DEFAULTS`` left out."""
+    params = pipeline.model_dump()
+    for dotted, default in LATER_DEFAULTS.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        if node.get(leaf) == default:
+            del node[leaf]
+    return params_hash(params)
+
+
 def params_hash(params: dict[str, Any], length: int = 12) -> str:
     """Stable short hash of a JSON-able dict (keys sorted, no whitespace)."""
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
@@ -285,7 +310,7 @@ def expand(config: ExperimentConfig) -> list[Trial]:
             raise ConfigError(
                 f"sweep point {overrides}: {format_errors(exc, PipelineConfig)}"
             ) from None
-        trial_id = params_hash(pipeline.model_dump())
+        trial_id = trial_id_of(pipeline)
         if trial_id in seen:
             raise ConfigError(f"sweep points {seen[trial_id]} and {overrides} are the same trial")
         seen[trial_id] = overrides
