@@ -479,3 +479,82 @@ def test_synth_agreement_bootstrap_keeps_an_order_every_question_shares() -> Non
     assert same.shape == (20, 2) and (same == 1.0).all()
     reversed_ = module.bootstrap(synth, human[list("cba")], draws=20, seed=0)
     assert (reversed_[:, 0] == -1.0).all() and (reversed_[:, 1] == 0.0).all()
+
+
+def test_ppi_coverage_prints_every_judge_share_and_label_count(main_output: Callable) -> None:
+    module = benchmark("ppi_coverage")
+    out = main_output(module, "--reps", 40, "--items", 120)
+    assert_stamped(out)
+    rows = re.findall(r"^(\w+) +([\d.]+) +(\d+)  (.*)$", out, flags=re.M)
+    expected = {
+        (j, f"{s:.2f}", str(n))
+        for j in module.JUDGES
+        for s in module.TRUE_SHARES
+        for n in module.LABELS
+    }
+    assert {(j, s, n) for j, s, n, _ in rows} == expected
+    lowest = dict.fromkeys(module.METHODS, 1.0)
+    for *_, cells in rows:
+        values = re.findall(rf"{NUMBER} w +{NUMBER}", cells)
+        assert len(values) == len(module.METHODS)
+        for method, (coverage, width) in zip(module.METHODS, values, strict=True):
+            assert 0 <= float(coverage) <= 1 and float(width) > 0
+            lowest[method] = min(lowest[method], float(coverage))
+    printed = figures(
+        r"lowest coverage: judge only ([\d.]+), PPI ([\d.]+), PPI \(plain\) ([\d.]+), labels only ([\d.]+)",
+        out,
+    )
+    assert printed == pytest.approx(tuple(lowest.values()), abs=5e-4)
+    # a lenient or harsh judge's own interval sits around the wrong value
+    assert lowest["judge only"] < 0.5
+
+
+def test_ppi_coverage_simulation_is_seeded_and_counts_covered_intervals() -> None:
+    module = benchmark("ppi_coverage")
+    one = module.simulate((0.9, 0.45), 0.6, 20, 100, 30, seed=1)
+    assert one == module.simulate((0.9, 0.45), 0.6, 20, 100, 30, seed=1)
+    assert all(c * 30 == round(c * 30) for c, _ in one.values())  # a share of 30 repetitions
+
+
+def test_judge_agreement_counts_degenerate_first_replies() -> None:
+    module = benchmark("judge_agreement")
+    copied = {"reason": "The context does not say.", "verdict": 0}
+    trace = [
+        {"StatementGeneratorOutput": {"statements": ["a opened in 2024", "b has 120 items"]}},
+        {"Verdicts": {"verdicts": [copied, copied]}},
+        {"degenerate": {"problems": ["copied_reason"]}},
+        {"Verdicts": {"verdicts": [{"reason": "It says 2024.", "verdict": 1}]}},  # a re-ask
+    ]
+    one = {
+        "trace": [
+            {"StatementGeneratorOutput": {"statements": ["c is open"]}},
+            {"Verdicts": {"verdicts": [{"reason": "Says so.", "verdict": 1}]}},
+        ]
+    }
+    counts = module.degenerate_counts([{"trace": trace, "judge_reasked": 2}, one], echoed=False)
+    assert counts == {
+        "several": 1,  # the one-statement reply does not count
+        "degenerate": 1,
+        "copied_reason": 1,
+        "contradiction": 0,
+        "reasked": 2,
+    }
+
+
+def test_judge_agreement_with_a_fake_judge_prints_each_variant(
+    main_output: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = benchmark("judge_agreement")
+    real = module.JudgeConfig
+    monkeypatch.setattr(module, "JudgeConfig", lambda **kw: real(**kw | {"provider": "fake"}))
+    out = main_output(
+        module, "--limit", 6, "--variants", "baseline,repair", "--thresholds", "0.5,1"
+    )
+    assert_stamped(out)
+    for name in ("baseline", "repair"):
+        n, failed, wall, per_minute = figures(
+            rf"^{name} \(.*\): (\d+) judged, (\d+) failed, {NUMBER} s wall, {NUMBER} judged", out
+        )
+        assert n + failed == 6
+        assert wall == 0 or is_ratio(per_minute, 60 * n, wall, (0, 0, 2))
+    assert len(re.findall(r"^  threshold (0\.5|1): balanced accuracy", out, flags=re.M)) == 4
