@@ -16,6 +16,9 @@ Thresholds are a choice tuned on labels: pick one on ``--split dev`` and report 
     python benchmarks/judge_agreement.py --split dev --limit 40 \
         --variants baseline,repair,single [--thresholds 0.5,0.75,1] [--keep DIR]
 
+``--count DB`` instead counts the degenerate replies of every run already in a results file (e.g.
+``make demo`` with ``judge.repair`` off and on) and exits.
+
 Variants: ``baseline`` (no repair, statements judged together: the judge before issue 20),
 ``repair`` (the default: degenerate replies re-asked one statement at a time), ``single`` (every
 statement asked alone), ``ragas`` (ragas' own prompts, with repair). Needs the local model.
@@ -85,6 +88,26 @@ def degenerate_counts(details: list[dict[str, Any]], echoed: bool) -> dict[str, 
     return out
 
 
+def count_runs(db: Path) -> None:
+    """Print the degenerate-reply counts of every run in a results file."""
+    store = Store(db, read_only=True)
+    for run_id in store.runs().run_id:
+        info = store.run_info(run_id)
+        scores = store.scores(run_id)
+        judged = scores[(scores.metric == "faithfulness") & scores.details.notna()]
+        details = [json.loads(d) for d in judged.details]
+        judge = info.config.get("base", {}).get("judge", {})
+        counts = degenerate_counts(details, echoed=judge.get("prompts") == "ragas")
+        values = judged.value.dropna()
+        print(
+            f"{run_id} ({info.experiment}, repair {judge.get('repair')}, nli {judge.get('nli')}): "
+            f"{len(judged)} faithfulness scores, mean {values.mean():.3f}; NLI replies judging "
+            f"2+ statements {counts['several']}, degenerate {counts['degenerate']} (copied "
+            f"{counts['copied_reason']}, contradictions {counts['contradiction']}); "
+            f"re-asked {counts['reasked']}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="begin-wow")
@@ -93,7 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default="baseline,repair")
     parser.add_argument("--thresholds", default="0.5,0.67,0.75,1")
     parser.add_argument("--keep", type=Path, help="keep each variant's results file here")
+    parser.add_argument("--count", type=Path, help="count degenerate replies in this results file")
     args = parser.parse_args(argv)
+    if args.count:
+        count_runs(args.count)
+        return
     thresholds = [float(t) for t in args.thresholds.split(",")]
     print(
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.system()} "
