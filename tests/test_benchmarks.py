@@ -558,3 +558,17 @@ def test_judge_agreement_with_a_fake_judge_prints_each_variant(
         assert n + failed == 6
         assert wall == 0 or is_ratio(per_minute, 60 * n, wall, (0, 0, 2))
     assert len(re.findall(r"^  threshold (0\.5|1): balanced accuracy", out, flags=re.M)) == 4
+
+
+def test_judge_agreement_counts_the_runs_of_a_results_file(
+    main_output: Callable, tmp_path: Path
+) -> None:
+    from ragbench.config.experiment import load_config
+    from ragbench.experiment.orchestrator import run
+
+    db = tmp_path / "r.duckdb"
+    result = run(load_config(ROOT / "tests" / "data" / "smoke.yaml"), db=db, progress=False)
+    out = main_output(benchmark("judge_agreement"), "--count", db)
+    (n,) = figures(rf"^{result.run_id} \(smoke.*\): (\d+) faithfulness scores", out)
+    scores = Store(db, read_only=True).scores(result.run_id)
+    assert n == int((scores.metric == "faithfulness").sum())
