@@ -30,6 +30,7 @@ DbOption = Annotated[Path, typer.Option("--db", help="DuckDB results file")]
 FollowOption = Annotated[
     bool, typer.Option(help="read files that links in the folder point to outside it")
 ]
+AllowOption = Annotated[bool, typer.Option(help="compare runs that scored different data")]
 LimitOption = Annotated[
     int | None, typer.Option(min=1, help="questions per trial (at least 1; default: the YAML's)")
 ]
@@ -197,6 +198,7 @@ def gate(
         typer.Option(help="trial id, or 'best': highest mean of the first --min (or run) metric"),
     ] = "best",
     db: DbOption = DEFAULT_DB,
+    allow_different_data: AllowOption = False,
 ) -> None:
     """Fail (exit 1) below a minimum, or on a significant regression vs --baseline; for CI."""
     from ragbench.results.gate import (
@@ -218,7 +220,9 @@ def gate(
             results.append(check_gate(store, experiment, parse_minimums(minimum), trial=trial))
         if baseline is not None:
             results.append(
-                check_regression(store, experiment, baseline, trial=trial, min_effect=min_effect)
+                check_regression(
+                    store, experiment, baseline, trial, min_effect, 0.05, allow_different_data
+                )
             )
     except (GateError, StoreError) as exc:
         fail(str(exc))
@@ -235,6 +239,7 @@ def diff(
     metric: Annotated[str | None, typer.Option(help="compare this metric only")] = None,
     trial: Annotated[str, typer.Option(help="trial id of RUN_B, or 'best'")] = "best",
     rows: Annotated[int, typer.Option(min=1, help="questions shown per metric and direction")] = 10,
+    allow_different_data: AllowOption = False,
 ) -> None:
     """Per metric, the questions that improved or regressed from RUN_A to RUN_B, with a paired test."""
     from ragbench.render.diff import diff_runs
@@ -242,7 +247,7 @@ def diff(
     from ragbench.store import StoreError
 
     try:
-        result = diff_runs(db, run_a, run_b, metric=metric, trial=trial, max_rows=rows)
+        result = diff_runs(db, run_a, run_b, metric, trial, 0.05, rows, allow_different_data)
     except (DiffError, StoreError) as exc:
         fail(str(exc))
     say(result.text())

@@ -16,8 +16,10 @@ Contract: ``EndpointServer(latency_s, faults, reject)`` serves ``POST .../chat/c
   once and whose body then trickles, 1 byte every ``drip_s``, for at most ``drip_for_s`` before
   the server gives up and closes the connection), ``"html"`` (a 200 ``text/html`` page, as a
   captive portal or a misrouted proxy sends) and ``"notjson"`` (a 200 ``application/json`` whose
-  body is not JSON: ``notjson``). The schedule is deterministic: the n-th request fails, whichever question it
-  is for;
+  body is not JSON: ``notjson``), ``"filtered"`` (a 200 completion whose ``content`` is null
+  and whose ``finish_reason`` is ``content_filter``, as a provider's safety filter answers) and
+  ``"empty"`` (a 200 completion whose ``content`` is ``""``). The schedule is deterministic: the
+  n-th request fails, whichever question it is for;
 - a RAG prompt containing ``reject`` gets a 400 (not retryable).
 
 ``write_dataset(root, items)`` writes a qa-folder dataset of one document and one such question per
@@ -243,6 +245,12 @@ class EndpointServer:
             return self._count("html"), {"Content-Type": "text/html"}, page
         if fault == "notjson":
             return self._count("notjson"), {}, self.notjson
+        if fault in ("filtered", "empty"):
+            self._count(fault)
+            content, reason = (None, "content_filter") if fault == "filtered" else ("", "stop")
+            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 0}
+            reply = _completion(request.get("model", "loopback"), content, usage, reason)
+            return 200, {}, reply
         if schema is None and self.reject and self.reject in prompt:
             error = {"error": {"message": f"prompt contains {self.reject}", "type": "invalid"}}
             return self._count("400"), {}, error
@@ -267,7 +275,9 @@ class EndpointServer:
         return {"404": 404, "429": 429, "429-date": 429, "500": 500, "400": 400}.get(kind, 200)
 
 
-def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+def _completion(
+    model: str, text: str | None, usage: dict[str, int], finish_reason: str = "stop"
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-loopback",
         "object": "chat.completion",
@@ -277,7 +287,7 @@ def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": usage | {"total_tokens": sum(usage.values())},

@@ -368,12 +368,13 @@ def test_retrieval_sweep_prints_its_measurement(
     covid_stand_in(module, monkeypatch, tmp_path)
     out = main_output(module, "--limit", 3, "--embedding", "hashing")
     assert_stamped(out, utc=False)
-    records, chunks, _ = figures(
+    records, chunks, transactions = figures(
         r"records (\d+) \(2 trials x 3 questions\), chunks embedded (\d+), DuckDB write "
         r"transactions (\d+)",
         out,
     )
     assert records == 6 and chunks == demo_chunk_texts(512)
+    assert transactions >= 1  # the batch written on leaving the stage counts too
     wall, unique, embed, retrieval = figures(
         rf"wall {NUMBER}s; unique work {NUMBER}s \(embedding {NUMBER}s \+ retrieval {NUMBER}s\)",
         out,

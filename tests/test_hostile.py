@@ -249,3 +249,58 @@ def test_a_run_never_reads_its_own_files_as_documents(tmp_path: Path) -> None:
     }
     retrieved = store.records_frame(last)["retrieved_doc_ids"]
     assert {d for ids in retrieved for d in ids} <= {"lighthouse.md", "ferry.txt"}
+
+
+# --- item 12: an empty answer from any model is a failure, never cached --------------------------
+
+
+def test_a_blank_answer_is_a_recorded_failure_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_index.core.base.llms.types import CompletionResponse
+
+    from ragbench.store import Store
+
+    root = write_qa_folder(tmp_path / "ds")
+    db = tmp_path / "r.duckdb"
+    original = FakeLLM.complete
+
+    def blank(self: FakeLLM, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        if kwargs.get("response_format"):  # the judge's calls stay as they are
+            return original(self, prompt, formatted=formatted, **kwargs)
+        return CompletionResponse(text=" \n ")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FakeLLM, "complete", blank)
+        first = run(qa_experiment(root, tmp_path), db=db, progress=False)
+    scores = Store(db, read_only=True).scores(first.run_id)
+    judged = scores[scores.metric == "faithfulness"]
+    assert judged.value.isna().all() and len(judged) == 2
+    assert set(judged.error) == {
+        "generation failed: EmptyAnswer: the model returned an empty answer"
+    }
+    assert first.stats.generated == 0
+    again = run(qa_experiment(root, tmp_path), db=db, resume=first.run_id, progress=False)
+    assert again.stats.generated == 2 and again.stats.generation_cache_hits == 0
+    scores = Store(db, read_only=True).scores(again.run_id)
+    assert scores.error.isna().all()
+
+
+def test_an_empty_answer_cached_by_an_older_version_is_asked_again(tmp_path: Path) -> None:
+    import duckdb
+
+    from ragbench.store import Store
+
+    root = write_qa_folder(tmp_path / "ds")
+    db = tmp_path / "r.duckdb"
+    run(qa_experiment(root, tmp_path), db=db, progress=False)
+    con = duckdb.connect(str(db))  # what versions before issue 23 cached for a filtered reply
+    con.execute(
+        """UPDATE cache SET value_json = '{"response": "", "cited": [], "seconds": 0.1, '
+        || '"usage": {}}' WHERE kind = 'generation'"""
+    )
+    con.close()
+    second = run(qa_experiment(root, tmp_path), db=db, progress=False)
+    assert second.stats.generated == 2 and second.stats.generation_cache_hits == 0
+    records = Store(db, read_only=True).records(second.run_id)
+    assert all(r.response for r in records)

@@ -131,3 +131,45 @@ def test_a_non_json_reply_is_recorded_and_not_cached(tmp_path: Path) -> None:
         again = run(exp, db=db, resume=first.run_id, progress=False)
     assert errors(db, again.run_id) == []
     assert server.requests == 2
+
+
+# --- item 12: an empty or filtered answer is a failure, never cached -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ("filtered", "the endpoint returned no answer (finish_reason content_filter)"),
+        ("empty", "the endpoint returned an empty answer (finish_reason stop)"),
+    ],
+)
+def test_an_empty_or_filtered_reply_is_one_clear_error_not_retried(fault: str, why: str) -> None:
+    with EndpointServer(faults={1: fault}) as server:
+        llm = make_llm(LLMConfig(provider="openai", model="m", base_url=server.url, max_retries=2))
+        with pytest.raises(EndpointError) as exc:
+            llm.complete(QUESTION)
+        assert str(exc.value) == f"{server.url} failed, not retryable: {why}"
+        assert server.requests == 1 and llm.retries == 0  # the same prompt is filtered again
+        assert "alpha" in llm.complete(QUESTION).text
+
+
+def test_a_filtered_answer_is_recorded_not_cached_and_resume_asks_again(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    with EndpointServer(faults={1: "filtered"}) as server:
+        exp = endpoint_experiment(tmp_path, server.url)
+        first = run(exp, db=db, progress=False)
+        (error,) = errors(db, first.run_id)
+        assert error == (
+            f"generation failed: EndpointError: {server.url} failed, not retryable: "
+            "the endpoint returned no answer (finish_reason content_filter)"
+        )
+        assert first.stats.generated == 0  # a failure is not an answer
+        store = Store(db, read_only=True)
+        assert store.query("SELECT * FROM cache WHERE kind = 'generation'").empty
+        assert store.records(first.run_id)[0].response is None
+        # The endpoint is fixed: resuming asks it again (nothing was cached) and gets an answer.
+        again = run(exp, db=db, resume=first.run_id, progress=False)
+    assert errors(db, again.run_id) == []
+    assert server.requests == 2 and again.stats.generated == 1
+    (record,) = Store(db, read_only=True).records(again.run_id)
+    assert record.response is not None and "alpha" in record.response

@@ -95,6 +95,8 @@ class SplitConfig(Strict):
 
 
 ALLOCATIONS = ("uniform", "adaptive")
+#: An experiment name is a folder name (its reports go to ``<db folder>/<name>/``): no separator.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class JudgeBudget(Strict):
@@ -120,7 +122,7 @@ class ExperimentConfig(Strict):
         """The YAML file this config was read from (None: built in code)."""
         return self._source
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)  # a folder name
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)  # a folder name
     description: str = ""
     dataset: DatasetConfig = DatasetConfig()
     base: PipelineConfig = PipelineConfig()

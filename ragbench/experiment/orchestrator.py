@@ -34,7 +34,7 @@ from ragbench.experiment.scheduler import run_judging
 from ragbench.experiment.staged import select_trials
 from ragbench.metrics.text import content_words
 from ragbench.records import Progress, RunStats
-from ragbench.store import DEFAULT_DB, Store
+from ragbench.store import DEFAULT_DB, Store, StoreError
 
 __all__ = ["DEFAULT_DB", "RunResult", "run"]
 
@@ -223,7 +223,14 @@ def run(
             run_judging(ctx, select_trials(ctx, trials))
     except BaseException as exc:
         stats.seconds = ctx.progress.elapsed()
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], stats)
+        try:
+            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500], stats)
+        except StoreError:  # the file takes not even that (a full disk): it stays "running"
+            pass
+        if isinstance(exc, StoreError):  # the results file failed, not the run: how to finish it
+            raise StoreError(
+                f"{exc}; run {run_id} stopped: once fixed, --resume {run_id} finishes it"
+            ) from None
         raise
     problems = _problems(ctx)
     scored, failed = store.score_counts(run_id)

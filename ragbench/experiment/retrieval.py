@@ -127,4 +127,5 @@ def run_retrieval(ctx: RunContext, trials: list[Trial]) -> None:
                     ]
                 batch.add([record], rows)
                 progress.tick(trial.label)
-        ctx.stats.transactions += batch.transactions
+    # counted after the block: its last batch is written on exit
+    ctx.stats.transactions += batch.transactions

@@ -135,7 +135,8 @@ class Scheduler:
             if self.budgeted:  # the allocator knows it is done only once asked for a round
                 ctx.stats.allocation = alloc.summary()
             progress.finish()
-            ctx.stats.transactions += batch.transactions
+        # counted after the block: its last batch is written on exit
+        ctx.stats.transactions += batch.transactions
 
     def _item(self, trial_id: str, question_id: str) -> WorkItem | None:
         """The work of one pair: its missing metrics (None: nothing missing, or no record)."""

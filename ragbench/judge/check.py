@@ -12,6 +12,10 @@ Contract:
   judge failure is counted (``n_failed``) and excluded, never turned into a verdict. It returns
   balanced accuracy and Cohen's kappa with seeded 95% bootstrap intervals and the 2x2 confusion
   matrix.
+- Both figures compare the judge on each human class: labels of one class are refused before any
+  judging (``ValueError`` saying how many of each there are), and a figure left undefined by judge
+  failures (a class none of whose items got a verdict) is printed as ``undefined`` with the
+  reason, never as ``nan``.
 - ``check_dataset(dataset, ...)`` loads a labelled set and checks in one call (the CLI and notebook
   call it through ``ragbench.run_judge_check``, which shows the result: ``render.judge_check``).
   ``JudgeCheckResult.summary()`` is the figures as text; this module draws nothing and writes no
@@ -166,10 +170,8 @@ class JudgeCheckResult:
             f"nli {self.nli}, repair {'on' if self.repair else 'off'}, "
             f"verdict = faithfulness >= {self.threshold:g}",
             f"n = {self.n} judged, n_failed = {self.n_failed} (excluded)",
-            f"balanced accuracy {fmt(self.balanced_accuracy)} "
-            f"[{fmt(self.balanced_accuracy_ci[0])}, {fmt(self.balanced_accuracy_ci[1])}] (95% CI)",
-            f"Cohen's kappa     {fmt(self.kappa)} "
-            f"[{fmt(self.kappa_ci[0])}, {fmt(self.kappa_ci[1])}] (95% CI)",
+            self._figure("balanced accuracy", self.balanced_accuracy, self.balanced_accuracy_ci),
+            self._figure("Cohen's kappa    ", self.kappa, self.kappa_ci),
             "confusion matrix (rows: human, columns: judge):",
             f"  {'':<18}{'faithful':>10}{'unfaithful':>12}",
             f"  {'attributable':<18}{c['tp']:>10}{c['fn']:>12}",
@@ -180,10 +182,38 @@ class JudgeCheckResult:
             lines.append("WARNING: FAKE MODELS - these figures say nothing about a real judge")
         return "\n".join(lines)
 
+    def _figure(self, name: str, value: float, ci: tuple[float, float]) -> str:
+        """One figure's line: value and interval, or why it is undefined."""
+        if not math.isnan(value):
+            return f"{name} {fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}] (95% CI)"
+        c = self.counts
+        pos, neg = c["tp"] + c["fn"], c["fp"] + c["tn"]
+        return (
+            f"{name} undefined: the {self.n} judged items are {pos} attributable and {neg} not "
+            f"attributable ({self.n_failed} failed, excluded); it needs both classes"
+        )
+
 
 def fmt(x: float) -> str:
-    """A figure at 3 decimals, "nan" for an undefined one."""
-    return "nan" if math.isnan(x) else f"{x:.3f}"
+    """A figure at 3 decimals, "undefined" for an undefined one (never "nan")."""
+    return "undefined" if math.isnan(x) else f"{x:.3f}"
+
+
+def check_classes(items: Sequence[LabelledItem], name: str) -> None:
+    """Refuse labels of one class: balanced accuracy and kappa compare the judge on both.
+
+    Raises:
+        ValueError: every label is the same (one line: how many of each there are).
+    """
+    pos = sum(item.label for item in items)
+    if 0 < pos < len(items):
+        return
+    raise ValueError(
+        "a judge check needs both classes among its labels (balanced accuracy and Cohen's kappa "
+        f"compare the judge on each): the {len(items)} item(s) of {name} are {pos} attributable "
+        f"and {len(items) - pos} not attributable; add items of the other class (or a larger "
+        "--limit)"
+    )
 
 
 def judge_check(
@@ -221,6 +251,7 @@ def judge_check(
     data = Dataset(name, *ready_made(items))
     if not data.questions:
         raise ValueError("judge_check needs at least one labelled item")
+    check_classes(items, name)
     source = BEGIN_WOW if name == BEGIN_WOW else str(Path(dataset).resolve())
     config = ExperimentConfig(
         name=f"judge-check-{name}",

@@ -146,9 +146,8 @@ def complete(
     if not usage and raw is not None:  # OpenAI client objects keep usage on the raw response
         u = getattr(raw, "usage", None) or (raw.get("usage") if isinstance(raw, dict) else None)
         if u is not None:
-            usage = {
-                k: getattr(u, k, None) or u.get(k) for k in ("prompt_tokens", "completion_tokens")
-            }
+            read = u.get if isinstance(u, dict) else lambda k: getattr(u, k, None)
+            usage = {k: read(k) for k in ("prompt_tokens", "completion_tokens")}
     return out.text, usage, elapsed
 
 

@@ -15,6 +15,10 @@ Contract:
 - A call that still fails raises :class:`EndpointError`: one line naming the endpoint (URL without
   credentials), the status or failure (a timeout names ``timeout_s``), how many attempts were
   made and the server's message, with the API key masked.
+- A reply without an answer (``content`` null, e.g. ``finish_reason: content_filter``, or empty)
+  raises :class:`EndpointError` too ("the endpoint returned no answer (finish_reason
+  content_filter)"), not retried (the same prompt is filtered again): an empty answer is never
+  taken for one, so nothing caches it and ``--resume`` asks again.
 - ``EndpointLLM.retries`` counts the retries made so far (thread-safe: several threads may share
   one instance; the OpenAI client is thread-safe).
 """
@@ -221,8 +225,25 @@ class EndpointLLM(OpenAILike):
             )
             raise EndpointError(line) from None
 
+    def _answered(self, text: str | None, raw: Any) -> None:
+        """Raise :class:`EndpointError` for a reply that holds no answer (see the module docstring)."""
+        if text is not None and text.strip():
+            return
+        choice = (getattr(raw, "choices", None) or [None])[0]
+        reason = getattr(choice, "finish_reason", None) or "not given"
+        sent = getattr(getattr(choice, "message", None), "content", text)  # LlamaIndex: "" -> None
+        what = "no answer" if sent is None else "an empty answer"
+        url = self.safe_url or "endpoint"
+        raise EndpointError(
+            f"{url} failed, not retryable: the endpoint returned {what} (finish_reason {reason})"
+        )
+
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._call(lambda: super(EndpointLLM, self)._chat(messages, **kwargs))
+        reply = self._call(lambda: super(EndpointLLM, self)._chat(messages, **kwargs))
+        self._answered(reply.message.content, reply.raw)
+        return reply
 
     def _complete(self, prompt: str, **kwargs: Any) -> CompletionResponse:
-        return self._call(lambda: super(EndpointLLM, self)._complete(prompt, **kwargs))
+        reply = self._call(lambda: super(EndpointLLM, self)._complete(prompt, **kwargs))
+        self._answered(reply.text, reply.raw)
+        return reply

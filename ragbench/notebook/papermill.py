@@ -1,7 +1,9 @@
 """Headless notebook runs (``ragbench notebook run``): papermill executes a notebook of notebooks/.
 
 Contract: ``run_notebook(experiment, limit, db, notebook)`` executes the notebook with the
-parameters ``experiment`` (absolute path), ``limit`` and ``db`` (absolute path), with the notebook's
+parameters its ``parameters`` cell declares (``notebook_parameters``): of ``experiment`` (the YAML's
+absolute path, or the experiment's name where the declared default is a name, as in 02), ``db``
+(absolute path) and ``limit`` (when given), with the notebook's
 folder as the working directory, and writes the executed copy to
 ``<db's folder>/<experiment name>/<notebook file name>`` (``results/<experiment>/`` by default),
 beside the report and charts the notebook itself writes there. The notebook calls the same
@@ -18,6 +20,7 @@ too, so a key the config names (``api_key_env``) or a URL password never stays i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ragbench.config.experiment import ExperimentConfig, load_config
 from ragbench.config.redact import redact
@@ -78,10 +81,11 @@ def run_notebook(
     out = db.parent / config.name / source.name
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        parameters = notebook_parameters(source, experiment, config, limit, db)
         pm.execute_notebook(
             str(source),
             str(out),
-            parameters={"experiment": str(experiment), "limit": limit, "db": str(db)},
+            parameters=parameters,
             cwd=str(source.resolve().parent),
             kernel_name=kernel_name,
             progress_bar=False,
@@ -103,6 +107,26 @@ def run_notebook(
         if out.is_file():
             redact_notebook(out, secrets)
     return out
+
+
+def notebook_parameters(
+    source: Path, experiment: Path, config: ExperimentConfig, limit: int | None, db: Path
+) -> dict[str, Any]:
+    """The values ``run_notebook`` passes: those of ``experiment``, ``db`` and ``limit`` (when
+    given) that the notebook's ``parameters`` cell declares. ``experiment`` is the YAML's path
+    when the cell's default is a YAML path (or empty), else the experiment's name (02 reads a
+    run by name); a notebook's own ``limit`` stays unless one is given."""
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(source))
+    values: dict[str, Any] = {"db": str(db)}
+    if limit is not None:
+        values["limit"] = limit
+    if "experiment" in declared:
+        default = str(declared["experiment"].get("default") or "").strip("\"' ")
+        wants_path = not default or default.endswith((".yaml", ".yml"))
+        values["experiment"] = str(experiment) if wants_path else config.name
+    return {name: value for name, value in values.items() if name in declared}
 
 
 def redact_notebook(path: Path, secrets: list[str]) -> bool:

@@ -25,13 +25,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ragbench.render.figures import (
-    LABEL_CHARS,
     MIN_FONT_PT,
+    escape,
     fit_title,
     new_figure,
     place_labels,
+    plain,
     settle,
-    wrap,
+    shown_labels,
 )
 from ragbench.render.figures import save as save  # re-exported: a chart and its file, one import
 
@@ -64,7 +65,8 @@ def metric_figure(
     labels = list(dict.fromkeys(summary.label))
     cols = min(len(metrics), 3 if len(metrics) != 4 else 2)
     rows = math.ceil(len(metrics) / cols)
-    shown = [wrap(label, LABEL_CHARS) for label in labels]
+    drawn = shown_labels(labels)
+    shown = [drawn[label] for label in labels]
     lines = sum(s.count("\n") + 1 for s in shown)
     label_in = min(2.6, 0.09 * max(len(s) for line in shown for s in line.split("\n")) + 0.3)
     panel_h = 0.28 * max(lines, len(labels)) + 0.35 * len(labels) + 0.9
@@ -186,8 +188,8 @@ def heatmap_figure(
             text = "n/a" if np.isnan(value) else f"{value:.2f}\nn={counts[i, j]}"
             color = "black" if np.isnan(value) or value > 0.6 else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=MIN_FONT_PT, color=color)
-    ax.set_xticks(range(len(cols)), [str(v) for v in cols])
-    ax.set_yticks(range(len(rows)), [str(v) for v in rows])
+    ax.set_xticks(range(len(cols)), [escape(plain(str(v), 40)) for v in cols])
+    ax.set_yticks(range(len(rows)), [escape(plain(str(v), 40)) for v in rows])
     ax.tick_params(labelsize=MIN_FONT_PT)
     ax.set_xlabel(col_key, fontsize=MIN_FONT_PT + 1)
     ax.set_ylabel(row_key, fontsize=MIN_FONT_PT + 1)
@@ -293,7 +295,8 @@ def quality_latency_figure(
     fig.legend(loc="outside lower center", ncols=2, fontsize=MIN_FONT_PT)
     fit_title(fig, f"{title}\n{metric} vs latency (bars: 95% interval)")
     settle(fig)  # the axes must not move once labels are placed by their pixel positions
-    place_labels(ax, list(x), list(means), [wrap(s, LABEL_CHARS) for s in data["label"]])
+    drawn = shown_labels(data["label"])
+    place_labels(ax, list(x), list(means), [drawn[s] for s in data["label"]])
     return fig
 
 
@@ -311,11 +314,12 @@ def distribution_figure(scores: pd.DataFrame, metric: str, title: str) -> Figure
     fig = new_figure(8.0, 0.7 * len(labels) + 2.0)
     ax = fig.subplots()
     ticks = []
+    drawn = shown_labels(labels)
     for y, label in enumerate(labels):
         trial = part[part.label == label]
         ok = pd.to_numeric(trial.value, errors="coerce").dropna().to_numpy(dtype=float)
         failed = int(trial.value.isna().sum())
-        tick = wrap(label, LABEL_CHARS)
+        tick = drawn[label]
         ticks.append(f"{tick}\n(n={ok.size}" + (f", failed={failed})" if failed else ")"))
         if ok.size == 0:
             continue

@@ -3,6 +3,7 @@
 Contract: ``diff_runs(db, run_a, run_b, ...)`` is ``results.diff.compare_runs`` returning a
 :class:`RunDiffView`: the same ``RunDiff`` plus ``text()`` / ``__repr__`` (``as_text``: what
 ``ragbench diff`` prints) and ``_repr_html_`` (``as_html``): a FAKE MODELS banner when it applies,
+the warnings (runs over different data or of different experiments),
 the per-metric tests (regressions in red, improvements in green), then per metric and direction
 the changed questions with both answers side by side, cut to ``ANSWER_CHARS`` characters and
 ``d.max_rows`` rows (the full data stays in ``d.questions``). Nothing here reads the store or
@@ -49,6 +50,7 @@ def diff_runs(
     trial: str = "best",
     alpha: float = 0.05,
     max_rows: int = 10,
+    allow_different_data: bool = False,
 ) -> RunDiffView:
     """Compare run B with run A question by question and show it (``results.diff.compare_runs``).
 
@@ -60,11 +62,13 @@ def diff_runs(
         trial: Run B's trial id, or ``"best"``.
         alpha: Family-wise error rate of the per-metric tests (Holm).
         max_rows: Changed questions shown per metric by the text and HTML views.
+        allow_different_data: Compare runs that scored different data (with a warning).
 
     Raises:
-        DiffError: Unknown run, trial or metric, or no metric scored by both trials.
+        DiffError: Unknown run, trial or metric, no metric scored by both trials, or runs that
+            scored different data (unless ``allow_different_data``).
     """
-    computed = compare_runs(db, run_a, run_b, metric, trial, alpha, max_rows)
+    computed = compare_runs(db, run_a, run_b, metric, trial, alpha, max_rows, allow_different_data)
     return as_view(RunDiffView, computed)
 
 
@@ -100,6 +104,7 @@ def as_html(d: RunDiff) -> str:
             *map(html.escape, (d.run_a, d.label_a, d.run_b, d.label_b))
         )
     )
+    parts += [f'<p style="color:#8a1c12"><b>{html.escape(w)}</b></p>' for w in d.warnings]
     parts += [f"<p>{html.escape(n)}</p>" for n in d.notes]
     parts.append(_tests_html(d.tests, d.alpha))
     for metric in d.tests["metric"]:

@@ -5,11 +5,22 @@ Contract: ``new_figure`` makes a pyplot-free Figure (Agg canvas, constrained lay
 ``MAX_WIDTH_IN`` inches wide at ``DISPLAY_DPI``, so JupyterLab shows it at 100% without shrinking
 it; ``settle`` runs its layout once and freezes it; ``place_labels`` annotates points without
 overlaps; ``save`` writes a PNG. No text is smaller than ``MIN_FONT_PT``.
+
+Text from a run (trial labels, swept values: a prompt template with ``{context}``, newlines, ``$``
+or ``_``) is drawn as plain text: ``plain`` puts it on one line, cut to ``LABEL_MAX`` characters,
+with a character the font has no glyph for shown as ``?`` (no "Glyph missing" warning);
+``wrap`` and ``escape`` escape every ``$``, so matplotlib never reads ``$...$`` as mathtext (an
+unknown ``\foo`` there raised, italics changed the text). ``shown_labels`` does both for a chart's
+trial labels and keeps labels that the cut made equal apart.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import textwrap
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,7 @@ MAX_WIDTH_IN = 9.0  # 900 px at DISPLAY_DPI: not scaled down in a normal noteboo
 MIN_FONT_PT = 10  # 10 pt = 13.9 px at DISPLAY_DPI: readable without zooming
 FILE_DPI = 110  # PNGs under results/ for CI artefacts and report.md
 LABEL_CHARS = 28  # trial labels are wrapped at this width on y axes
+LABEL_MAX = 120  # characters of a label drawn (about 5 wrapped lines); tables show it whole
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -32,7 +44,42 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def wrap(text: str, chars: int) -> str:
-    return "\n".join(textwrap.fill(line, chars) or line for line in str(text).split("\n"))
+    """``text`` wrapped at ``chars`` characters per line, every ``$`` escaped (see ``escape``)."""
+    return escape("\n".join(textwrap.fill(line, chars) or line for line in str(text).split("\n")))
+
+
+def escape(text: str) -> str:
+    """``text`` with every ``$`` escaped: drawn as a dollar sign, never as mathtext."""
+    return text.replace("$", r"\$")
+
+
+@functools.cache
+def _font() -> Any:
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    return get_font(findfont(FontProperties()))  # the font text is drawn in by default
+
+
+def _drawable(char: str) -> bool:
+    return char.isprintable() and (char.isascii() or _font().get_char_index(ord(char)) != 0)
+
+
+def plain(text: str, chars: int = LABEL_MAX) -> str:
+    """``text`` as one line of drawable characters, at most ``chars`` long (see the module
+    docstring); ``$`` is left to ``wrap`` / ``escape``."""
+    line = "".join(c if _drawable(c) else "?" for c in " ".join(str(text).split()))
+    return line if len(line) <= chars else line[: chars - 1] + "\u2026"
+
+
+def shown_labels(labels: Iterable[str], chars: int = LABEL_CHARS) -> dict[str, str]:
+    """Each label as drawn: ``plain``, wrapped at ``chars`` and escaped; labels the cut made equal
+    get a short hash of the whole label, so no two trials look the same."""
+    cut = {label: plain(label) for label in dict.fromkeys(labels)}
+    twins = Counter(cut.values())
+    for label, text in cut.items():
+        if twins[text] > 1:
+            cut[label] = f"{text} #{hashlib.sha256(label.encode()).hexdigest()[:6]}"
+    return {label: wrap(text, chars) for label, text in cut.items()}
 
 
 def settle(fig: Figure) -> Figure:

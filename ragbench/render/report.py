@@ -8,6 +8,10 @@ Contract:
   charts (PNG), ``summary.csv``, ``rankings.csv`` and ``report.md`` under
   ``<db folder>/<experiment>/``. A file that cannot be written never raises: one line naming the
   folder goes to ``problems`` and the table is still returned.
+- Paths built from stored text stay inside their folder: an experiment name read from the file
+  that is not a folder name (``config.experiment.NAME_PATTERN``; a file made by hand, ``../x`` or
+  ``/etc``) raises :class:`StoreError` before anything is written, and a file whose name (a
+  stored metric's chart) would resolve outside the report folder is not written (a problem line).
 - A :class:`Report` shows itself: ``_repr_html_`` (notebooks) is one trial x metric table of
   "mean [CI] n" with the best trial and those not significantly different from it marked, failures
   counted, a FAKE MODELS banner, the significance sentences, then the run's named sections
@@ -22,12 +26,14 @@ Nothing here reads the store or computes a statistic: every number comes from ``
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from ragbench.config.experiment import NAME_PATTERN
 from ragbench.data.splits import dev_scores
 from ragbench.render import html as display
 from ragbench.render.chart_set import GROUPS, chart_set, group_of
@@ -35,6 +41,7 @@ from ragbench.render.figures import save
 from ragbench.render.sections import section_html, section_markdown, section_text
 from ragbench.render.views import as_view
 from ragbench.results.report import RunReport, rankings_frame, read_run
+from ragbench.store.connection import StoreError
 
 DOT = " \u00b7 "
 TEXT_MARKS = "* best, ~ not significantly different from best, ? too few to compare"
@@ -143,7 +150,14 @@ class Report(RunReport):
             )
             return self
         self.charts = []
+        inside = out.resolve()
         for name, fig in self.figures.items():
+            if not (out / f"{name}.png").resolve().is_relative_to(inside):  # a stored metric name
+                self.problems.append(
+                    f"report file {name}.png not written: its name leads out of the report "
+                    f"folder {out}"
+                )
+                continue
             try:
                 self.charts.append(save(fig, out / f"{name}.png"))
             except OSError as exc:
@@ -209,4 +223,12 @@ def report(
     Files go to ``out_dir`` (default ``<db folder>/<experiment>``); see ``Report.write``.
     """
     rep = load(db, run_id=run_id, experiment=experiment)
+    if out_dir is None and not (
+        re.fullmatch(NAME_PATTERN, rep.experiment) and len(rep.experiment) <= 100
+    ):
+        raise StoreError(
+            f"results file {db} names its experiment {rep.experiment!r}, which is not a folder "
+            "name (letters, digits, '_', '.' and '-', starting with a letter or digit): the "
+            "report's files are not written; the file was made by hand or damaged"
+        )
     return rep.write(out_dir if out_dir is not None else Path(db).parent / rep.experiment)

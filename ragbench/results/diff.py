@@ -16,6 +16,12 @@ comparison computed (the gate uses it as it is; ``ragbench.diff_runs`` returns i
 - Per question: every pair whose score changed, with both answers (``Store.records``), regressions
   first.
 
+- Data: runs whose stored data hashes differ (``RunInfo.data_hash``: the corpus or the questions,
+  gold labels included, changed; another ``--limit`` is other questions too) scored different
+  data, and a change in score says nothing about the pipeline: ``compare_runs`` refuses them
+  (:class:`DiffError`) unless ``allow_different_data``, and then says so in ``warnings``. Runs of
+  different experiments over the same data are compared, with a note in ``warnings``.
+
 Reads only (``Store(read_only=True)``); bad input raises :class:`DiffError` with a one-line message.
 No HTML and no text table here: ``render.diff`` shows a ``RunDiff``.
 """
@@ -95,6 +101,7 @@ class RunDiff:
     questions: pd.DataFrame
     max_rows: int = 10
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what makes the comparison doubtful
 
     def regressed(self, metric: str | None = None) -> pd.DataFrame:
         """Questions whose score went down (all metrics, or one)."""
@@ -119,7 +126,7 @@ class RunDiff:
             lines.append(
                 "WARNING: FAKE MODELS (test doubles) in at least one run; scores mean nothing."
             )
-        return lines + self.notes
+        return lines + self.warnings + self.notes
 
     def __repr__(self) -> str:
         return (
@@ -136,6 +143,7 @@ def compare_runs(
     trial: str = "best",
     alpha: float = 0.05,
     max_rows: int = 10,
+    allow_different_data: bool = False,
 ) -> RunDiff:
     """Compare run B with run A question by question (see the module docstring); shown by
     ``render.diff.diff_runs``.
@@ -148,12 +156,15 @@ def compare_runs(
         trial: Run B's trial id, or ``"best"``.
         alpha: Family-wise error rate of the per-metric tests (Holm).
         max_rows: Changed questions shown per metric by the text and HTML views.
+        allow_different_data: Compare runs that scored different data (with a warning).
 
     Raises:
-        DiffError: Unknown run, trial or metric, or no metric scored by both trials.
+        DiffError: Unknown run, trial or metric, no metric scored by both trials, or runs that
+            scored different data (unless ``allow_different_data``).
     """
     store = db if isinstance(db, Store) else Store(db, read_only=True)
     scores_a, scores_b = _scores(store, run_a), _scores(store, run_b)
+    warnings = data_warnings(store, run_a, run_b, allow_different_data)
     common = [m for m in _metric_order(store, run_b, scores_b) if m in set(scores_a["metric"])]
     if metric is not None and metric not in common:
         raise DiffError(
@@ -190,7 +201,38 @@ def compare_runs(
         questions,
         max_rows,
         notes,
+        warnings,
     )
+
+
+def data_warnings(store: Store, run_a: str, run_b: str, allow: bool = False) -> list[str]:
+    """The lines that make comparing two runs doubtful (see the module docstring).
+
+    Raises:
+        DiffError: the runs scored different data and ``allow`` is False.
+    """
+    info_a, info_b = store.run_info(run_a), store.run_info(run_b)
+    lines = []
+    if info_a.experiment != info_b.experiment:
+        lines.append(
+            f"note: the runs are of different experiments ({run_a}: '{info_a.experiment}', "
+            f"{run_b}: '{info_b.experiment}')"
+        )
+    hash_a, hash_b = info_a.data_hash, info_b.data_hash
+    if hash_a is None or hash_b is None or hash_a == hash_b:
+        return lines  # the same data, or a run from before data hashes (version 1): unknown
+    parts = [
+        old.split(":")[0]
+        for old, new in zip(hash_a.split(), hash_b.split(), strict=False)
+        if old != new
+    ]
+    what = f"runs {run_a} and {run_b} scored different data (the {' and '.join(parts) or 'data'} changed)"
+    if not allow:
+        raise DiffError(
+            f"{what}: their scores cannot be compared; pass --allow-different-data "
+            "(allow_different_data=True in Python) to compare anyway"
+        )
+    return [f"WARNING: {what}: a change in score may come from the data, not the pipeline", *lines]
 
 
 def pick_trials(

@@ -13,6 +13,8 @@ Contract:
   paired sign-flip test per metric, Holm across metrics. A metric FAILS only when it regressed
   significantly (``p_adjusted < alpha``) AND the mean drop is at least ``min_effect``; noise and
   small significant drops pass. Too few shared questions pass with a note: the gate cannot see.
+  A baseline that scored different data is refused (``diff.data_warnings``) unless
+  ``allow_different_data``; one of another experiment is compared, with a note.
 - Bad input (unknown experiment, run, metric or trial, malformed minimum) raises ``GateError``.
 """
 
@@ -281,6 +283,7 @@ def check_regression(
     trial: str = "best",
     min_effect: float = MIN_EFFECT,
     alpha: float = 0.05,
+    allow_different_data: bool = False,
 ) -> RegressionResult:
     """Compare the experiment's latest run with a baseline run (see module docstring).
 
@@ -291,10 +294,12 @@ def check_regression(
         trial: The latest run's trial id, or ``"best"`` (on the run's first metric).
         min_effect: Smallest significant drop of a mean that fails the gate.
         alpha: Family-wise error rate across the metrics (Holm).
+        allow_different_data: Compare with a baseline that scored different data (warned).
 
     Raises:
         GateError: no run of the experiment, unknown baseline or trial, the baseline is the
-            latest run itself, a bad ``min_effect``, or no metric in common.
+            latest run itself, a bad ``min_effect``, no metric in common, or a baseline that
+            scored different data (unless ``allow_different_data``).
     """
     if not math.isfinite(min_effect) or min_effect < 0:
         raise GateError(f"--min-effect {min_effect}: must be a number >= 0")
@@ -302,7 +307,14 @@ def check_regression(
     if baseline == latest:
         raise GateError(f"--baseline {baseline} is the latest run of '{experiment}' itself")
     try:
-        diff = compare_runs(store, baseline, latest, trial=trial, alpha=alpha)
+        diff = compare_runs(
+            store,
+            baseline,
+            latest,
+            trial=trial,
+            alpha=alpha,
+            allow_different_data=allow_different_data,
+        )
     except DiffError as exc:
         raise GateError(str(exc)) from None
     return RegressionResult(experiment, diff, min_effect)

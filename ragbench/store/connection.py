@@ -4,7 +4,7 @@ Contract: ``connect(path, read_only=False)`` yields a connection inside a transa
 on success and rolls back on any error, and always closes the file. While another process holds
 the file's lock it retries with jittered back-off (DuckDB allows one writing process per file).
 Every way a results file can be unusable (a folder, zero bytes, another file type, a corrupt or
-truncated database, a read-only file system) becomes a :class:`StoreError` whose one-line message
+truncated database, a read-only file system, a full disk) becomes a :class:`StoreError` whose one-line message
 names the file and says what to do, instead of a DuckDB traceback (a missing one: how to write it,
 ``WRITE_IT_FIRST``); a run that is not in the file is a :class:`RunNotFound` for its readers. Both
 show as one line in a notebook too (``config.validation.one_line``). Within one process, threads
@@ -69,6 +69,13 @@ def check_file(path: Path, read_only: bool) -> None:
 def _explain(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     lowered = text.lower()
+    if _disk_full(exc):
+        # A failed COMMIT leaves the file as it was: the runs committed before are whole.
+        return StoreError(
+            f"results file {path} cannot be written: the disk is full (no space left on the disk "
+            f"holding {path.resolve().parent}); free some space or pass another --db. The runs "
+            "already in the file are intact"
+        )
     if "read-only" in lowered or "read only" in lowered or "permission denied" in lowered:
         return StoreError(
             f"results file {path} cannot be written ({text}); "
@@ -135,12 +142,31 @@ def _transaction(
         yield con
         con.execute("COMMIT")
     except duckdb.Error as exc:
-        con.execute("ROLLBACK")
-        if isinstance(exc, duckdb.IOException | duckdb.PermissionException):
+        _rollback(con)
+        if isinstance(exc, duckdb.IOException | duckdb.PermissionException) or _disk_full(exc):
             raise _explain(path, exc, read_only) from None
         raise
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
     finally:
-        con.close()
+        try:
+            con.close()
+        except duckdb.Error as exc:  # closing writes the log out: a full disk can fail it too
+            if not _disk_full(exc):
+                raise
+            raise _explain(path, exc, read_only) from None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "no space left on device" in text or "disk quota exceeded" in text
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what is left of the transaction. A COMMIT that failed (a full disk) has ended it
+    already, and DuckDB's "no transaction is active" must not hide why it failed."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass

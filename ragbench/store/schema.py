@@ -3,6 +3,9 @@
 Contract: ``SCHEMA`` creates every table of a new file; ``MIGRATIONS`` are idempotent statements
 that add what later versions need to an existing file (columns are only ever added, never dropped
 or renamed, so no old run is lost). ``SCHEMA_VERSION`` is stored in ``meta``.
+``check_version(con, path)`` refuses (:class:`StoreError`) a file whose stored version is newer
+than ``SCHEMA_VERSION`` (or not a number): a newer ragbench wrote it, and this one would misread
+it or, migrating it, reset its version. The store calls it before reading or writing anything.
 
 Version history:
 1. runs, trials, records, scores, embeddings, cache (run statistics were kept in runs.message).
@@ -17,6 +20,12 @@ Version history:
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ragbench.store.connection import StoreError
 
 SCHEMA_VERSION = 4
 
@@ -105,3 +114,20 @@ MIGRATIONS = (
     "ALTER TABLE trials ADD COLUMN IF NOT EXISTS stage_reached VARCHAR",
     f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
 )
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a results file written by a newer ragbench (see the module docstring)."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()
+    if not has_meta or not has_meta[0]:
+        return  # a new file, or one of version 1 (before meta)
+    found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    stored = None if found is None else str(found[0]).strip()
+    if stored is None or (stored.isdigit() and int(stored) <= SCHEMA_VERSION):
+        return
+    raise StoreError(
+        f"results file {path} was written by a newer ragbench (schema {stored}; this one reads "
+        f"up to {SCHEMA_VERSION}): upgrade ragbench or use another --db"
+    )

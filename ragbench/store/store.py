@@ -6,7 +6,8 @@ Contract:
   :class:`~ragbench.records.ScoreRow` per row; a failure has ``value`` NULL and ``error`` saying
   why), ``embeddings`` and ``cache`` (content-hash keyed results of expensive calls, shared by
   every run in the file). The schema and its migrations live in
-  ``schema.py``; files written by older versions are migrated on open, never rewritten.
+  ``schema.py``; files written by older versions are migrated on open, never rewritten; a file
+  of a newer version is refused (``schema.check_version``), for reading and writing.
 - Writes are upserts on each table's natural key, so repeating one is harmless. A run's records
   and scores are written in batches (:meth:`Store.batch`): one transaction per batch of questions
   or per second of work, whichever comes first, so a crash loses at most one batch. A batch may
@@ -51,7 +52,7 @@ from ragbench.store import rows
 from ragbench.store.buffered import BatchWriter
 from ragbench.store.connection import StoreError, connect
 from ragbench.store.rows import CacheEntry, Redact
-from ragbench.store.schema import MIGRATIONS, SCHEMA
+from ragbench.store.schema import MIGRATIONS, SCHEMA, check_version
 
 
 class Store:
@@ -69,8 +70,8 @@ class Store:
         self.read_only = read_only
         self.redact: Redact = redact or (lambda text: text)
         if read_only:
-            with self.connect():  # fail now, with the file named, if it cannot be read
-                pass
+            with self.connect() as con:  # fail now, with the file named, if it cannot be read
+                check_version(con, self.path)
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,7 @@ class Store:
                 f"cannot create the folder of results file {self.path}: {exc.strerror}"
             ) from None
         with self.connect() as con:
+            check_version(con, self.path)  # a newer file is neither migrated nor written
             con.execute(SCHEMA)
             for statement in MIGRATIONS:
                 con.execute(statement)
