@@ -13,7 +13,8 @@ library and mode, over all papers:
 - ``order``: reading-order errors per 100 consecutive body-line pairs on two-column pages (a line's
   inner words found before the previous line's in the output);
 - ``furniture``: running header and footer lines left in the output, per paper;
-- ``pages/s``: pages read (and cleaned) per second, single process.
+- ``pages/s``: pages read (and cleaned) per second, single process;
+- ``exact``: share of papers whose dropped-line counts (per kind) all equal the generator's.
 
     nice -n 10 .venv/bin/python benchmarks/pdf_extraction.py [--papers /tmp/ragbench-papers]
 
@@ -201,7 +202,7 @@ def furniture(truth: dict[str, Any], got: str) -> int:
 def measure(papers: list[Path], raw: Any, pages: Any) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for mode in ("raw", "clean"):
-        exp = matched = produced = pairs = errors = left = n_pages = 0
+        exp = matched = produced = pairs = errors = left = n_pages = exact = 0
         seconds = 0.0
         for pdf in papers:
             truth = json.loads(pdf.with_suffix(".truth.json").read_text(encoding="utf-8"))
@@ -210,8 +211,11 @@ def measure(papers: list[Path], raw: Any, pages: Any) -> dict[str, dict[str, flo
                 text, count = raw(pdf)
             else:
                 read = pages(pdf)
-                text, count = clean(read)[0], len(read)
+                text, dropped = clean(read)
+                count = len(read)
             seconds += time.perf_counter() - start
+            if mode == "clean":
+                exact += dropped == truth["dropped"]
             n_pages += count
             e, m, p = recall_extra(truth["text"], text)
             exp, matched, produced = exp + e, matched + m, produced + p
@@ -225,6 +229,7 @@ def measure(papers: list[Path], raw: Any, pages: Any) -> dict[str, dict[str, flo
             "order": 100 * errors / pairs if pairs else 0.0,
             "furniture": left / len(papers),
             "pages_per_s": n_pages / seconds if seconds else 0.0,
+            "exact": exact / len(papers) if mode == "clean" else float("nan"),
         }
     return out
 
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         f"PDF extraction on {len(papers)} rendered papers ({total_pages} pages), "
         f"{dt.date.today()}, {platform.machine()} {os.cpu_count()} cores, one process"
     )
-    header = f"{'library':<11} {'mode':<6} {'recall':>7} {'extra':>7} {'order':>7} {'furniture':>10} {'pages/s':>8}"
+    header = f"{'library':<11} {'mode':<6} {'recall':>7} {'extra':>7} {'order':>7} {'furniture':>10} {'pages/s':>8} {'exact':>6}"
     print(header)
     for name in args.libraries:
         raw, pages = LIBRARIES[name]
@@ -263,14 +268,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<11} not installed ({exc})")
             continue
         for mode, r in results.items():
+            exact = "-" if mode == "raw" else f"{r['exact']:.2f}"
             print(
                 f"{name:<11} {mode:<6} {r['recall']:>7.3f} {r['extra']:>7.3f} {r['order']:>7.2f} "
-                f"{r['furniture']:>10.2f} {r['pages_per_s']:>8.1f}"
+                f"{r['furniture']:>10.2f} {r['pages_per_s']:>8.1f} {exact:>6}"
             )
     print(
         "recall: expected words recovered in order; extra: output words matching nothing expected; "
         "order: errors per 100 body-line pairs on two-column pages; furniture: header/footer lines "
-        "left per paper"
+        "left per paper; exact: papers whose dropped-line counts per kind all match the "
+        "generator's (2-page papers keep their running lines by design)"
     )
 
 

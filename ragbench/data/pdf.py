@@ -48,14 +48,17 @@ def _page_runs(textpage: Any, height: float) -> list[Segment]:
             runs.append(Segment(x0, x1, top, bottom, joined, size))
         text.clear()
 
-    for i in range(raw.FPDFText_CountChars(handle)):
-        code = raw.FPDFText_GetUnicode(handle, i)
-        if code in (10, 13):  # PDFium's own line breaks: the boxes decide
+    count = raw.FPDFText_CountChars(handle)
+    chars = textpage.get_text_range(0, count)  # one call; per-character calls are slow
+    if len(chars) != count:  # a character PDFium could not give as text: ask one by one
+        chars = "".join(chr(raw.FPDFText_GetUnicode(handle, i)) for i in range(count))
+    for i, char in enumerate(chars):
+        if char in "\r\n":  # PDFium's own line breaks: the boxes decide
             continue
-        if code == 2:  # PDFium's mark for a hyphen that ends a line
-            code = ord("-")
-        char = chr(code)
-        if char.isspace() or raw.FPDFText_IsGenerated(handle, i) == 1 and char == " ":
+        if char in "\x02\ufffe":  # PDFium's mark for a hyphen that ends a line (the range
+            # call gives U+FFFE, the per-character call 2)
+            char = "-"
+        if char.isspace():
             if text:
                 text.append(" ")
             continue

@@ -5,9 +5,9 @@ positioned text :class:`Segment` runs, top-left origin, points) from any extract
 ``text`` is the body in reading order, one paragraph per block, blocks separated by a blank line;
 ``dropped`` counts the LINES removed per kind (every kind in :data:`KINDS`, zeros included):
 
-- ``headers_footers``: a line in the top or bottom 10% of the page whose text, digits ignored,
-  recurs there on at least half of the pages and twice, in a document of 3 pages or more (in a
-  shorter one a running line cannot be told from text);
+- ``headers_footers``: the first or last line of a page, in its top or bottom 10%, whose text
+  (digits ignored) recurs there in the same type size on at least half of the pages and twice, in
+  a document of 3 pages or more (in a shorter one a running line cannot be told from text);
 - ``page_numbers``: a bare page number there ("7", "Page 7", "7 of 12", "- 7 -", "vii");
 - ``tables``: two or more consecutive lines that are mostly numbers, with the short header line
   right above them;
@@ -20,10 +20,10 @@ positioned text :class:`Segment` runs, top-left origin, points) from any extract
   "Appendix" / "Supplementary" heading or the end, and any run of 3+ blocks that start like
   reference entries ("[12] ...", "12. Name, X").
 
-Reading order: a page whose text sits on both sides of the middle of its text area, each side
-covering at least a fifth of the page's height, is read as two columns: lines that cross the
-middle (titles, full-width abstracts) cut the page into bands, and each band is read left column
-first. Lines of a paragraph are joined with spaces; a paragraph ends at a line that stops well
+Reading order: a page whose text sits side by side on both sides of the middle of its text area
+(3 runs of prose length or more on each side, next to each other, with almost nothing crossing
+the middle there) is read as two columns: lines that cross the middle (titles, full-width
+abstracts) cut the page into bands, and each band is read left column first. Lines of a paragraph are joined with spaces; a paragraph ends at a line that stops well
 short of its column's right edge, a change of type size, a wide vertical gap or a heading. A word
 broken at a line end is joined ("retrie-" + "val" -> "retrieval") unless it is a compound: either
 part has a hyphen ("state-of-" + "the-art"), the next part does not start with a lower-case
@@ -51,7 +51,7 @@ KINDS = (
 )
 ZONE = 0.10  # top and bottom share of the page where running headers, footers, page numbers sit
 FURNITURE_SHARE = 0.5  # of the pages a header/footer line recurs on, at least
-MIN_COLUMN_SHARE = 0.2  # of the page's height each column must cover for a two-column page
+MIN_COLUMN_LINES = 3  # on each side of the middle, for a two-column page
 FULL_LINE = 0.8  # of the column's width: a line ending before this ends its paragraph
 NUMERIC_SHARE = 0.6  # of a line's tokens, for a table row
 
@@ -70,11 +70,11 @@ _AFTER_REFERENCES = re.compile(
 _BACK_MATTER = re.compile(
     r"^(?:\d+\.?\s*)?(?:acknowledge?ments?|funding(?: information| statement| sources)?"
     r"|conflicts? of interest|competing interests?|declaration of competing interests?"
-    r"|author contributions?|disclosure statement)\b\s*[.:]?",
+    r"|author contributions?|disclosure statement)\s*(?:[.:—–]\s*|$)",
     re.I,
-)
+)  # a heading alone on its line, or run in before a colon or full stop
 _BODY_START = re.compile(r"^(?:\d+\.?\s*)?(?:abstract|summary|introduction|background)\b", re.I)
-_ENTRY = re.compile(r"^(?:\[\d{1,3}\]|\d{1,3}\.\s+[A-Z][\w'-]+,?\s+[A-Z])")
+_ENTRY = re.compile(r"^(?:\[\d{1,3}\]\s*[A-Z]|\d{1,3}\.\s+[A-Z][\w'-]+,?\s+[A-Z])")
 _EMAIL = re.compile(r"\S+@\S+\.\w+")
 _AFFILIATION = re.compile(
     r"\b(?:Universit(?:y|é|ät|at|à)|Institute|Institut|Department|Dept\.|School of|College"
@@ -124,21 +124,44 @@ def _key(text: str) -> str:
 def _drop_furniture(pages: list[Page], dropped: Counter[str]) -> list[Page]:
     """Running headers/footers and page numbers out (see the module docstring)."""
 
-    def zone(page: Page, s: Segment) -> bool:
-        return s.top < ZONE * page.height or s.bottom > (1 - ZONE) * page.height
+    edges = [
+        (min(s.top for s in page.segments), max(s.top for s in page.segments))
+        if page.segments
+        else (0.0, 0.0)
+        for page in pages
+    ]
+
+    def zone(n: int, s: Segment) -> bool:
+        # the page's first or last line only: the body may reach into the margins' 10%
+        page, (first, last) = pages[n], edges[n]
+        return (s.top < ZONE * page.height and s.top - first < 2) or (
+            s.bottom > (1 - ZONE) * page.height and last - s.top < 2
+        )
 
     seen: Counter[str] = Counter()
-    for page in pages:
-        seen.update({_key(s.text) for s in page.segments if zone(page, s)})
+    sizes: dict[str, list[float]] = {}
+    for n, page in enumerate(pages):
+        found = {_key(s.text): s.size for s in page.segments if zone(n, s)}
+        seen.update(found.keys())
+        for key, size in found.items():
+            sizes.setdefault(key, []).append(size)
     need = max(2, FURNITURE_SHARE * len(pages))
-    repeated = {k for k, n in seen.items() if n >= need} if len(pages) >= 3 else set()
+    repeated = {
+        k: statistics.median(sizes[k]) for k, n in seen.items() if n >= need and len(pages) >= 3
+    }
+
+    def running(s: Segment) -> bool:
+        # the type size too: a title repeated small as the running header stays on page 1
+        key = _key(s.text)
+        return key in repeated and abs(s.size - repeated[key]) <= 1
+
     out = []
-    for page in pages:
+    for n, page in enumerate(pages):
         keep = []
         for s in page.segments:
-            if zone(page, s) and _PAGE_NUMBER.match(s.text.strip()):
+            if zone(n, s) and _PAGE_NUMBER.match(s.text.strip()):
                 dropped["page_numbers"] += 1
-            elif zone(page, s) and _key(s.text) in repeated:
+            elif zone(n, s) and running(s):
                 dropped["headers_footers"] += 1
             else:
                 keep.append(s)
@@ -166,6 +189,21 @@ def _rows(segments: Iterable[Segment], page: int, column: int) -> list[Line]:
     return out
 
 
+def _two_columns(left: list[Segment], right: list[Segment], spanning: list[Segment]) -> bool:
+    """Text on both sides of the middle, side by side, in lines of prose length, with (almost)
+    nothing crossing the middle where they sit side by side."""
+    # runs of prose length on both sides: short cells side by side are a table or a form
+    if min(sum(len(s.text) >= 20 for s in side) for side in (left, right)) < MIN_COLUMN_LINES:
+        return False
+    top = max(min(s.top for s in left), min(s.top for s in right))
+    bottom = min(max(s.top for s in left), max(s.top for s in right))
+    if bottom <= top:
+        return False
+    beside = sum(top <= s.top <= bottom for s in left + right)
+    across = sum(top <= s.top <= bottom for s in spanning)
+    return across <= 0.1 * beside
+
+
 def _ordered(page: Page, number: int) -> list[Line]:
     """The page's lines in reading order (see the module docstring)."""
     segs = [s for s in page.segments if s.text.strip()]
@@ -175,20 +213,15 @@ def _ordered(page: Page, number: int) -> list[Line]:
     left = [s for s in segs if s.x1 <= mid + 1]
     right = [s for s in segs if s.x0 >= mid - 1 and s.x1 > mid + 1]
 
-    def height(group: list[Segment]) -> float:
-        return sum(s.bottom - s.top for s in group)
-
-    need = MIN_COLUMN_SHARE * page.height
-    if height(left) < need or height(right) < need:
-        return _rows(segs, number, 0)
     spanning = sorted((s for s in segs if s.x0 < mid - 1 and s.x1 > mid + 1), key=lambda s: s.top)
+    if not _two_columns(left, right, spanning):
+        return _rows(segs, number, 0)
     cuts = [s.top for s in spanning] + [float("inf")]
     out: list[Line] = []
     above = float("-inf")
     for i, cut in enumerate(cuts):
-        band = [s for s in left + right if above <= s.top < cut]
-        out += _rows([s for s in band if s in left], number, 1)
-        out += _rows([s for s in band if s not in left], number, 2)
+        out += _rows([s for s in left if above <= s.top < cut], number, 1)
+        out += _rows([s for s in right if above <= s.top < cut], number, 2)
         if i < len(spanning):
             out += _rows([spanning[i]], number, 0)
             above = cut
@@ -324,7 +357,7 @@ def _join(block: list[Line], vocabulary: Counter[str]) -> str:
     text = block[0].text
     for line in block[1:]:
         nxt = line.text
-        match = re.search(r"(\S+)-$", text)
+        match = re.search(r"(\S+)-$", text[-80:]) if text.endswith("-") else None
         if match:
             head = match.group(1)
             tail = nxt.split()[0].rstrip(".,;:)")
