@@ -18,7 +18,8 @@ papers with the same functions.
     .venv/bin/python benchmarks/make_pdfs.py [--out /tmp/ragbench-papers] [--limit 98]
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: tests load this file without registering it as a
+# module, and dataclasses would look string annotations up in sys.modules
 
 import argparse
 import json
