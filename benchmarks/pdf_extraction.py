@@ -79,8 +79,28 @@ def pypdf_pages(path: Path) -> list[Page]:
             )
 
         page.extract_text(visitor_text=visit)
-        pages.append(Page(float(page.mediabox.width), height, runs))
+        pages.append(Page(float(page.mediabox.width), height, merge_runs(runs)))
     return pages
+
+
+def merge_runs(runs: list[Segment]) -> list[Segment]:
+    """Runs on one line with gaps under 1.5 type heights joined (pypdf and pdfplumber give a
+    word or a text-show operation at a time; the cleaning expects line runs, as PDFium's)."""
+    merged: list[Segment] = []
+    for r in sorted(runs, key=lambda r: (round(r.top), r.x0)):
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and abs(last.top - r.top) < 0.5 * r.size
+            and -0.5 * r.size <= r.x0 - last.x1 < 1.5 * r.size
+        ):
+            text = f"{last.text.rstrip()} {r.text.strip()}"
+            merged[-1] = Segment(
+                last.x0, max(last.x1, r.x1), last.top, last.bottom, text, last.size
+            )
+        else:
+            merged.append(r)
+    return merged
 
 
 def pypdf_raw(path: Path) -> tuple[str, int]:
@@ -91,37 +111,19 @@ def pypdf_raw(path: Path) -> tuple[str, int]:
 
 
 def pdfplumber_pages(path: Path) -> list[Page]:
-    """pdfplumber's words grouped into runs: same line, gaps under 1.5 type heights. Words are
-    cut at gaps of 1.5 pt (``x_tolerance``; the default 3 glued justified words together)."""
+    """pdfplumber's words, cut at gaps of 1.5 pt (``x_tolerance``; the default 3 glued justified
+    words together), joined into line runs like pypdf's."""
     import pdfplumber
 
     pages = []
     with pdfplumber.open(path) as pdf:
         for page in pdf.pages:
-            runs: list[Segment] = []
-            words = sorted(
-                page.extract_words(x_tolerance=X_TOLERANCE),
-                key=lambda w: (round(w["top"]), w["x0"]),
-            )
-            for w in words:
-                last = runs[-1] if runs else None
-                size = float(w["bottom"] - w["top"])
-                if (
-                    last is not None
-                    and abs(last.top - w["top"]) < 0.5 * size
-                    and 0 <= w["x0"] - last.x1 < 1.5 * size
-                ):
-                    runs[-1] = Segment(
-                        last.x0,
-                        w["x1"],
-                        last.top,
-                        last.bottom,
-                        f"{last.text} {w['text']}",
-                        last.size,
-                    )
-                else:
-                    runs.append(Segment(w["x0"], w["x1"], w["top"], w["bottom"], w["text"], size))
-            pages.append(Page(float(page.width), float(page.height), runs))
+            words = page.extract_words(x_tolerance=X_TOLERANCE)
+            runs = [
+                Segment(w["x0"], w["x1"], w["top"], w["bottom"], w["text"], w["bottom"] - w["top"])
+                for w in words
+            ]
+            pages.append(Page(float(page.width), float(page.height), merge_runs(runs)))
     return pages
 
 

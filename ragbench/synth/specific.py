@@ -19,7 +19,7 @@ pg-essays questions people wrote (all stand alone) and vague questions modelled 
 examples asked of pg-essays and of the 98 COVID-QA papers. Requiring the own document to rank
 first (margin > 0) would reject a third of the people's questions (several essays treat one
 subject); at -0.3 it keeps 95% of them and rejects 90% of the vague ones (table in
-docs/benchmarks.md).
+docs/own-documents.md).
 """
 
 from __future__ import annotations
