@@ -160,3 +160,23 @@ def test_empty_and_encrypted_pdfs_are_skipped_with_a_reason(tmp_path: Path) -> N
     assert reasons["empty.pdf"] == "empty file"
     assert reasons["locked.pdf"] == "encrypted PDF"
     assert reasons["half.pdf"].startswith("corrupt pdf: ")
+
+
+def test_superscripts_and_subscripts_stay_in_their_line(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Times", size=11)
+    for i in range(12):
+        pdf.write(5, f"Survey {i} found tide gauges installed at many harbours")
+        pdf.char_vpos = "SUP"
+        pdf.write(5, f"{i + 1},{i + 2}")
+        pdf.char_vpos = "SUB"
+        pdf.write(5, "2")
+        pdf.char_vpos = "LINE"
+        pdf.write(5, " and moved later. ")
+    pdf.output(str(tmp_path / "sup.pdf"))
+    text, _ = read_pdf(tmp_path / "sup.pdf")
+    assert "\n" not in text  # one paragraph: no citation mark became a line of its own
+    assert "Survey 3 found tide gauges installed at many harbours4,52 and moved later." in text

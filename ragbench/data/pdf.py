@@ -66,8 +66,9 @@ def _page_runs(textpage: Any, height: float) -> list[Segment]:
             continue
         c_top, c_bottom = height - box.top, height - box.bottom
         c_size = c_bottom - c_top
+        middle = (c_top + c_bottom) / 2  # a superscript's middle is still inside its line
         if text and (
-            abs(c_top - top) > 0.4 * size
+            not top < middle < bottom
             or box.left - x1 > GAP * max(size, c_size)
             or box.left < x1 - 2 * size  # back to the left: a new line
         ):

@@ -255,9 +255,11 @@ def _drop_tables(lines: list[Line], dropped: Counter[str]) -> list[Line]:
 
 def _paragraphs(lines: list[Line]) -> list[list[Line]]:
     """Lines grouped into paragraphs (see the module docstring)."""
+    columns: dict[tuple[int, int], list[Line]] = {}
+    for ln in lines:
+        columns.setdefault((ln.page, ln.column), []).append(ln)
     edges: dict[tuple[int, int], tuple[float, float]] = {}
-    for key in {(ln.page, ln.column) for ln in lines}:
-        col = [ln for ln in lines if (ln.page, ln.column) == key]
+    for key, col in columns.items():
         rights = sorted(ln.x1 for ln in col)
         edges[key] = (min(ln.x0 for ln in col), rights[int(0.9 * (len(rights) - 1))])
     pitches = [
