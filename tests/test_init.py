@@ -183,10 +183,16 @@ def test_without_questions_the_yaml_points_at_synth_output(
         "faithfulness",
         "answer_relevancy",
     ]
+    # 30 minutes (data/budget.py): half of it makes 22 questions at 1.5/min, the other half
+    # judges 20 verdicts at ~45 s: 2 staged trials x 10 questions
     assert config.judge_limit == 10
-    assert config.split is not None and config.split.test == 0.3  # synth writes 100
+    assert config.judge_budget is not None and config.judge_budget.verdicts == 20
+    assert "# judging 20 verdicts (2 trials x 10 questions) at ~45 s = 15 min." in text
+    assert "synth 22 questions at 1.5/min = 15 min;" in text
+    assert config.split is None  # 22 questions: a 30% test split would say nothing
+    assert "# split: {test: 0.3}  # from 40 questions on" in text
     assert result.next_commands == [
-        f"ragbench synth {folder} --n 100 --out experiments/questions.jsonl",
+        f"ragbench synth {folder} --n 22 --out experiments/questions.jsonl",
         "ragbench run experiments/My-Docs.yaml",
     ]
     assert result.lines()[-3:] == ["next:", *[f"  {c}" for c in result.next_commands]]

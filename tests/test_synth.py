@@ -531,6 +531,9 @@ def test_duplicates_name_the_question_they_repeat(corpus: Path, tmp_path: Path) 
         2,
         tmp_path / "q.jsonl",
         ScriptedLLM(single=same, check=_always({"answerable": True})),
+        # asked of every document, the one question is specific to one only: that filter
+        # (tested in test_synth_filters.py) would reject it before the duplicate filter sees it
+        specific_margin=None,
     )
     assert (result.accepted, result.candidates, result.rejected["duplicate"]) == (1, 6, 5)
     rows = rows_of(tmp_path / "q.jsonl")

@@ -10,8 +10,10 @@ for bad input in any other way except ``UnicodeDecodeError``, which the corpus l
 "not UTF-8". :func:`unicode_problem` finds text that cannot be written as UTF-8 (a lone surrogate
 from a JSON ``"\\ud800"`` escape), which the corpus loader also reports per record.
 
-The readers sit directly on the maintained parsers (pypdf, python-docx, python-pptx, openpyxl,
-BeautifulSoup, csv/json); why not on ``llama-index-readers-file``: see the note above ``READERS``.
+The readers sit directly on the maintained parsers (pypdfium2 through ``data.pdf``, python-docx,
+python-pptx, openpyxl, BeautifulSoup, csv/json); why not on ``llama-index-readers-file``: see the
+note above ``READERS``. A PDF's text is cleaned as people read it (``data.pdf``); its metadata
+counts the lines dropped per kind.
 """
 
 from __future__ import annotations
@@ -70,23 +72,14 @@ def _read_html(path: Path) -> list[Part]:
 
 
 def _read_pdf(path: Path) -> list[Part]:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError
+    # The cleaning (reading order, headers, references...) and why PDFium: ragbench/data/pdf.py.
+    from ragbench.data.pdf import PdfSkip, read_pdf
 
     try:
-        reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            # An empty user password opens owner-password-only PDFs (print/copy restrictions),
-            # which every viewer opens too; anything else needs a password we do not have.
-            raise SkipFile("encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (FileNotDecryptedError, DependencyError):
-        raise SkipFile("encrypted PDF") from None
-    except SkipFile:
-        raise
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many types for a damaged file
-        raise SkipFile(f"corrupt pdf: {type(exc).__name__}: {exc}") from None
-    return [(None, "\n".join(pages), {"pages": len(pages)})]
+        text, meta = read_pdf(path)
+    except PdfSkip as exc:
+        raise SkipFile(str(exc)) from None
+    return [(None, text, meta)]
 
 
 def _read_docx(path: Path) -> list[Part]:
@@ -266,7 +259,8 @@ def _read_jsonl(path: Path) -> list[Part]:
 # metadata (no `<path>#row<n>` ids, no allowed_groups column); HTMLTagReader keeps one tag's text
 # (the demo's HTML has no <section>: nothing read); PDFReader retries an encrypted file before
 # failing with a RetryError that says nothing of a password. Its PDF and slide readers would only
-# wrap pypdf and python-pptx, which these readers call directly, so the dependency was dropped.
+# wrap pypdf (PDFs are now read with PDFium: data/pdf.py) and python-pptx, which this module calls
+# directly, so the dependency was dropped.
 READERS: dict[str, Callable[[Path], Iterable[Part]]] = {
     ".txt": _read_text,
     ".md": _read_text,

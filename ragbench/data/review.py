@@ -62,9 +62,13 @@ __all__ = ["DEMO_SAMPLE", "KINDS", "STATUSES", "QuestionReview", "ReviewError"]
 FILTERS = (
     "span not found",
     "not self-contained",
+    "cites a source",
+    "points at layout",
     "leaks the answer",
+    "not specific to its document",
     "duplicate",
     "not answerable from the span",
+    "does not need both passages",
     "answerable from the corpus",
     "invalid output",
 )

@@ -13,14 +13,16 @@ Contract:
   ``config.load_config`` loads: loader ``documents`` over the folder, the question file (given,
   or ``questions.jsonl`` beside the YAML for ``ragbench synth`` to write), local models, a 3 x 3
   sweep (chunk size x dense/bm25/hybrid, top_k 4) with staged search, metrics chosen from what
-  the questions carry, a small ``judge_limit`` and ``split: {test: 0.3}`` from 40 questions on.
-  It returns an :class:`InitResult` whose ``lines()`` end with the next commands to run.
+  the questions carry, a question count (for ``ragbench synth --n``), ``judge_limit`` and
+  ``judge_budget`` that fit 30 minutes on this machine (``data.budget``, the arithmetic in a
+  comment) and ``split: {test: 0.3}`` from 40 questions on. It returns an :class:`InitResult`
+  whose ``lines()`` end with the next commands to run. The inventory also counts the lines the
+  PDF reader dropped (references, headers, ...: ``data.pdf``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -32,8 +34,10 @@ from llama_index.core import Document
 
 from ragbench.config.experiment import load_config
 from ragbench.config.validation import one_line
+from ragbench.data.budget import Budget, plan_budget
 from ragbench.data.corpus import load_corpus
 from ragbench.data.datasets import Dataset, unknown_gold_ids
+from ragbench.data.inventory import Inventory
 from ragbench.data.questions import Question, read_questions
 from ragbench.data.readers import DataError
 from ragbench.data.walk import corpus_entries, inside, run_files
@@ -44,10 +48,7 @@ CHUNK_SIZES = (256, 512, 1024)  # tokens: one chunk per fact, per paragraph, per
 RETRIEVERS = ("dense", "bm25", "hybrid")  # meaning, keywords, and the two fused
 TOP_K = 4
 TOP_N = 2  # trials staged search sends on to answers and LLM judging
-JUDGE_LIMIT = 10  # at 1-2 min per question per trial with the local model: ~30 min for 2 trials
 SPLIT_FROM = 40  # questions: below this a 30% test split is too small to say anything
-SHOWN = 10  # skipped files listed by name
-LARGEST = 3
 QUESTIONS_FILE = "questions.jsonl"
 RESULTS_DB = Path("results") / "ragbench.duckdb"  # where `ragbench run` writes without --db
 
@@ -56,54 +57,6 @@ class InitError(ValueError):
     """Bad input for ``ragbench init``; the message is one line meant for the user."""
 
     _render_traceback_ = one_line  # a notebook shows the message, not a traceback
-
-
-def size_text(n: float) -> str:
-    """Bytes for people: ``512 B``, ``12.0 kB``, ``4.2 MB``, ``1.1 GB``."""
-    for unit in ("B", "kB", "MB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
-@dataclass
-class Inventory:
-    """What a folder holds, as the corpus readers see it."""
-
-    folder: Path
-    files: dict[str, int]  # relative path -> bytes of each file the walk reads (data.walk)
-    documents: int
-    skipped: list[tuple[str, str]]  # (file or record, reason)
-
-    def formats(self) -> dict[str, tuple[int, int, int]]:
-        """extension -> (files, bytes, files skipped), most files first."""
-        ext = {rel: Path(rel).suffix.lower().lstrip(".") or "(none)" for rel in self.files}
-        skipped = {where.split("#")[0] for where, _ in self.skipped}
-        out: dict[str, tuple[int, int, int]] = {}
-        for rel, size in self.files.items():
-            files, total, bad = out.get(ext[rel], (0, 0, 0))
-            out[ext[rel]] = (files + 1, total + size, bad + (rel in skipped))
-        return dict(sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0])))
-
-    def lines(self) -> list[str]:
-        total = size_text(sum(self.files.values()))
-        lines = [
-            f"{self.folder}: {len(self.files)} files, {total}; {self.documents} documents read, "
-            f"{len(self.skipped)} skipped"
-        ]
-        formats = [
-            f"{e} {n} file{'s' * (n != 1)} {size_text(b)}" + (f" ({bad} skipped)" if bad else "")
-            for e, (n, b, bad) in self.formats().items()
-        ]
-        lines.append("  formats: " + "; ".join(formats))
-        largest = sorted(self.files.items(), key=lambda kv: (-kv[1], kv[0]))[:LARGEST]
-        lines.append("  largest: " + ", ".join(f"{p} {size_text(b)}" for p, b in largest))
-        for where, reason in self.skipped[:SHOWN]:
-            lines.append(f"  skipped {where}: {reason}")
-        if len(self.skipped) > SHOWN:
-            lines.append(f"  (and {len(self.skipped) - SHOWN} more skipped)")
-        return lines
 
 
 def _check_folder(folder: Path) -> None:
@@ -127,18 +80,20 @@ def inventory(
         InitError: the folder does not exist, is not a folder, or has no readable document.
     """
     _check_folder(folder)
-    pdf_log = logging.getLogger("pypdf")  # its "EOF marker not found" repeats a skip reason
-    level = pdf_log.level
-    pdf_log.setLevel(logging.ERROR)
     try:
         docs, skipped = load_corpus(folder, follow_symlinks, exclude)
         readable = [e for e in corpus_entries(folder, follow_symlinks, exclude) if not e.reason]
     except DataError as exc:
         raise InitError(str(exc)) from None
-    finally:
-        pdf_log.setLevel(level)
     files = {e.rel: e.path.stat().st_size for e in readable}
-    found = Inventory(folder, files, len(docs), skipped)
+    dropped: dict[str, int] = {}
+    for d in docs:
+        for key, value in d.metadata.items():
+            if key.startswith("dropped_") and isinstance(value, int):
+                kind = key.removeprefix("dropped_")
+                dropped[kind] = dropped.get(kind, 0) + value
+    chars = sum(len(d.text) for d in docs)
+    found = Inventory(folder, files, len(docs), skipped, dropped, chars)
     if not docs:
         why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) or "the folder is empty"
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
@@ -209,10 +164,12 @@ def experiment_yaml(
     found: Inventory,
     summary: QuestionSummary | None,
     follow_symlinks: bool = False,
+    budget: Budget | None = None,
 ) -> str:
     """The commented experiment file (see the module docstring); paths relative to the YAML."""
     metrics, rank_by = choose_metrics(summary)
-    n = summary.total if summary else None
+    budget = budget or plan_for(found, summary, rank_by)
+    n = summary.total if summary else budget.questions
     formats = ", ".join(
         f"{files - bad} {ext}" for ext, (files, _, bad) in found.formats().items() if files > bad
     )
@@ -269,9 +226,10 @@ def experiment_yaml(
         lines.append("# No staged search: the questions carry nothing a retrieval metric can use.")
     lines += ["", "# What is measured, per question:"]
     lines += [f"#   {m}: {metric_note(m)}" for m in metrics]
+    lines += [f"metrics: [{', '.join(metrics)}]", "", *budget.comment()]
     lines += [
-        f"metrics: [{', '.join(metrics)}]",
-        f"judge_limit: {JUDGE_LIMIT}  # questions answered + judged per trial, 1-2 min each locally",
+        f"judge_limit: {budget.judge_limit}  # questions answered + judged per trial",
+        f"judge_budget: {{verdicts: {budget.verdicts}}}  # judged (question, trial) pairs in all",
     ]
     split = "split: {test: 0.3}"
     why = "choose the best trial on 70% of the questions, report it on the other 30%"
@@ -281,6 +239,14 @@ def experiment_yaml(
         lines += [f"# {split}  # from {SPLIT_FROM} questions on: {why}"]
     lines += ["seed: 0  # the judged sample and the split: the same on every run", ""]
     return "\n".join(lines)
+
+
+def plan_for(found: Inventory, summary: QuestionSummary | None, rank_by: str | None) -> Budget:
+    """The 30-minute plan for this corpus: staged search judges ``TOP_N`` trials, else all."""
+    trials = len(CHUNK_SIZES) * len(RETRIEVERS)
+    judged = TOP_N if rank_by else trials
+    given = summary.total if summary else None
+    return plan_budget(found.chars, CHUNK_SIZES, trials, judged, given)
 
 
 def _from(yaml_dir: Path, target: Path) -> str:
@@ -303,6 +269,7 @@ class InitResult:
     trials: int
     next_commands: list[str]
     notes: list[str] = field(default_factory=list)
+    budget: Budget | None = None
 
     def lines(self) -> list[str]:
         out = self.inventory.lines()
@@ -310,6 +277,8 @@ class InitResult:
             out += [f"warning: {w}" for w in self.questions.warnings]
             out.append(f"questions: {self.questions.line()}")
         out.append(f"wrote {self.path} (experiment {self.name}, {self.trials} trials)")
+        if self.budget is not None:
+            out += [line.removeprefix("# ") for line in self.budget.comment()]
         return [*out, *self.notes, "next:", *[f"  {c}" for c in self.next_commands]]
 
 
@@ -364,8 +333,9 @@ def init_experiment(
     yaml_dir = path.parent.resolve()
     beside = questions is None and target.parent.resolve() == yaml_dir
     rel_questions = QUESTIONS_FILE if beside else _from(yaml_dir, target)
+    budget = plan_for(found, summary, choose_metrics(summary)[1])
     text = experiment_yaml(
-        name, _from(yaml_dir, folder), rel_questions, found, summary, follow_symlinks
+        name, _from(yaml_dir, folder), rel_questions, found, summary, follow_symlinks, budget
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -380,7 +350,7 @@ def init_experiment(
         commands = [run]
     else:
         links = " --follow-symlinks" * follow_symlinks
-        commands = [f"ragbench synth {folder} --n 100 --out {target}{links}", run]
+        commands = [f"ragbench synth {folder} --n {budget.questions} --out {target}{links}", run]
         if not beside:
             notes.append(
                 f"note: the question file goes beside {folder}, not inside it, where it would be "
@@ -388,4 +358,4 @@ def init_experiment(
             )
         if target.exists():
             notes.append(f"note: {target} exists already; the experiment reads it as it is")
-    return InitResult(found, summary, path, name, trials, commands, notes)
+    return InitResult(found, summary, path, name, trials, commands, notes, budget)

@@ -14,11 +14,17 @@ How (modules of this package):
    accepted questions follow the requested shares; at most 3 x n candidates are tried.
 3. generate: one LLM call drafts question and answer; the evidence sentence is picked by ragbench
    (single: the passage's most fact-dense sentence) or quoted by the model (multi); cheap filters
-   run first (``span not found``, ``not self-contained``, ``leaks the answer``, ``duplicate``),
-   then a second short LLM call checks the question against the evidence span(s) only
-   (``not answerable from the span``) or, for an unanswerable question, against the top 3 BM25
-   passages of the whole corpus (``answerable from the corpus``). ``invalid output``: the JSON was
-   unusable after retries. Gold spans are the document's own characters at the aligned offsets.
+   run first (``span not found``, ``not self-contained``, ``cites a source``, ``points at
+   layout``, ``leaks the answer``, ``not specific to its document`` (BM25 over the corpus's
+   documents, ``synth.specific``), ``duplicate``), then a second short LLM call checks the
+   question against the evidence span(s) only (``not answerable from the span``) or, for an
+   unanswerable question, against the top 3 BM25 passages of the whole corpus (``answerable from
+   the corpus``); optional LLM steps (``other_doc_check``, ``both_check``) reject a question
+   another document answers alike, or a multi-document one that one passage answers alone
+   (``does not need both passages``). ``invalid output``: the JSON was unusable after retries.
+   Gold spans are the document's own characters at the aligned offsets. Passages skipped before
+   any LLM call (reference lists, author blocks, captions, tables, example prompts, mostly
+   citations...) are counted per reason in the summary (``corpus.skipped_passages``).
 4. Resume: a rerun with the same arguments reads the rows back, plans exactly the candidates that
    were still to come, and takes every LLM reply it already got from the results store's cache.
 
@@ -34,12 +40,10 @@ false, plus ``evidence`` before alignment, ``alignment``, ``rewritten_from``,
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +60,9 @@ from ragbench.synth.generate import FILTERS, Worker
 from ragbench.synth.llm import JsonCaller, SynthLLMError
 from ragbench.synth.outfile import SynthError, make_row, read_rows, summary_path
 from ragbench.synth.plan import KINDS, STOPS, Candidate, Plan
+from ragbench.synth.result import SynthProgress, SynthResult
 from ragbench.synth.sampling import PassageIndex, split_passages, stratified_order
+from ragbench.synth.specific import SPECIFIC_MARGIN
 
 __all__ = [
     "FILTERS",
@@ -70,65 +76,6 @@ __all__ = [
 
 OWN_DB = "the results file (synth's LLM cache), not a document"
 BATCH = 4  # candidates per batch: their generation calls, then their checks, share prompt prefixes
-
-
-@dataclass(frozen=True)
-class SynthProgress:
-    """Where synthesis is, for progress displays (``synthesize(..., on_progress=callback)``)."""
-
-    accepted: int
-    target: int
-    candidates: int
-    cap: int
-    last: str  # "accepted" or the last rejection reason
-    elapsed_s: float
-
-
-@dataclass
-class SynthResult:
-    """What ``synthesize`` did; counts include rows read back from the out file on resume."""
-
-    out: Path
-    summary_file: Path
-    target: int
-    accepted: int
-    candidates: int
-    kinds: dict[str, int]  # accepted per kind
-    rejected: dict[str, int]  # per filter name (every name, zeros included)
-    stopped: str  # why synthesis stopped, in words
-    seconds: float  # this call's
-    accepted_per_minute: float  # accepted by this call per minute of this call
-    resumed: int  # rows that were already in the out file
-    llm: dict[str, Any] = field(default_factory=dict)  # calls, cache hits, tokens, seconds
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["out"], data["summary_file"] = str(self.out), str(self.summary_file)
-        return data
-
-    def lines(self) -> list[str]:
-        """The summary as the CLI prints it."""
-        kinds = ", ".join(f"{k} {self.kinds.get(k, 0)}" for k in KINDS)
-        rejected = ", ".join(f"{k} {v}" for k, v in self.rejected.items() if v) or "none"
-        resumed = f"; {self.resumed} row(s) were already in the file" if self.resumed else ""
-        return [
-            f"synth: {self.accepted} accepted of {self.candidates} candidates "
-            f"(target {self.target}: {self.stopped}){resumed}",
-            f"  kinds: {kinds}",
-            f"  rejected: {rejected}",
-            f"  {self.seconds:.0f}s, {self.accepted_per_minute:.2f} accepted/min; "
-            f"{self.llm.get('calls', 0)} LLM calls, {self.llm.get('cache_hits', 0)} cached",
-            *[f"  note: {note}" for note in self.notes],
-            f"questions: {self.out} (summary: {self.summary_file})",
-        ]
-
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in self.lines()[1:])
-        return f"<b>{html.escape(self.lines()[0])}</b><ul>{items}</ul>"
 
 
 def _documents(
@@ -203,6 +150,9 @@ def synthesize(
     duplicate_cos: float = DUPLICATE_COS,
     follow_symlinks: bool = False,
     exclude: Mapping[Path, str] | None = None,
+    specific_margin: float | None = SPECIFIC_MARGIN,
+    other_doc_check: bool = False,
+    both_check: bool = False,
 ) -> SynthResult:
     """Generate ``n`` accepted questions from a corpus (see the module docstring).
 
@@ -227,6 +177,12 @@ def synthesize(
             ``data.walk``; off, they are skipped with a reason).
         exclude: files or folders inside the corpus folder that are not documents -> why (the
             CLI passes ``--config``); ``db`` and its write-ahead log always are.
+        specific_margin: the BM25 margin below which a single-passage question is not specific
+            to its document (``synth.specific``; None: no such check).
+        other_doc_check: also ask the LLM to answer each single-passage question from the best
+            passage of another document, and reject it when that answer agrees (one more call).
+        both_check: also ask the LLM to answer each multi-document question from each passage
+            alone, and reject it when either answer agrees (two more calls).
 
     Raises:
         SynthError: bad input (one line). SynthLLMError: the LLM could not be called at all.
@@ -278,7 +234,15 @@ def synthesize(
 
         store = Store(db)
     caller = JsonCaller(client if client is not None else models.make_llm(llm_cfg), llm_cfg, store)
-    worker = Worker(caller, texts, index, deduper)
+    worker = Worker(
+        caller,
+        texts,
+        index,
+        deduper,
+        specific_margin=specific_margin,
+        other_doc_check=other_doc_check,
+        both_check=both_check,
+    )
     extra = {"checker": generator, "embedding": models.embedding_id(embed_cfg)}
     start = time.perf_counter()
     new_accepted = 0
@@ -331,6 +295,9 @@ def synthesize(
             resumed=len(rows),
             llm=caller.stats.as_dict(),
             notes=notes + [f"{k}: {why}" for k, why in plan.unavailable.items()],
+            skipped_passages=dict(
+                Counter(p.problem.split(" (")[0] for p in passages if p.problem).most_common()
+            ),
         )
         summary = result.as_dict() | {
             "settings": {
@@ -342,11 +309,15 @@ def synthesize(
                 "embedding": extra["embedding"],
                 "batch_size": batch_size,
                 "duplicate_cos": duplicate_cos,
+                "specific_margin": specific_margin,
+                "other_doc_check": other_doc_check,
+                "both_check": both_check,
             },
             "corpus": {
                 "documents": len(docs),
                 "passages": len(passages),
                 "usable_passages": len(order),
+                "skipped_passages": result.skipped_passages,
             },
         }
         summary_path(out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -10,6 +10,13 @@ Contract (each returns None when the question passes, else the detail of its rej
   :data:`LEAK_SHARE` of the answer's content words, or the evidence span verbatim.
 - ``Deduper``: cosine similarity of question embeddings against the accepted questions;
   ``check`` names the closest one at or above the threshold.
+- ``cites_source(question)``: the question is built on the document's citations rather than its
+  content: a citation mark ("[12]", "et al."), "the authors of", "which paper / study / article",
+  "cited", "reference 4" (a bibliography read as facts: "What conference did A, B and C attend?"
+  comes from a reference list, which sampling skips, and from citations inside prose).
+- ``points_at_layout(question)``: the question points at the page rather than the subject:
+  "Table 3", "Figure 2", "Fig. 2", "Section 4.1", "page 5", "Eq. 3", "the appendix",
+  "supplementary material", "the table / figure above".
 """
 
 from __future__ import annotations
@@ -54,6 +61,36 @@ STOPWORDS = frozenset(
     "might must i you he she we they me him her us them my your his our their there here also "
     "very just only more most some any each such own same other both all".split()
 )
+
+
+_CITES = re.compile(
+    r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\bet al\b|\bthe authors? of\b"
+    r"|\b(?:which|what|whose) (?:papers?|studies|study|articles?|publications?|references?"
+    r"|citations?|works?)\b|\bcit(?:ed|es|ing|ation)\b|\b(?:reference|ref\.?) \[?\d+"
+    r"|\btitles? of (?:the|this|that|a|each) (?:papers?|articles?|studies|study|works?)\b",
+    re.I,
+)
+_LAYOUT = re.compile(
+    r"\b(?:tables?|figures?|figs?\.?|eq(?:uation)?s?\.?|appendix|algorithm|listing)\s*\(?"
+    r"(?:[A-Z]?\d+|[IVX]+\b)"
+    r"|\b(?:sections?|chapters?|pages?|pp?\.)\s*\d{1,2}(?:\.\d+)*\b(?!\.\d)"
+    r"|\b(?:in|of) the appendix\b|\bsupplementary (?:materials?|information|data|tables?"
+    r"|figures?)\b|\bthe (?:above|following|previous|next|preceding) (?:tables?|figures?"
+    r"|sections?|pages?|equations?|charts?|graphs?)\b",
+    re.I,
+)
+
+
+def cites_source(question: str) -> str | None:
+    """What in the question cites a source instead of asking about content, or None."""
+    match = _CITES.search(question)
+    return f'asks about a citation ("{match.group(0).strip()}")' if match else None
+
+
+def points_at_layout(question: str) -> str | None:
+    """What in the question points at the page layout (a table, figure, section...), or None."""
+    match = _LAYOUT.search(question)
+    return f'points at "{match.group(0).strip()}"' if match else None
 
 
 def _pointer(question: str) -> str | None:

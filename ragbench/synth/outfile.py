@@ -55,6 +55,8 @@ def make_row(
         provenance["checked_against"] = c.checked_against
     if c.check_answer is not None:
         provenance["check_answer"] = c.check_answer  # the round-trip check's answer
+    if c.specificity is not None:
+        provenance["specificity"] = c.specificity  # BM25 margin over the closest other document
     provenance.update(extra)
     return {
         "question_id": c.question_id,

@@ -60,6 +60,7 @@ class Candidate:
     vector: Any = None  # the question's embedding, for the duplicate filter
     reason: str | None = None  # "<filter name>: <detail>" once rejected
     check_answer: str | None = None  # the round-trip check's answer from the span(s) alone
+    specificity: dict[str, Any] | None = None  # margin and closest other document (synth.specific)
 
     def reject(self, name: str, detail: str) -> None:
         self.reason = f"{name}: {detail}"

@@ -4,8 +4,13 @@ Contract:
 - ``split_passages(doc_id, text)`` cuts a document's text at sentence boundaries into
   :class:`Passage` objects of ~600-1000 characters whose ``text`` is exactly
   ``text[start:end]`` (document offsets, so spans found in a passage are document spans).
-  Every passage carries ``problem``: None for usable prose, else why it is skipped (too short,
-  mostly digits or symbols, a reference list, a list or table).
+  Every passage carries ``problem``: None for usable prose, else why it is skipped, named by one
+  of :data:`PASSAGE_PROBLEMS` (too short; a reference list: bibliographic marks such as DOIs,
+  URLs, "(2019)", "vol. 3", "pp. 4" or entries starting "[n]"; an author block: e-mails,
+  affiliations, "Authors:" lines; a caption: most sentences start "Figure n" / "Table n"; code or
+  an example prompt: "Prompt:", "Input:", "Output:", "User:" lines or code; mostly citations: a
+  fifth of the characters are "[12]", "(Smith et al., 2019)"; a table: lines of numbers; short
+  lines; mostly digits or symbols; little prose).
 - ``fact_sentence(passage, text)`` is the document offsets of the passage's most fact-dense usable
   sentence (None if it has none): the evidence of a single-passage question, picked by ragbench.
 - ``stratified_order(passages, seed)`` is the order sources are drawn in: documents in a seeded
@@ -39,9 +44,35 @@ _ABBREVIATION = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|Prof|St|No|Fig|Vol|pp|cf|al|approx|Inc|Ltd|Co)"
     r"|\b[A-Z])\.$"
 )
+MAX_CITATION_SHARE = 0.2  # of a passage's characters in citation marks: the top ~1% of COVID-QA
+# passages (measured 2026-12-07), where sentences are lists of who-said-what, not facts
+# Marks of a bibliography entry (a citation inside prose, "[12]" or "et al.", is not one).
 _REFERENCE = re.compile(
-    r"\bet al\b|\bdoi\b|https?://|\(\d{4}[a-z]?\)|\[\d+\]|\bvol\.\s*\d|\bpp?\.\s*\d", re.I
+    r"\bdoi\b|https?://|\(\d{4}[a-z]?\)|\bvol\.\s*\d|\bpp?\.\s*\d|\b(?:19|20)\d\d;\s*\d+"
+    r"|\bin:? proceedings\b|\barxiv\b",
+    re.I,
 )
+_ENTRY = re.compile(r"(?:^|\n)\s*(?:\[\d{1,3}\]|\d{1,3}\.\s+[A-Z][\w'-]+,\s+[A-Z])")
+_CITATION = re.compile(
+    r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]"
+    r"|\(\s*[A-Z][A-Za-z'-]+(?: et al\.?| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?(?:\s*[;,][^)]{0,80})?\)"
+    r"|\bet al\.?"
+)
+_CONTACT = re.compile(
+    r"\S+@\S+\.\w+|^\s*(?:authors?|affiliations?|correspondence|corresponding author)\s*:",
+    re.I | re.M,
+)
+_AFFILIATION = re.compile(r"\b(?:University|Institute|Department|School|Laboratory|Faculty) of\b")
+_CAPTION = re.compile(
+    r"^(?:supplementary\s+)?(?:fig(?:ure)?|table|chart|plate)\.?\s*[A-Z]?\d+", re.I
+)
+_PROMPT = re.compile(
+    r"^\s*(?:prompt|input|output|user|assistant|system|human|ai|question|answer|q|a|example"
+    r"|response|instruction|context)\s*\d*\s*:|^\s*(?:>>>|\$ |```|def |class |import |return )"
+    r"|[{};]\s*$",
+    re.I | re.M,
+)
+_NUMBER = re.compile(r"^[-+(<>=~]*\d[\d.,:%/()-]*%?$")
 _FUNCTION_WORDS = frozenset(
     "the a an of to in and or is are was were be been it that this for on with as by at from "
     "not but have has had which who they he she we you i their its his her our".split()
@@ -157,13 +188,57 @@ def split_passages(doc_id: str, text: str) -> list[Passage]:
     return [Passage(doc_id, s, e, text[s:e], prose_problem(text[s:e])) for s, e in spans]
 
 
+PASSAGE_PROBLEMS = (
+    "too short",
+    "looks like a reference list",
+    "author block",
+    "code or example prompt",
+    "caption",
+    "mostly citations",
+    "table",
+    "short lines",
+    "mostly digits or symbols",
+    "little prose",
+)
+
+
+def _apparatus(text: str, lines: list[str]) -> str | None:
+    """Why a passage is a paper's apparatus (references, authors, captions...), or None."""
+    if (
+        len(_REFERENCE.findall(text)) >= MAX_REFERENCE_MARKS
+        or len(_ENTRY.findall(text)) >= MAX_REFERENCE_MARKS
+    ):
+        return "looks like a reference list"
+    contacts = len(_CONTACT.findall(text))
+    if contacts and contacts + len(_AFFILIATION.findall(text)) >= 2:
+        return "author block (e-mails, affiliations, author lines)"
+    if len(_PROMPT.findall(text)) >= 3:
+        return "code or example prompt (Prompt:/Input:/Output: lines or code)"
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    if sentences and sum(bool(_CAPTION.match(x)) for x in sentences) >= 0.5 * len(sentences):
+        return "caption (sentences about a figure or table)"
+    cited = sum(len(m.group(0)) for m in _CITATION.finditer(text))
+    if cited >= MAX_CITATION_SHARE * len(text):
+        return f"mostly citations ({cited / len(text):.0%} of the characters)"
+    numeric = 0
+    for line in lines:
+        tokens = line.split()
+        numbers = sum(bool(_NUMBER.match(t)) for t in tokens)
+        numeric += numbers >= 2 and numbers >= 0.5 * len(tokens)
+    if numeric >= 3:
+        return f"table ({numeric} lines of numbers)"
+    return None
+
+
 def prose_problem(text: str) -> str | None:
-    """Why a passage is not prose worth asking about, or None when it is."""
+    """Why a passage is not prose worth asking about, or None when it is (the reason starts with
+    one of :data:`PASSAGE_PROBLEMS`)."""
     if len(text) < MIN_PROSE_CHARS:
         return f"too short (< {MIN_PROSE_CHARS} characters)"
-    if len(_REFERENCE.findall(text)) >= MAX_REFERENCE_MARKS:
-        return "looks like a reference list"
     lines = [line for line in text.splitlines() if line.strip()]
+    apparatus = _apparatus(text, lines)
+    if apparatus:
+        return apparatus
     if len(lines) >= 6 and sum(len(line) for line in lines) / len(lines) < 40:
         return "short lines (a list, table or menu)"
     visible = [c for c in text if not c.isspace()]
