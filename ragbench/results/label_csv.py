@@ -15,7 +15,9 @@ Contract:
   two words, or 1/0/true/false/yes/no), a labeller, no item twice, and a reason where the label
   disagrees with the judge. The first bad row is a :class:`~ragbench.results.labels.LabelError`
   naming the file and the row (1 = the first row under the header); nothing is written. Rows with
-  an empty ``label`` are skipped (not labelled yet). Good files are written in one transaction.
+  an empty ``label`` are skipped (not labelled yet), and rows that say exactly what the file
+  holds already (value, labeller, reason) are left alone. Good files are written in one
+  transaction.
   The run is ``run_id``, else the file's ``run_id`` column (one value), else the latest run.
 """
 
@@ -162,11 +164,13 @@ class ImportResult:
     written: int
     replaced: int  # of them, items that had a label (its history keeps the earlier one)
     skipped: int  # rows with an empty label
+    unchanged: int = 0  # rows that say what the file holds already (e.g. prefilled by export)
 
     def line(self) -> str:
         return (
             f"imported {self.written} label(s) into run {self.run_id} ({self.replaced} replaced an "
-            f"earlier label, kept in its history; {self.skipped} row(s) without a label skipped)"
+            f"earlier label, kept in its history; {self.unchanged} unchanged; {self.skipped} "
+            "row(s) without a label skipped)"
         )
 
 
@@ -226,10 +230,13 @@ def import_labels(db: str | Path, path: str | Path, run_id: str | None = None) -
     ids = set(trials.trial_id.astype(str))
     items: dict[str, dict[tuple[str, str], JudgedItem]] = {}
     labelled = read_labels(store, run_id)
-    before = set(zip(labelled.trial_id, labelled.question_id, labelled.metric, strict=True))
+    before = {
+        (r.trial_id, r.question_id, r.metric): (r.value == 1.0, r.labeller, r.reason)
+        for r in labelled.itertuples()
+    }
     new: list[NewLabel] = []
     seen: dict[tuple[str, str, str], int] = {}
-    skipped = 0
+    skipped = unchanged = 0
     for i, row in enumerate(rows, start=1):
         where = f"{path}: row {i}"
         if not row["label"].strip():
@@ -267,7 +274,10 @@ def import_labels(db: str | Path, path: str | Path, run_id: str | None = None) -
             check_label(label)
         except LabelError as exc:
             raise LabelError(f"{where}: {exc}") from None
+        if before.get(key) == (label.value, label.labeller.strip(), label.reason.strip()):
+            unchanged += 1  # the same label again: no new row, no history entry
+            continue
         new.append(label)
     record_labels(store, run_id, new)
     replaced = sum((n.item.trial_id, n.item.question_id, n.item.metric) in before for n in new)
-    return ImportResult(path, run_id, len(new), replaced, skipped)
+    return ImportResult(path, run_id, len(new), replaced, skipped, unchanged)

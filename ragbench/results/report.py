@@ -188,10 +188,9 @@ class RunReport:
         return [_sentence(self._ranked_by(m), ranking) for m, ranking in self.rankings.items()]
 
     def _ranked_by(self, metric: str) -> str:
-        use = self.label_use.get(metric)
-        if use is None or not use.used:
+        if not self._corrected(metric):
             return metric
-        return f"{metric} (people, PPI from {use.ranking.n_labels} labels)"
+        return f"{metric} (people, PPI from {self.label_use[metric].ranking.n_labels} labels)"
 
     def method_note(self) -> str:
         tested = sum(int(r.verdict.isin(["tied", "worse"]).sum()) for r in self.rankings.values())
@@ -236,9 +235,16 @@ class RunReport:
     @cached_property
     def verdict_plans(self) -> list[VerdictPlan]:
         """For each judged metric where no trial is significantly worse than the best: how many
-        judged questions per trial the best vs the runner-up would need (``verdict_plan``)."""
+        judged questions per trial the best vs the runner-up would need (``verdict_plan``; a
+        metric ranked by people's labels has the "How many labels" section instead)."""
         scores = dev_scores(self.scores, self.splits)  # what the verdicts used
-        return verdict_plans(self.judge_rankings, scores, self.judged_metrics, self.labels)
+        # a metric ranked by people's labels has "How many labels" instead
+        judge_only = [m for m in self.judged_metrics if not self._corrected(m)]
+        return verdict_plans(self.judge_rankings, scores, judge_only, self.labels)
+
+    def _corrected(self, metric: str) -> bool:
+        use = self.label_use.get(metric)
+        return use is not None and use.used
 
     def more_verdicts(self) -> list[str]:
         """The "How many more verdicts" lines, one per plan."""

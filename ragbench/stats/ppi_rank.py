@@ -16,7 +16,9 @@ Contract: ``ppi_ranking(scores, labels, metric)`` -> :class:`PPIRanking`.
   trial_id); each other trial is compared with the best by ``ppi_difference`` over the questions
   both judged (labels: the questions labelled in both; the rest of the shared questions enter
   through the judge only). A comparison with fewer than ``stats.MIN_N`` shared questions or fewer
-  than ``min_labels`` questions labelled in both is ``too_few`` (not tested).
+  than ``min_labels`` questions labelled in both is ``too_few`` (not tested). The rows' intervals
+  are clipped to the estimand's range ([0, 1] for a mean, [-1, 1] for a difference: the true
+  value lies in it, so the coverage is kept); ``estimates`` and ``diffs`` keep them unclipped.
 - ``rows`` are ``stats.rank_all``'s per-trial rows (``verdict`` None: tested, Holm decides), so
   the report's family of comparisons holds the corrected ones and the judge-only ones alike.
 Arithmetic on frames only: no store, no report.
@@ -158,8 +160,8 @@ def ppi_ranking(
             "trial_id": t,
             "label": names[t],
             "mean": e.mean,
-            "ci_low": e.ci_low,
-            "ci_high": e.ci_high,
+            "ci_low": max(0.0, e.ci_low),  # a share: its interval clipped to [0, 1]
+            "ci_high": min(1.0, e.ci_high),
             "n": counts[t],
             "diff_vs_best": 0.0 if k == 0 else math.nan,
             "diff_ci_low": 0.0 if k == 0 else math.nan,
@@ -184,7 +186,8 @@ def ppi_ranking(
             difference=True,
         )
         diffs[t] = d
-        row.update(diff_vs_best=d.mean, diff_ci_low=d.ci_low, diff_ci_high=d.ci_high)
+        low, high = max(-1.0, d.ci_low), min(1.0, d.ci_high)  # a difference of shares
+        row.update(diff_vs_best=d.mean, diff_ci_low=low, diff_ci_high=high)
         row.update(p_value=d.p_value)
         row["verdict"] = (
             None if len(shared) >= MIN_SHARED and len(both) >= min_labels else "too_few"
