@@ -194,8 +194,10 @@ def test_too_few_labels_leave_it_judge_only_and_say_how_many_more(tmp_path: Path
     rep = load(db, experiment="ppi")
     assert rep.rankings["faithfulness"].equals(rep.judge_rankings["faithfulness"])
     line = rep.section("labels").lines[0]
-    assert line.startswith("faithfulness: judge only: 6 label(s) on 'top_k=2' and 1 other trial(s)")
-    assert "at least 10 per judged trial are needed" in line
+    assert line.startswith(
+        "faithfulness: judge only: 12 label(s), fewer than 10 on 2 of 2 judged trial(s) "
+        "(fewest: 6 on 'top_k=2'); at least 10 per judged trial are needed; label a sample in"
+    )
     more = rep.section("more_labels").lines
     assert more[0].startswith("faithfulness: 8 more label(s) (at least 10 per judged trial")
     assert rep.section("labels").lines[1].startswith("faithfulness: the judge agrees with 12")
@@ -347,9 +349,24 @@ def test_shortfalls_are_said_in_words() -> None:
     assert stats.ppi_ranking(long_scores(judged), nothing, "m").shortfall == "no labels"
     few = long_scores({"A": {f"q{k}": 1.0 for k in range(12)}, "B": {"q1": 1.0}})
     found = stats.ppi_ranking(long_scores(judged), few, "m")
-    assert found.shortfall == "1 label(s) on 'B'; at least 10 per judged trial are needed"
+    assert found.shortfall == (
+        "13 label(s), fewer than 10 on 1 of 2 judged trial(s) (fewest: 1 on 'B'); at least 10 "
+        "per judged trial are needed"
+    )
     assert stats.ppi_ranking(long_scores({}), few, "m").shortfall == "no judged scores"
     # labels on items the judge did not score (failed) do not count
     failed = long_scores({"A": {f"q{k}": math.nan for k in range(12)}, "B": judged["B"]})
     assert stats.ppi_ranking(failed, few, "m").labels_per_trial == {"B": 1}
     assert stats.ppi_rank.MIN_SHARED == stats.MIN_N
+
+
+def test_trials_judged_on_too_few_questions_need_more_judging_first() -> None:
+    small = long_scores({t: {f"q{k}": 0.8 for k in range(3)} for t in "AB"})
+    nothing = pd.DataFrame(columns=["trial_id", "question_id", "metric", "value"])
+    ranking = stats.ppi_ranking(small, nothing, "m")
+    assert ranking.judged_per_trial == {"A": 3, "B": 3}
+    uses = {"m": corrected.MetricLabels("m", ranking, None)}
+    assert corrected.labels_needed_lines(uses, {}) == [
+        "m: 2 trial(s) judged on fewer than 10 questions (as few as 3) cannot get 10 labels "
+        "each: judge more questions first (judge_limit, judge_budget), then label"
+    ]

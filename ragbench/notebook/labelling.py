@@ -108,7 +108,9 @@ class LabelPanel:
         after = self.session.next_unlabelled(k)
         self.position = k if after is None else after
         self._show()
-        done = f"labelled {item.question_id} of '{item.trial_label}' {spec.yes if yes else spec.no}"
+        done = (
+            f"labelled {item.question_id} of '{item.trial_label}': {spec.yes if yes else spec.no}"
+        )
         if after is None:
             done += f"; all {len(self.session.items)} items are labelled"
         self._say(done)
@@ -125,10 +127,10 @@ class LabelPanel:
 
     def _show(self) -> None:
         k = self.position
-        self.header.value = header_html(self.session, k)
         view = self.session.view(k)
         self.card.value = item_html(view, self.session.spec, self.session.label_of(k))
         self.prev_button.disabled = k == 0
+        self.header.value = header_html(self.session, k)  # last: it says the item is shown
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)

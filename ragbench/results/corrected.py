@@ -257,6 +257,15 @@ def labels_needed_lines(
         if not r.used:
             if r.shortfall in ("no judged scores",):
                 continue
+            few = {t: n for t, n in r.judged_per_trial.items() if n < stats.MIN_LABELS}
+            if few:
+                n_few = min(few.values())
+                lines.append(
+                    f"{metric}: {len(few)} trial(s) judged on fewer than {stats.MIN_LABELS} "
+                    f"questions (as few as {n_few}) cannot get {stats.MIN_LABELS} labels each: "
+                    "judge more questions first (judge_limit, judge_budget), then label"
+                )
+                continue
             short = sum(max(0, stats.MIN_LABELS - n) for n in r.labels_per_trial.values())
             lines.append(
                 f"{metric}: {short} more label(s) (at least {stats.MIN_LABELS} per judged trial, "

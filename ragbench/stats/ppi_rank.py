@@ -64,6 +64,7 @@ class PPIRanking:
         pairs: trial_id -> questions labelled in both this trial and the best.
         order: trial_ids, best first (empty when not used).
         rows: ``stats.rank_all`` rows, best first (empty when not used).
+        judged_per_trial: trial_id -> items the judge scored.
     """
 
     metric: str
@@ -74,6 +75,7 @@ class PPIRanking:
     pairs: dict[str, int] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    judged_per_trial: dict[str, int] = field(default_factory=dict)
 
     @property
     def used(self) -> bool:
@@ -129,19 +131,21 @@ def ppi_ranking(
         people, _ = _by_trial(labels.assign(label=labels["trial_id"]), metric)
     labelled = {t: {q: y for q, y in people.get(t, {}).items() if q in judged[t]} for t in judged}
     counts = {t: len(labelled[t]) for t in sorted(judged, key=lambda t: (names[t], t))}
+    sizes = {t: len(judged[t]) for t in counts}
     short = [t for t, n in counts.items() if n < min_labels]
     if not judged:
         return PPIRanking(metric, counts, "no judged scores")
     if not any(counts.values()):
-        return PPIRanking(metric, counts, "no labels")
+        return PPIRanking(metric, counts, "no labels", judged_per_trial=sizes)
     if short:
         worst = min(short, key=lambda t: (counts[t], names[t]))
         return PPIRanking(
             metric,
             counts,
-            f"{counts[worst]} label(s) on '{names[worst]}'"
-            + (f" and {len(short) - 1} other trial(s)" if len(short) > 1 else "")
-            + f"; at least {min_labels} per judged trial are needed",
+            f"{sum(counts.values())} label(s), fewer than {min_labels} on {len(short)} of "
+            f"{len(counts)} judged trial(s) (fewest: {counts[worst]} on '{names[worst]}'); at "
+            f"least {min_labels} per judged trial are needed",
+            judged_per_trial=sizes,
         )
     estimates = {}
     for t, values in judged.items():
@@ -192,7 +196,7 @@ def ppi_ranking(
         row["verdict"] = (
             None if len(shared) >= MIN_SHARED and len(both) >= min_labels else "too_few"
         )
-    return PPIRanking(metric, counts, "", estimates, diffs, pairs, order, rows)
+    return PPIRanking(metric, counts, "", estimates, diffs, pairs, order, rows, sizes)
 
 
 def corrected_best(scores: pd.DataFrame, labels: pd.DataFrame | None, metric: str) -> str | None:
