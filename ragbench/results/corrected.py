@@ -178,7 +178,8 @@ def labels_note(uses: Mapping[str, MetricLabels]) -> str:
         + "; ".join(words)
         + "); the judge's scores on every judged question enter as predictions, and a random "
         f"sample of labels corrects their bias (prediction-powered inference, PPI++). At least "
-        f"{stats.MIN_LABELS} labels per judged trial before a metric is ranked by it."
+        f"{stats.MIN_LABELS} labels per judged trial before a metric is ranked by it; in its "
+        "(PPI) column, n = labels."
     )
 
 
