@@ -63,7 +63,7 @@ def open_session(db: Path, n: int | None = 10, **kw: Any) -> LabelSession:
     return LabelSession.open(db, experiment="lbl", labeller=kw.pop("labeller", "ana"), n=n, **kw)
 
 
-# --- specs and constants -----------------------------------------------------------------------------
+# --- specs and constants --------------------------------------------------------------------------
 
 
 def test_labellable_metrics_are_declared_in_their_specs() -> None:
@@ -80,7 +80,7 @@ def test_labellable_metrics_are_declared_in_their_specs() -> None:
     assert store_module.HUMAN == metrics.HUMAN
 
 
-# --- the sample ----------------------------------------------------------------------------------------
+# --- the sample -----------------------------------------------------------------------------------
 
 
 def test_sample_is_seeded_paired_round_robin_and_nested(judged_run: tuple[Path, str]) -> None:
@@ -126,7 +126,7 @@ def test_no_judged_item_or_an_unlabellable_metric_is_one_line(run: tuple[Path, s
     assert not (db.parent / "missing.duckdb").exists()  # never created empty
 
 
-# --- store round trip, rules, relabelling ----------------------------------------------------------------
+# --- store round trip, rules, relabelling ---------------------------------------------------------
 
 
 def test_labels_round_trip_as_score_rows_left_out_of_scores(run: tuple[Path, str]) -> None:
@@ -248,7 +248,7 @@ def test_judge_check_labels_read_as_faithfulness_labels(tmp_path: Path) -> None:
     assert kept.metric.tolist() == ["faithfulness", "human_label", "human_label"]
 
 
-# --- CSV export and import -------------------------------------------------------------------------------
+# --- CSV export and import ------------------------------------------------------------------------
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -402,7 +402,7 @@ def test_cli_export_and_import(run: tuple[Path, str], tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".s.csv")] == []
 
 
-# --- the panel and notebook 06 -----------------------------------------------------------------------------
+# --- the panel and notebook 06 --------------------------------------------------------------------
 
 
 def test_panel_labels_by_clicks_and_resumes(run: tuple[Path, str]) -> None:

@@ -103,7 +103,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return db, run_id
 
 
-# --- the report -------------------------------------------------------------------------------------------
+# --- the report -----------------------------------------------------------------------------------
 
 
 def test_without_labels_the_report_is_judge_only_and_says_how_to_add_them(
@@ -203,7 +203,7 @@ def test_too_few_labels_leave_it_judge_only_and_say_how_many_more(tmp_path: Path
     assert rep.section("labels").lines[1].startswith("faithfulness: the judge agrees with 12")
 
 
-# --- labels_needed in the report: a close call ------------------------------------------------------------
+# --- labels_needed in the report: a close call ----------------------------------------------------
 
 
 def close_call(tmp_path: Path, gap: float = 0.08, n_questions: int = 400, seed: int = 0) -> Path:
@@ -275,7 +275,7 @@ def test_no_number_of_labels_helps_when_the_judge_part_is_too_wide() -> None:
     assert "judge more questions first" in line
 
 
-# --- stats: the ranking on corrected means ----------------------------------------------------------------
+# --- stats: the ranking on corrected means --------------------------------------------------------
 
 
 def long_scores(values: dict[str, dict[str, float]], metric: str = "m") -> pd.DataFrame:

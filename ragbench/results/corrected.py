@@ -167,7 +167,7 @@ def corrected_rankings(
     return stats.rank_all(scores, list(order), corrected=usable)
 
 
-# --- what the report says ------------------------------------------------------------------------------
+# --- what the report says -------------------------------------------------------------------------
 
 
 def labels_note(uses: Mapping[str, MetricLabels]) -> str:
@@ -294,8 +294,9 @@ def labels_needed_lines(
             why = (
                 "no gap between them to extrapolate from"
                 if gap == 0
-                else f"the judge's part of the interval alone (se {math.sqrt(d.var_unlabelled):.3f}) "
-                f"is too wide for a gap of {gap:+.3f}: judge more questions first"
+                else f"the judge's part of the interval alone (se "
+                f"{math.sqrt(d.var_unlabelled):.3f}) is too wide for a gap of {gap:+.3f}: judge "
+                "more questions first"
             )
             lines.append(
                 f"{metric}: no number of labels separates '{best.label}' from the runner-up "

@@ -5,9 +5,9 @@ comparison computed (the gate uses it as it is; ``ragbench.diff_runs`` returns i
 ``render.diff``).
 
 - Trials: run B's trial ``trial`` (``"best"``: ``stats.best_trial`` on the rank metric, over the
-  dev questions of a run with a held-out split, fed the run's human labels: the report's best) against the same trial_id in run A when A has
-  it, else A's best. The rank metric is ``metric`` when given,
-  else the first metric of run B's config that both runs scored.
+  dev questions of a run with a held-out split, fed the run's human labels: the report's best)
+  against the same trial_id in run A when A has it, else A's best. The rank metric is ``metric``
+  when given, else the first metric of run B's config that both runs scored.
 - Metrics: ``metric`` alone, or every metric both trials scored (run B's order).
 - Per metric: ``stats.paired_comparison`` of B against A over the questions both scored (delta =
   B - A), Holm's correction across the metrics compared, and a verdict: ``improved`` or

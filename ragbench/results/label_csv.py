@@ -73,7 +73,7 @@ def label_words(spec: LabelSpec) -> dict[str, bool]:
     return words | {w: False for w in (spec.no.lower(), *NO_WORDS)}
 
 
-# --- export ------------------------------------------------------------------------------------------
+# --- export ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def export_sample(
     return ExportResult(path, session.run_id, len(rows), sum(bool(r["label"]) for r in rows))
 
 
-# --- import ------------------------------------------------------------------------------------------
+# --- import ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

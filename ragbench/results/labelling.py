@@ -3,10 +3,11 @@ metric, resumable. The model behind notebook 06's panel and ``ragbench label exp
 
 Contract:
 - ``LabelSession.open(db, run_id=None, experiment=None, metric="faithfulness", labeller="", n=40,
-  seed=0, read_only=False)`` resolves the run (``run_id``, else the latest of ``experiment``, else of the file),
-  draws ``labels.sample_items`` and reads the labels already in the file, so a session opened
-  again resumes: ``first_unlabelled()`` is where it stopped, and an item labelled is not asked
-  again (``next_unlabelled``). ``labeller`` "" is the login name.
+  seed=0, read_only=False)`` resolves the run (``run_id``, else the latest of ``experiment``, else
+  of the file), draws ``labels.sample_items`` and reads the labels already in the file, so a
+  session opened again resumes: ``first_unlabelled()`` is where it stopped, and an item labelled
+  is not asked again (``next_unlabelled``). ``labeller`` "" is the login name. ``read_only``
+  opens the file for reading (``ragbench label export``); a missing file is never created.
 - ``label(k, yes, reason)`` records item ``k``'s label at once (one transaction,
   ``labels.record_labels``: a disagreement with the judge needs a reason); labelling it again
   replaces the label and keeps the earlier one in its history.
