@@ -20,6 +20,7 @@ import typer
 
 from ragbench.config.exits import EXIT_FAILED, OneLineGroup, fail, remember, say
 from ragbench.config.experiment import ConfigError, ExperimentConfig, expand, load_config
+from ragbench.results.label_cli import label_app
 from ragbench.store import DEFAULT_DB  # the store's models load where used, not at start
 
 app = typer.Typer(
@@ -358,6 +359,8 @@ def synth(
     if result.accepted == 0:
         fail("no question was accepted (see the rejection counts above)", code=EXIT_FAILED)
 
+
+app.add_typer(label_app, name="label")  # ragbench label export | import (results/label_cli.py)
 
 notebook_app = typer.Typer(
     no_args_is_help=True, help="Execute the notebooks headlessly (papermill)."

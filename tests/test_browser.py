@@ -1,6 +1,6 @@
-"""Notebooks 01, 03 and 05 as a person sees them: a real JupyterLab on loopback, driven by
-Playwright with Debian's Chromium, every cell run with the test doubles, the tuning and review
-buttons clicked.
+"""Notebooks 01, 03, 05 and 06 as a person sees them: a real JupyterLab on loopback, driven by
+Playwright with Debian's Chromium, every cell run with the test doubles, the tuning, review and
+labelling buttons clicked.
 
 Asserts on the rendered page: widget controls are real controls (not their text fallback), the
 result tables are there, the button is disabled while the trial runs and enabled after, and no
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -101,8 +102,8 @@ def _get(url: str) -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with a token, serving a temp root: notebooks/ (parameterised copies
-    of 01, 03 and 05), experiments/smoke.yaml, data/questions.jsonl (a copy of the synthesized
-    sample) and an empty results/."""
+    of 01, 03, 05 and 06), experiments/smoke.yaml, data/questions.jsonl (a copy of the synthesized
+    sample) and an empty results/ (06 labels results/label.duckdb, which its test writes)."""
     _chromium()
     root = tmp_path_factory.mktemp("lab")
     for sub in ("notebooks", "experiments", "results", "settings", "runtime", "config", "data"):
@@ -119,6 +120,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "05-review-questions.ipynb",
         root / "notebooks",
         {"questions_path": "../data/questions.jsonl"},
+    )
+    _copy_notebook(
+        "06-label-judged.ipynb",
+        root / "notebooks",
+        {"db": "../results/label.duckdb", "experiment": "smoke", "labeller": "browser", "n": 8},
     )
     for rel, settings in LAB_SETTINGS.items():
         path = root / "settings" / rel
@@ -381,6 +387,63 @@ def test_notebook_05_review_panel_clicks(lab: Lab, browser: Any) -> None:
         panel.get_by_role("button", name="Previous").click()
         card.get_by_text("too broad: two questions in one").wait_for()
         _shot(page, "05-review-panel.png", panel)
+    except Exception:
+        _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
+        raise
+    finally:
+        page.close()
+
+
+def test_notebook_06_label_panel_clicks_and_resumes(lab: Lab, browser: Any) -> None:
+    import ragbench
+    from ragbench.config.experiment import load_config
+    from ragbench.results.labels import read_labels
+    from ragbench.store import Store
+
+    db = lab.root / "results" / "label.duckdb"
+    run_id = ragbench.run(load_config(SMOKE), db=db, progress=False).run_id
+    page = _open(browser, lab, "06-label-judged.ipynb")
+    try:
+        _run_all(page, UI_MS // 1000)
+        _no_stderr(page)
+        panel = page.locator(".jp-CodeCell").filter(has_text="panel = LabelPanel(")
+        for control in ("button", ".widget-text input"):
+            assert panel.locator(f".jupyter-widgets {control}").count() >= 1, control
+        panel.get_by_text("0 of 8 labelled").wait_for()
+        card = panel.locator(".ragbench-label-card")
+        assert "Is every claim of the answer supported" in card.inner_text()
+        assert "cited" in card.inner_text() and "judge" in card.inner_text()
+        first = card.inner_text()
+        # by the button's text, whole: the accessible name also holds the icon's glyph
+        panel.locator("button").filter(has_text=re.compile(r"^Supported$")).click()
+        panel.get_by_text("1 of 8 labelled").wait_for()
+        panel.get_by_text("item 2 of 8").wait_for()
+        assert card.inner_text() != first  # moved on to the next item
+        no = panel.locator("button").filter(has_text=re.compile(r"^Not supported$"))
+        no.click()  # disagrees with the fake judge's "Supported": a reason is needed
+        panel.get_by_text("type why in the reason").wait_for()
+        panel.locator(".widget-text input").fill("the year is in no passage")
+        no.click()
+        panel.get_by_text("2 of 8 labelled").wait_for()
+        labels = read_labels(Store(db, read_only=True), run_id)
+        assert sorted(labels.value) == [0.0, 1.0] and set(labels.labeller) == {"browser"}
+        assert "the year is in no passage" in set(labels.reason)
+        assert str(lab.root) not in panel.inner_text()
+        _no_stderr(page)
+        assert "Warning" not in panel.inner_text()
+        _shot(page, "06-label-panel.png", panel)
+
+        page.reload()  # the notebook opened again: the panel resumes at item 3
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+        _run_all(page, UI_MS // 1000)
+        panel = page.locator(".jp-CodeCell").filter(has_text="panel = LabelPanel(")
+        panel.get_by_text("2 of 8 labelled").wait_for()
+        assert "item 3 of 8" in panel.inner_text()
+        report = page.locator(".jp-CodeCell").filter(has_text="rep = load(db")
+        assert "faithfulness: judge only: 2 label(s), fewer than 10 on 4 of 4" in (
+            report.inner_text()
+        )
+        _no_stderr(page)
     except Exception:
         _shot(page, f"failed-{page.url.rsplit('/', 1)[-1].split('?')[0]}.png")  # for a person
         raise

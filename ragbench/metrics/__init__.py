@@ -13,7 +13,11 @@ Contract:
 - ``names(kind)``: the metric names of a kind, in table order; kinds: ``None`` (every metric:
   retrieval, judged, answer), ``"retrieval"``, ``"gold"`` (retrieval metrics that need gold
   documents), ``"ranked"`` (those that read only the ranking and the gold documents),
-  ``"judged"``, ``"answer"`` and ``"answered"`` (judged and answer: scored on answered questions).
+  ``"judged"``, ``"answer"``, ``"answered"`` (judged and answer: scored on answered questions)
+  and ``"labelled"`` (judged metrics people can label: their spec has a ``label``).
+- Human labels are score rows of metric ``human:<metric>`` (:data:`HUMAN`): ``label_metric``
+  names one, ``labelled_metric`` reads the metric back, ``label_spec`` is a metric's
+  :class:`LabelSpec` (``ValueError`` naming the labellable metrics for any other).
 - The former tuple constants (``GOLD_METRICS``, ``RETRIEVAL_METRICS``, ``RANKED_METRICS``,
   ``JUDGED_METRICS``, ``ANSWER_METRICS``, ``METRICS``) are read-only views: each read asks
   ``names`` again.
@@ -30,6 +34,7 @@ from ragbench.metrics.spec import (
     AnswerSpec,
     JudgedSpec,
     JudgeSettings,
+    LabelSpec,
     RetrievalSpec,
     Retrieved,
     Scorer,
@@ -70,7 +75,11 @@ _KINDS: dict[str | None, Callable[[], list[str]]] = {
     "judged": lambda: list(JUDGED),
     "answer": lambda: list(ANSWER),
     "answered": lambda: [*JUDGED, *ANSWER],
+    "labelled": lambda: [n for n, s in JUDGED.items() if s.label is not None],
 }
+
+#: The metric prefix of a person's label of a judged item: ``human:faithfulness``.
+HUMAN = "human:"
 
 
 def names(kind: str | None = None) -> tuple[str, ...]:
@@ -128,6 +137,31 @@ def description(name: str) -> str:
     return spec(name).description
 
 
+def label_metric(name: str) -> str:
+    """The score-row metric of people's labels of metric ``name`` (``human:<name>``)."""
+    return f"{HUMAN}{name}"
+
+
+def labelled_metric(row_metric: str) -> str | None:
+    """The metric a label row labels (``human:faithfulness`` -> ``faithfulness``); None for a
+    row that is not a label."""
+    return row_metric[len(HUMAN) :] if row_metric.startswith(HUMAN) else None
+
+
+def label_spec(name: str) -> LabelSpec:
+    """How people label metric ``name`` (its spec's ``label``).
+
+    Raises:
+        ValueError: ``name`` is no metric, or one people cannot label (the message lists those
+            they can).
+    """
+    found = spec(name)
+    if isinstance(found, JudgedSpec) and found.label is not None:
+        return found.label
+    valid = ", ".join(names("labelled"))
+    raise ValueError(f"metric '{name}' takes no human labels; labellable metrics: {valid}")
+
+
 _VIEWS = {
     "GOLD_METRICS": "gold",
     "RETRIEVAL_METRICS": "retrieval",
@@ -147,12 +181,14 @@ def __getattr__(attribute: str) -> tuple[str, ...]:
 
 __all__ = [
     "ANSWER",
+    "HUMAN",
     "JUDGED",
     "RETRIEVAL",
     "STOPWORDS",
     "AnswerSpec",
     "JudgeSettings",
     "JudgedSpec",
+    "LabelSpec",
     "Retrieved",
     "RetrievalSpec",
     "Scorer",
@@ -164,6 +200,9 @@ __all__ = [
     "description",
     "is_binary",
     "kind",
+    "label_metric",
+    "label_spec",
+    "labelled_metric",
     "names",
     "reads_answer",
     "retrieval_scores",

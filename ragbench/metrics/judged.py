@@ -9,7 +9,9 @@ and how it is built: ``build(llm, embeddings, settings)`` with the judge's ragas
 faithfulness and context precision are ``judge.prompts``' variants (ragas' definitions, fewer
 generated tokens); every other metric is ragas' own with either setting. Faithfulness' NLI replies
 are checked and a degenerate one asked again one statement at a time (``judge.faithfulness``;
-``judge.repair``, ``judge.nli``).
+``judge.repair``, ``judge.nli``). Faithfulness ("supported / not supported") and answer
+correctness ("correct / not correct", against the reference) declare a ``label``: people can label
+them, and the report then corrects their judged means with the labels (``stats.ppi``).
 
 ragas is imported inside each ``build`` (it is slow to import): listing or validating metrics
 loads none of it.
@@ -21,7 +23,7 @@ from typing import Any
 
 from ragbench.judge import faithfulness as judge_faithfulness
 from ragbench.judge import prompts as judge_prompts
-from ragbench.metrics.spec import JudgedSpec, JudgeSettings, Scorer
+from ragbench.metrics.spec import JudgedSpec, JudgeSettings, LabelSpec, Scorer
 
 
 def _faithfulness(llm: Any, embeddings: Any, settings: JudgeSettings) -> Scorer:
@@ -74,6 +76,11 @@ JUDGED: dict[str, JudgedSpec] = {
         inputs=("user_input", "response", "retrieved_contexts"),
         build=_faithfulness,
         nan_reason="no statements extracted",
+        label=LabelSpec(
+            question="Is every claim of the answer supported by the retrieved passages?",
+            yes="Supported",
+            no="Not supported",
+        ),
     ),
     "answer_relevancy": JudgedSpec(
         description="the answer addresses the question (LLM judge)",
@@ -100,6 +107,12 @@ JUDGED: dict[str, JudgedSpec] = {
         build=_answer_correctness,
         embedding=True,
         cosine=True,
+        label=LabelSpec(
+            question="Does the answer state what the reference answer states?",
+            yes="Correct",
+            no="Not correct",
+            needs_reference=True,
+        ),
     ),
     "semantic_similarity": JudgedSpec(
         description="the answer means what the reference answer means (embedding, no LLM)",

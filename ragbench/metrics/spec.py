@@ -11,7 +11,10 @@ its one-line ``description`` (``ragbench init`` writes it beside the metric), wh
 - :class:`JudgedSpec`: ``build(llm, embeddings, settings)`` returns a ragas 0.4 style scorer:
   ``await scorer.ascore(**inputs)`` with exactly the ragas sample fields in ``inputs``, whose
   result has ``.value``. ``llm`` and ``embeddings`` are the judge's ragas adapters
-  (``judge.adapter``); ``settings`` the judge settings a metric may depend on.
+  (``judge.adapter``); ``settings`` the judge settings a metric may depend on. A judged metric
+  people can label declares how in ``label`` (:class:`LabelSpec`: the question a person answers
+  and the two answers' words); the labelling panel, ``ragbench label`` and the report's
+  prediction-powered estimates take labels only of such metrics.
 
 This module imports nothing of ragbench: every metric module builds on it.
 """
@@ -72,6 +75,20 @@ class JudgeSettings:
     )
 
 
+@dataclass(frozen=True)
+class LabelSpec:
+    """How a person labels one judged item of a metric: a yes/no question and its two answers.
+
+    A label is 1.0 for ``yes`` and 0.0 for ``no``, so the labels' mean is the share of items
+    people answer ``yes`` for (the estimand of the report's prediction-powered estimate).
+    """
+
+    question: str  # asked above every item, e.g. "Is the answer supported by the passages?"
+    yes: str  # the button and CSV word for 1.0, e.g. "Supported"
+    no: str  # the button and CSV word for 0.0, e.g. "Not supported"
+    needs_reference: bool = False  # shows the reference answer (the question must have one)
+
+
 class Scorer(Protocol):
     """What a judged metric's ``build`` returns: ragas 0.4's ``ascore`` (any keyword inputs)."""
 
@@ -97,6 +114,7 @@ class JudgedSpec:
     nan_reason: str = "ragas returned NaN"  # why ragas' NaN means the metric is undefined
     binary: bool = False
     questions: Questions = "all"
+    label: LabelSpec | None = None  # None: people cannot label it (the report is judge only)
 
 
 Spec = RetrievalSpec | AnswerSpec | JudgedSpec
@@ -105,6 +123,7 @@ __all__ = [
     "AnswerSpec",
     "JudgeSettings",
     "JudgedSpec",
+    "LabelSpec",
     "Questions",
     "Retrieved",
     "RetrievalSpec",

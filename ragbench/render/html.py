@@ -35,6 +35,7 @@ METHOD_NOTE = {
     "wilson": "Wilson interval (0/1 scores)",
     "bca": "BCa bootstrap interval",
     "single": "one score: no interval",
+    "ppi": "people's labels, prediction-powered (PPI) estimate: n = labels",
     "none": "no score",
 }
 RED = "#d1242f"

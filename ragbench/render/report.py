@@ -13,7 +13,8 @@ Contract:
   ``/etc``) raises :class:`StoreError` before anything is written, and a file whose name (a
   stored metric's chart) would resolve outside the report folder is not written (a problem line).
 - A :class:`Report` shows itself: ``_repr_html_`` (notebooks) is one trial x metric table of
-  "mean [CI] n" with the best trial and those not significantly different from it marked, failures
+  "mean [CI] n" with the best trial and those not significantly different from it marked (a judged
+  metric ranked by human labels has its PPI column beside it, ``table_summary``), failures
   counted, a FAKE MODELS banner, the significance sentences, then the run's named sections
   (``RunReport.sections()``, drawn by ``render.sections``: problems above the table, the judging
   budget, staged-search notes, how many more verdicts, the held-out check and skipped input files
@@ -61,7 +62,7 @@ class Report(RunReport):
         """Header, trial x metric table, significance lines and sections as plain text (the CLI)."""
         lines = [f"experiment {self.experiment}  run {self.run_id}  status {self.status}"]
         lines += [f"WARNING: {text}" for text, _ in self.banners()]
-        lines += ["", display.text_table(self.summary, self.verdicts, self.labels)]
+        lines += ["", display.text_table(self.table_summary, self.table_verdicts, self.labels)]
         if self.rankings:
             lines += ["", *self.sentences(), f"{TEXT_MARKS}. {self.method_note()}"]
         for section in self.sections():
@@ -97,7 +98,9 @@ class Report(RunReport):
         else:
             trials = list(self.labels.items())
             parts.append(
-                display.score_table(self.summary, self.verdicts, trials, self.missing_notes)
+                display.score_table(
+                    self.table_summary, self.table_verdicts, trials, self.missing_notes
+                )
             )
             parts.append(display.items("Significance", self.sentences()))
             parts.append(f'<div style="{display.MUTED}">{display.esc(self.method_note())}</div>')
@@ -115,7 +118,10 @@ class Report(RunReport):
             str(r.trial_id): json.loads(r.overrides_json or "{}") for r in self.trials.itertuples()
         }
         scores = dev_scores(self.scores, self.splits)  # what the table shows
-        return chart_set(self.summary, scores, overrides, self.latencies, self.title, self.verdicts)
+        # the charts draw the judge's means: its own verdicts mark them (table_verdicts)
+        return chart_set(
+            self.summary, scores, overrides, self.latencies, self.title, self.table_verdicts
+        )
 
     def figure_groups(self) -> list[tuple[str, list[tuple[str, Figure]]]]:
         """``figures`` under the headings of ``chart_set.GROUPS``, in that order."""
@@ -186,7 +192,7 @@ class Report(RunReport):
         fake = "YES" if self.fake_models else "no"
         parts = [f"# {self.experiment}\n", *[f"> **{text}**\n" for text, _ in self.banners()]]
         parts.append(f"run `{self.run_id}`, status {self.status}, fake models: {fake}\n")
-        parts.append(display.markdown_table(self.summary, self.verdicts, self.labels))
+        parts.append(display.markdown_table(self.table_summary, self.table_verdicts, self.labels))
         if self.rankings:
             parts.append("\n".join(f"- {s}" for s in self.sentences()) + "\n")
             parts.append(f"_{self.method_note()}_\n")

@@ -5,9 +5,9 @@ comparison computed (the gate uses it as it is; ``ragbench.diff_runs`` returns i
 ``render.diff``).
 
 - Trials: run B's trial ``trial`` (``"best"``: ``stats.best_trial`` on the rank metric, over the
-  dev questions of a run with a held-out split) against the same trial_id in run A when A has
-  it, else A's best. The rank metric is ``metric`` when given,
-  else the first metric of run B's config that both runs scored.
+  dev questions of a run with a held-out split, fed the run's human labels: the report's best)
+  against the same trial_id in run A when A has it, else A's best. The rank metric is ``metric``
+  when given, else the first metric of run B's config that both runs scored.
 - Metrics: ``metric`` alone, or every metric both trials scored (run B's order).
 - Per metric: ``stats.paired_comparison`` of B against A over the questions both scored (delta =
   B - A), Holm's correction across the metrics compared, and a verdict: ``improved`` or
@@ -38,6 +38,7 @@ from ragbench import stats
 from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.records import Record
+from ragbench.results.labels import label_rows, read_labels
 from ragbench.store import Store
 
 TEST_COLUMNS = [
@@ -178,7 +179,8 @@ def compare_runs(
     dev_a, dev_b = (
         dev_scores(s, store.question_splits(r)) for s, r in ((scores_a, run_a), (scores_b, run_b))
     )
-    trial_b, trial_a = pick_trials(dev_a, dev_b, rank_metric, trial, (run_a, run_b))
+    labels = tuple(label_rows(read_labels(store, r)) for r in (run_a, run_b))
+    trial_b, trial_a = pick_trials(dev_a, dev_b, rank_metric, trial, (run_a, run_b), labels)
     notes = []
     if trial_a != trial_b:
         notes.append(f"run {run_a} has no trial {trial_b}: compared with its best on {rank_metric}")
@@ -241,6 +243,7 @@ def pick_trials(
     metric: str,
     trial: str = "best",
     names: tuple[str, str] = ("A", "B"),
+    labels: tuple[pd.DataFrame | None, pd.DataFrame | None] = (None, None),
 ) -> tuple[str, str]:
     """(trial of B, trial of A): B's ``trial`` or best, A's same trial_id or else A's best.
 
@@ -249,19 +252,23 @@ def pick_trials(
         metric: The metric ``stats.best_trial`` ranks on.
         trial: A trial id of run B, or ``"best"``.
         names: How error messages name the runs (their ids).
+        labels: People's labels of runs A and B (``results.labels``): with enough of them on
+            ``metric``, "best" is the best by the prediction-powered means, as in the report.
 
     Raises:
         DiffError: ``trial`` is not a trial of run B, or a run has no valid score of ``metric``.
     """
     ids_b = list(dict.fromkeys(scores_b["trial_id"]))
     if trial == "best":
-        trial_b = stats.best_trial(scores_b, metric)
+        trial_b = stats.best_trial(scores_b, metric, labels[1])
     elif trial in ids_b:
         trial_b = trial
     else:
         raise DiffError(f"run {names[1]} has no trial '{trial}'; valid: best, {', '.join(ids_b)}")
     trial_a = (
-        trial_b if trial_b in set(scores_a["trial_id"]) else stats.best_trial(scores_a, metric)
+        trial_b
+        if trial_b in set(scores_a["trial_id"])
+        else stats.best_trial(scores_a, metric, labels[0])
     )
     for name, picked in zip(names, (trial_a, trial_b), strict=True):
         if picked is None:

@@ -3,8 +3,9 @@
 Contract:
 - ``check_gate(store, experiment, {"faithfulness": 0.6}, trial="best")`` takes the latest run of
   the experiment (``Store.latest_run``), picks a trial (``"best"``: ``stats.best_trial`` on the
-  first metric given, over the dev questions of a run with a held-out split; otherwise a trial
-  id) and compares each metric's mean (``stats.summarize`` over every question, failed scores
+  first metric given, over the dev questions of a run with a held-out split, ranked by the
+  prediction-powered means when people labelled enough of its items, as the report; otherwise a
+  trial id) and compares each metric's mean (``stats.summarize`` over every question, failed scores
   excluded) with its minimum. A metric passes when its mean is >= the minimum; a metric with no
   successful score fails.
 - ``check_regression(store, experiment, baseline_run, min_effect=0.02)`` compares the latest run's
@@ -29,6 +30,7 @@ from ragbench import stats
 from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.results.diff import DiffError, RunDiff, compare_runs
+from ragbench.results.labels import label_rows, read_labels
 from ragbench.store import Store
 
 #: Default smallest drop of a mean that fails the gate: 0.02 on [0, 1] scores, i.e. two points
@@ -257,7 +259,8 @@ def check_gate(
         # a run whose first metric has no valid score at all: fall back on the first label
         # chosen on the dev questions when the run held some out (its `split:`)
         dev = dev_scores(scores, store.question_splits(run_id))
-        trial_id = stats.best_trial(dev, next(iter(minimums))) or next(iter(labels))
+        people = label_rows(read_labels(store, run_id))  # enough labels: the report's PPI best
+        trial_id = stats.best_trial(dev, next(iter(minimums)), people) or next(iter(labels))
     elif trial in labels:
         trial_id = trial
     else:

@@ -136,7 +136,12 @@ def _frames(
     return {q: pd.DataFrame(rows) for q, rows in out.items()}
 
 
-def _run(store: Store, run_id: str | None, experiment: str | None) -> str:
+def resolve_run(store: Store, run_id: str | None, experiment: str | None) -> str:
+    """``run_id``, else the latest run of ``experiment``, else the latest run of the file.
+
+    Raises:
+        RunNotFound: the file has no such run (one line saying how to write one).
+    """
     if run_id is not None:
         return run_id
     if experiment:
@@ -189,7 +194,7 @@ def read_drilldowns(
         LookupError: no such run or question.
     """
     store = _store(db)
-    run_id = _run(store, run_id, experiment)
+    run_id = resolve_run(store, run_id, experiment)
     fake = _fake(store, run_id)
     scores = store.scores(run_id)
     if question_ids is None:

@@ -13,6 +13,14 @@ Contract:
   more verdicts" plans (``verdict_plans``) and the named :class:`~ragbench.results.sections.Section`
   list under the table (``sections()``: judging budget, staged search, how many more verdicts,
   held-out check, problems, input files skipped).
+- People's labels of judged items (``results.labels``) correct the judged means
+  (``results.corrected``): a metric with enough labels is ranked by its prediction-powered
+  estimates (``rankings``, ``best``, ``verdicts`` and the sentences; ``judge_rankings`` keep the
+  judge-only ones, which the charts and the judge's own column of the table show), the score table
+  shows the PPI means beside the judge's (``table_summary``), and the sections say which figures
+  rank each judged metric, how far the judge agrees with the labels, the corrected comparisons
+  and how many labels would separate the best from the runner-up; without labels, one line says
+  how to add them.
 - It imports no view: no HTML, no matplotlib, no file written. ``render.report.Report`` extends it
   with the HTML and text table, the charts, ``show()`` and ``write(folder)``; ``ragbench.load`` and
   ``ragbench.report`` return that view.
@@ -31,7 +39,8 @@ from ragbench import stats
 from ragbench.data.splits import dev_scores
 from ragbench.metrics import names as metric_names
 from ragbench.records import STAGES, RunInfo
-from ragbench.results import heldout
+from ragbench.results import corrected, heldout
+from ragbench.results.labels import read_labels
 from ragbench.results.sections import (
     MORE_VERDICTS_TITLE,
     PROBLEMS_TITLE,
@@ -77,6 +86,12 @@ class RunReport:
     splits: dict[str, str] = field(default_factory=dict)
     """question_id -> "dev" | "test" for a run with a held-out split; {} without one. Then
     ``summary``, ``rankings`` and the charts use the dev questions only (``scores`` keeps all)."""
+    human_labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """People's labels of judged items (``results.labels.LABEL_COLUMNS``)."""
+    judge_rankings: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """The rankings on the judge's scores alone (``rankings`` where no metric has enough labels)."""
+    label_use: dict[str, corrected.MetricLabels] = field(default_factory=dict)
+    """Per labellable judged metric: its PPI ranking (or why not) and the judge's agreement."""
 
     # --- facts ------------------------------------------------------------------------------------
 
@@ -157,9 +172,25 @@ class RunReport:
         """Failed scores in the table (counted, never averaged)."""
         return int(self.summary.n_failed.sum()) if not self.summary.empty else 0
 
+    @property
+    def table_summary(self) -> pd.DataFrame:
+        """``summary`` with each corrected metric's PPI means beside its judge-only means."""
+        return corrected.table_summary(self.summary, self.label_use, self.rankings)
+
+    @property
+    def table_verdicts(self) -> dict[str, dict[str, str]]:
+        """The score table's marks: the judge's own on each judged column, the corrected ones on
+        each PPI column."""
+        return corrected.table_verdicts(self.judge_rankings, self.rankings, self.label_use)
+
     def sentences(self) -> list[str]:
         """One line per metric: the best trial and how every other trial compares with it."""
-        return [_sentence(metric, ranking) for metric, ranking in self.rankings.items()]
+        return [_sentence(self._ranked_by(m), ranking) for m, ranking in self.rankings.items()]
+
+    def _ranked_by(self, metric: str) -> str:
+        if not self._corrected(metric):
+            return metric
+        return f"{metric} (people, PPI from {self.label_use[metric].ranking.n_labels} labels)"
 
     def method_note(self) -> str:
         tested = sum(int(r.verdict.isin(["tied", "worse"]).sum()) for r in self.rankings.values())
@@ -168,6 +199,12 @@ class RunReport:
             f"test, p-values Holm-adjusted across all {tested} comparisons in this report "
             f"(alpha 0.05); fewer than {stats.MIN_N} shared questions: too few to compare. "
             f"Intervals: {self._interval_methods()}."
+            + (
+                " Metrics ranked by human labels: PPI means with t intervals, each trial vs the "
+                "best by the PPI paired difference, in the same Holm family."
+                if any(u.used for u in self.label_use.values())
+                else ""
+            )
         )
 
     def _interval_methods(self) -> str:
@@ -198,9 +235,16 @@ class RunReport:
     @cached_property
     def verdict_plans(self) -> list[VerdictPlan]:
         """For each judged metric where no trial is significantly worse than the best: how many
-        judged questions per trial the best vs the runner-up would need (``verdict_plan``)."""
+        judged questions per trial the best vs the runner-up would need (``verdict_plan``; a
+        metric ranked by people's labels has the "How many labels" section instead)."""
         scores = dev_scores(self.scores, self.splits)  # what the verdicts used
-        return verdict_plans(self.rankings, scores, self.judged_metrics, self.labels)
+        # a metric ranked by people's labels has "How many labels" instead
+        judge_only = [m for m in self.judged_metrics if not self._corrected(m)]
+        return verdict_plans(self.judge_rankings, scores, judge_only, self.labels)
+
+    def _corrected(self, metric: str) -> bool:
+        use = self.label_use.get(metric)
+        return use is not None and use.used
 
     def more_verdicts(self) -> list[str]:
         """The "How many more verdicts" lines, one per plan."""
@@ -214,6 +258,9 @@ class RunReport:
             budget_section(self.allocation, self.labels, self.judged_metrics),
             lines_section("staged", STAGED_TITLE, self.stage_notes),
             lines_section("more_verdicts", MORE_VERDICTS_TITLE, self.more_verdicts()),
+            *corrected.label_sections(
+                self.label_use, self.rankings, self.summary, self.judged_metrics
+            ),
             lines_section("held_out", heldout.HELD_OUT_TITLE, held_out),
             lines_section("problems", PROBLEMS_TITLE, self.problems, level="error"),
             skipped_section(self.skipped_files),
@@ -264,18 +311,27 @@ def read_run(db: str | Path, run_id: str | None = None, experiment: str | None =
         )
     scores = store.scores(run_id)
     splits = store.question_splits(run_id)
-    summary, rankings = compute(dev_scores(scores, splits), info.metrics)
+    trials = store.trials(run_id)
+    dev = dev_scores(scores, splits)
+    summary, judge_rankings = compute(dev, info.metrics)
+    labels = read_labels(store, run_id)
+    judged = [m for m in info.metrics if m in metric_names("judged")]
+    uses = corrected.label_use(dev, labels, judged, trials)
+    rankings = corrected.corrected_rankings(dev, list(judge_rankings), uses, judge_rankings)
     return RunReport(
         run_id=run_id,
         experiment=info.experiment,
         info=info,
         summary=summary,
         rankings=rankings,
-        trials=store.trials(run_id),
+        trials=trials,
         scores=scores,
         latencies=store.latencies(run_id),
         problems=list(info.stats.problems),
         splits=splits,
+        human_labels=labels,
+        judge_rankings=judge_rankings,
+        label_use=uses,
     )
 
 

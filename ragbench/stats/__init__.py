@@ -17,6 +17,10 @@ Contract:
 - ``best_trial(scores, metric)`` is THE best-trial rule: the highest mean among trials with at least
   one valid score; ties go to the smaller label, then the smaller trial_id. Staged search, the gate,
   ``diff`` and the report all call it (``order_trials``: the same order for every trial, cheap).
+  Given people's ``labels`` of a judged metric, enough of them (``ppi_rank.MIN_LABELS`` per
+  trial), the same rule ranks the prediction-powered means instead (``ppi_rank.ppi_ranking``), and
+  ``rank_all(..., corrected=...)`` compares each trial with that best by ``ppi_difference``, in
+  the same Holm family as every other comparison.
 - ``order_by_mean(values)`` is the same rule on in-memory ``{trial: {question: value}}`` (no
   pandas, for loops that apply it many times, such as the judge allocator).
 - ``look_plan`` / ``compare_with_best`` (``sequential.py``): sequential elimination for budgeted
@@ -26,7 +30,8 @@ Contract:
 
 Layout: ``intervals.py`` (one mean's interval), ``paired.py`` (two trials: test, interval, Holm),
 ``ordering.py`` (the best-trial rule's sort key and ``order_by_mean``), ``sequential.py`` (looks
-at growing data while judging goes on), this module (long scores -> summaries, rankings, the best
+at growing data while judging goes on), ``ppi.py`` and ``ppi_rank.py`` (judged means corrected by
+human labels, and the ranking on them), this module (long scores -> summaries, rankings, the best
 trial); import everything from here.
 
 Every random draw comes from a generator seeded per call and values are sorted by question first,
@@ -36,7 +41,7 @@ so the same scores always give the same numbers, whatever their row order.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,6 +64,8 @@ from ragbench.stats.paired import (
     sign_flip_p_value,
 )
 from ragbench.stats.power import questions_needed
+from ragbench.stats.ppi import PPIEstimate, labels_needed, ppi_difference, ppi_mean
+from ragbench.stats.ppi_rank import MIN_LABELS, PPIRanking, corrected_best, ppi_ranking
 from ragbench.stats.sequential import (
     LOOK_GROWTH,
     Comparison,
@@ -105,6 +112,7 @@ __all__ = [
     "BCA_MIN_N",
     "BOOTSTRAP_RESAMPLES",
     "LOOK_GROWTH",
+    "MIN_LABELS",
     "MIN_N",
     "questions_needed",
     "PERMUTATION_RESAMPLES",
@@ -116,15 +124,21 @@ __all__ = [
     "Interval",
     "LookResult",
     "PairedResult",
+    "PPIEstimate",
+    "PPIRanking",
     "best_trial",
     "compare_with_best",
     "constant_interval",
     "holm",
+    "labels_needed",
     "look_plan",
     "mean_ci",
     "order_by_mean",
     "order_trials",
     "paired_comparison",
+    "ppi_difference",
+    "ppi_mean",
+    "ppi_ranking",
     "rank_all",
     "rank_trials",
     "sign_flip_p_value",
@@ -206,12 +220,16 @@ def summarize(scores: pd.DataFrame, confidence: float = 0.95, seed: int = 0) -> 
     return out.astype({"n": int, "n_failed": int})
 
 
-def best_trial(scores: pd.DataFrame, metric: str) -> str | None:
+def best_trial(scores: pd.DataFrame, metric: str, labels: pd.DataFrame | None = None) -> str | None:
     """THE best-trial rule: highest mean ``metric`` among trials with >= 1 valid score.
 
     Ties on the mean go to the smaller label, then the smaller trial_id. None when no trial has
-    a valid score of ``metric``.
+    a valid score of ``metric``. With people's ``labels`` (trial_id, question_id, metric, value)
+    enough for ``metric`` (``ppi_rank``), the means are the prediction-powered ones.
     """
+    corrected = corrected_best(scores, labels, metric)
+    if corrected is not None:
+        return corrected
     order = order_trials(scores, metric)
     return None if order.empty else str(order["trial_id"].iloc[0])
 
@@ -249,7 +267,11 @@ def rank_trials(scores: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd.Da
 
 
 def rank_all(
-    scores: pd.DataFrame, metrics: Sequence[str], alpha: float = 0.05, seed: int = 0
+    scores: pd.DataFrame,
+    metrics: Sequence[str],
+    alpha: float = 0.05,
+    seed: int = 0,
+    corrected: Mapping[str, PPIRanking] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Rank the trials on each metric, comparing each trial with the best one.
 
@@ -260,6 +282,9 @@ def rank_all(
             frame.
         alpha: Family-wise error rate of the whole report; intervals have coverage ``1 - alpha``.
         seed: Seed of every random draw.
+        corrected: metric -> its :class:`PPIRanking` where people's labels suffice: that
+            metric's trials are ordered and compared by the prediction-powered figures (``n``:
+            labelled items), in the same Holm family as the rest.
 
     Returns:
         Per metric, one row per trial with ``RANKING_COLUMNS``, best first (then by mean, label,
@@ -282,7 +307,13 @@ def rank_all(
     """
     df = _prepare(scores)
     binary = {m: _is_binary(df.loc[df["metric"] == m, "value"]) for m in metrics}
-    rows = {m: _compare_with_best(df[df["metric"] == m], binary[m], alpha, seed) for m in metrics}
+    ppi = {m: r for m, r in (corrected or {}).items() if r.used}
+    rows = {
+        m: [dict(r) for r in ppi[m].rows]
+        if m in ppi
+        else _compare_with_best(df[df["metric"] == m], binary[m], alpha, seed)
+        for m in metrics
+    }
     tested = [(m, i) for m in metrics for i, r in enumerate(rows[m]) if r["verdict"] is None]
     adjusted = holm([rows[m][i]["p_value"] for m, i in tested])
     for (m, i), p_adj in zip(tested, adjusted, strict=True):
@@ -349,7 +380,7 @@ def _ranking_frame(trials: list[dict]) -> pd.DataFrame:
             "verdict": object,
         }
         return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, float)) for c in RANKING_COLUMNS})
-    out = pd.DataFrame(trials).drop(columns="values")
+    out = pd.DataFrame(trials).drop(columns="values", errors="ignore")  # PPI rows have none
     out["tied_with_best"] = out["verdict"].isin(("best", "tied", "too_few"))
     scored = out["n"] > 0
     out["rank"] = out["mean"].where(scored).rank(method="min", ascending=False).astype("Int64")

@@ -16,6 +16,8 @@ Contract:
   opens it for one transaction and retries while another process holds the lock. Several runs can
   share one file. ``read_only=True`` opens for reading only (reports, gates, notebooks work on a
   read-only file); every unusable file becomes a one-line :class:`StoreError`.
+- People's labels of judged items are ``scores`` rows of metric ``human:<metric>``; their SQL is
+  ``store/labels.py``'s, and ``scores`` leaves them out.
 - Typed reads (``scores``, ``trials``, ``records``, ``question_splits``, ``latencies``,
   ``run_info`` (a typed :class:`~ragbench.records.RunInfo`), ``runs``, ``latest_run``) are the
   only way other modules see the database. Rows are read by column name, never by position.
@@ -53,6 +55,8 @@ from ragbench.store.buffered import BatchWriter
 from ragbench.store.connection import StoreError, connect
 from ragbench.store.rows import CacheEntry, Redact
 from ragbench.store.schema import MIGRATIONS, SCHEMA, check_version
+
+HUMAN = "human:"  # the metric prefix of people's labels (``store.labels``, ``metrics.HUMAN``)
 
 
 class Store:
@@ -312,11 +316,12 @@ class Store:
         )
 
     def scores(self, run_id: str) -> pd.DataFrame:
-        """Long scores joined with trial labels: one row per (trial, question, metric)."""
+        """Long scores joined with trial labels: one row per (trial, question, metric). People's
+        labels (``human:`` rows) are not scores of a trial: ``store.labels`` reads them."""
         return self.query(
             "SELECT s.*, t.label, t.overrides_json FROM scores s "
             "JOIN trials t USING (run_id, trial_id) WHERE s.run_id = ? "
-            "ORDER BY t.label, s.question_id, s.metric",
+            f"AND NOT starts_with(s.metric, '{HUMAN}') ORDER BY t.label, s.question_id, s.metric",
             [run_id],
         )
 
@@ -373,7 +378,8 @@ class Store:
     def score_counts(self, run_id: str) -> tuple[int, int]:
         """(scores with a value, scores that failed) of a run."""
         df = self.query(
-            "SELECT count(value) AS ok, count(error) AS failed FROM scores WHERE run_id = ?",
+            "SELECT count(value) AS ok, count(error) AS failed FROM scores WHERE run_id = ? "
+            f"AND NOT starts_with(metric, '{HUMAN}')",
             [run_id],
         )
         return int(df.ok.iloc[0]), int(df.failed.iloc[0])
