@@ -215,9 +215,16 @@ def run(
     run_id = resume or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     on_cluster = None
     if config.executor.kind == "ray":  # connected, checked and set up before any work
+        if progress:  # starting workers takes a while: say what is going on
+            print(f"ray: connecting to {config.executor.address} and starting the workers")
         on_cluster = _start_on_cluster(
             config, trials, dataset, run_id, judge, splits, limit, own if given is None else None
         )
+        if progress:
+            where = on_cluster.cluster.describe()
+            print(
+                f"ray: {where['workers']} worker(s) on {where['nodes']} node(s) at {where['address']}"
+            )
     store = Store(db, redact=_redactor(config))
     llms = {models.llm_id(c) for t in trials for c in (t.pipeline.generation.llm, t.pipeline.judge)}
     embeddings = {models.embedding_id(t.pipeline.embedding) for t in trials}
@@ -298,8 +305,10 @@ def _start_on_cluster(
     cluster = ray_executor.connect(config.executor)
     cluster.check(ray_executor.needs_of(config, trials, judged, read_path))
     limit = limit if limit is not None else config.limit
+    # absolute, as the driver resolved them: a worker's working directory is another
+    exclude = {Path(p).expanduser().resolve(): why for p, why in (own or {}).items()}
     return ray_stages.start(
-        cluster, run_id, config, dataset, limit, own or {}, judge, judged, splits, read_path
+        cluster, run_id, config, dataset, limit, exclude, judge, judged, splits, read_path
     )
 
 

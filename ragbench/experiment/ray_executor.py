@@ -12,6 +12,7 @@ Contract:
   one per CPU of every node alive, pinned to those nodes (they reserve no CPU of Ray's). A worker
   whose process dies restarts on its node and Ray retries its calls; one whose node dies is
   replaced by a new worker on the node alive with the fewest, and its calls go again.
+- ``disconnect()`` leaves the cluster ``connect`` joined (a connection of the user's is left).
 - ``cluster.check(needs)`` runs ``ray_worker.preflight`` once on every node and raises one
   :class:`ClusterError` naming each node and what it lacks.
 - :class:`Calls` runs actor calls over the workers, at most ``limit`` in flight per worker (the
@@ -158,6 +159,15 @@ def connect(cfg: ExecutorConfig) -> Cluster:
         cluster = _start_workers(address, cfg.workers)
         _STATE["clusters"] = {key: cluster}
     return cluster
+
+
+def disconnect() -> None:
+    """Leave the cluster ``connect`` joined (its workers stop); a later run connects anew."""
+    if _STATE["address"] is not None:
+        import ray
+
+        ray.shutdown()
+    _STATE.update(address=None, clusters={})
 
 
 def _resolve(address: str) -> str:
@@ -334,9 +344,12 @@ class Calls:
                     self.queue.appendleft((tag, method, args, attempt + 1))
                     continue
                 yield tag, value
-        finally:
+        finally:  # a stage that stops early (an error, Ctrl-C) leaves no call queued
             for ref in self.inflight:
-                ray.cancel(ref)
+                try:
+                    ray.cancel(ref)
+                except Exception:  # noqa: BLE001, S110 - best effort: a call running finishes
+                    pass
 
     def _fill(self) -> None:
         if not self.queue:
