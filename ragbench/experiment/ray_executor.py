@@ -61,7 +61,6 @@ class Cluster:
     workers: list[Any]  # actor handles
     nodes: list[str]  # node ids of the workers, in the same order
     alive: list[bool] = field(default_factory=list)
-    shipped: dict[str, float] = field(default_factory=dict)  # what the last run's data cost
 
     def describe(self) -> dict[str, Any]:
         """What the run's provenance records about where it ran."""
@@ -296,7 +295,7 @@ def needs_of(config: Any, trials: list[Any], judged: list[str], corpus_on_worker
         folders=sorted(folders),
         env=sorted(env),
         dataset_path=config.dataset.path if corpus_on_workers else None,
-        python=platform.python_version(),
+        python=".".join(platform.python_version_tuple()[:2]),
     )
 
 

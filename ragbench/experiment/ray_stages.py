@@ -3,10 +3,10 @@
 Contract:
 - ``start(cluster, ...)`` ships what the workers need of one run (a
   :class:`~ragbench.experiment.ray_worker.RunSpec` in the object store; with ``data: ship`` the
-  documents too, their size and seconds kept in ``cluster.shipped``) and waits until every worker
-  has set the run up (``data: path``: read ``dataset.path`` and matched the driver's corpus hash),
-  so a worker that cannot fails before any work. It returns a :class:`ClusterRun`;
-  ``run.executor`` is what ``RunContext.executor`` holds (concurrency -> :class:`RayExecutor`).
+  documents too) and waits until every worker has set the run up (``data: path``: read
+  ``dataset.path`` and matched the driver's corpus hash), so a worker that cannot fails before
+  any work, in one line. It returns a :class:`ClusterRun`; ``bind(stats)`` gives what
+  ``RunContext.executor`` holds (concurrency -> :class:`RayExecutor`).
 - ``RayExecutor.pipelines(builder, trials)`` builds the indexes on the workers: one chunking
   per (corpus, chunking, embedding), in parallel; the chunk texts the embedding cache lacks, in
   batches over the workers; the new vectors are written to the cache here (``embed_nodes``, as
@@ -23,8 +23,6 @@ Contract:
 
 from __future__ import annotations
 
-import pickle
-import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,12 +79,7 @@ def start(
     """Ship one run to the workers and wait until each has set it up (module docstring)."""
     import ray
 
-    corpus = None
-    if not read_path:
-        start_s = time.perf_counter()
-        size = len(pickle.dumps(dataset.corpus, protocol=5))
-        corpus = ray.put(dataset.corpus)
-        cluster.shipped = {"bytes": size, "seconds": time.perf_counter() - start_s}
+    corpus = None if read_path else ray.put(dataset.corpus)  # once; each node fetches it once
     spec = RunSpec(
         run_id, config, dataset.corpus_hash, corpus, limit, exclude, judge, judged_metrics, splits
     )
@@ -94,7 +87,6 @@ def start(
     calls = Calls(cluster, 1)
     for worker in cluster.live():
         calls.put(worker, "setup", box)
-    start_s = time.perf_counter()
     try:
         for _ in calls.results():
             pass
@@ -102,8 +94,6 @@ def start(
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the documents differ on a node: one line
         raise ClusterError(f"a Ray worker could not set up the run: {exc}") from exc
-    if corpus is not None:  # shipping ends when every worker holds the documents
-        cluster.shipped["seconds"] += time.perf_counter() - start_s
     return ClusterRun(cluster, box)
 
 

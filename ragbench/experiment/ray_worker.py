@@ -248,7 +248,7 @@ class Needs:
     folders: list[str]  # cross-encoder model folders
     env: list[str]  # API key variables the driver has set (its endpoints send them)
     dataset_path: str | None  # data: path
-    python: str = ""
+    python: str = ""  # major.minor
 
 
 def preflight(needs: Needs) -> list[str]:
@@ -259,8 +259,9 @@ def preflight(needs: Needs) -> list[str]:
     here = _version("ragbench")
     if here != needs.ragbench:
         problems.append(f"ragbench {here} installed, the driver runs {needs.ragbench}")
-    if needs.python and platform.python_version() != needs.python:
-        problems.append(f"Python {platform.python_version()}, the driver runs {needs.python}")
+    python = ".".join(platform.python_version_tuple()[:2])  # what pickles must agree on
+    if needs.python and python != needs.python:
+        problems.append(f"Python {python}, the driver runs {needs.python}")
     for identity, cfg in needs.llms.items():
         problems += _check_model(identity, cfg, models.llm_id, "LLM")
     for identity, emb in needs.embeddings.items():
