@@ -40,7 +40,7 @@ $(WHEELS)/.built: | $(BIN)/python
 # The same llama-cpp-python version may be installed from another variant's wheel (an older venv):
 # the second pip puts this machine's in place.
 $(STAMP): pyproject.toml Makefile $(WHEELS)/.built | $(BIN)/python
-	$(BIN)/pip install --find-links $(WHEELS) --prefer-binary -e '.[dev,local]'
+	$(BIN)/pip install --find-links $(WHEELS) --prefer-binary -e '.[dev,local,ray]'
 	$(BIN)/pip install --no-deps --force-reinstall $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	rm -f $(VENV)/.installed-* && touch $@
 

@@ -64,6 +64,10 @@ def run(
     db: DbOption = DEFAULT_DB,
     resume: Annotated[str | None, typer.Option(help="run id to finish")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="run on a Ray cluster: auto, host:port, ray://..."),
+    ] = None,
 ) -> None:
     """Run an experiment and log every score in DuckDB, then print the comparison table.
 
@@ -74,7 +78,7 @@ def run(
     from ragbench.render.report import report as make_report
 
     config = _load(experiment)  # a bad file fails here, before any work
-    result = orchestrator.run(config, limit=limit, db=db, resume=resume, progress=progress)
+    result = orchestrator.run(config, limit=limit, db=db, resume=resume, progress=progress, ray=ray)
     try:
         rep = make_report(result.experiment, db, run_id=result.run_id)
     except (OSError, ValueError, LookupError) as exc:

@@ -522,12 +522,13 @@ def test_every_numeric_field_is_found() -> None:
     from ragbench.config.experiment import ExperimentConfig
 
     fields = dict(_numeric_fields(ExperimentConfig))
-    assert len(fields) == 35  # the walk reaches every section (update when a field is added)
+    assert len(fields) == 37  # the walk reaches every section (update when a field is added)
     assert fields[("split", "test")] == "float" and fields[("split", "seed")] == "int"
     assert fields[("base", "retrieval", "top_k")] == "int"
     assert fields[("base", "generation", "llm", "temperature")] == "float"
     assert fields[("base", "retrieval", "hybrid_weights", "0")] == "float"
     assert fields[("staged", "top_n")] == "int"
+    assert fields[("executor", "workers")] == "int"
     assert fields[("judge_budget", "verdicts")] == "int"
     assert fields[("judge_budget", "seconds")] == "float"
     assert fields[("base", "judge", "verdict_threshold")] == "float"

@@ -9,6 +9,7 @@ heavy imports. ``config.py`` builds experiments and sweeps on these.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import (
@@ -51,6 +52,8 @@ LLM_PROVIDERS = ("local", "openai", "fake")
 JUDGE_PROMPTS = ("compact", "ragas")
 JUDGE_NLI = ("batch", "single")  # faithfulness' NLI: one call per answer, or per statement
 DATASET_LOADERS = ("demo", "qa-folder", "documents", "pg-essays", "covid-qa", "sql", "labelled")
+EXECUTORS = ("local", "ray")  # where a run's work runs: this process, or a Ray cluster
+EXECUTOR_DATA = ("ship", "path")  # how Ray workers get the documents (docs/cluster.md)
 # Metric names are not here: each metric's spec is in ragbench.metrics (its tables are light too).
 
 
@@ -347,3 +350,41 @@ class DatasetConfig(Strict):
                 "(a question file, relative to the experiment file)"
             )
         return self
+
+
+class ExecutorConfig(Strict):
+    """Where a run's work runs (docs/cluster.md). Experiment-level and never swept; left out of
+    the config hash, so a run started locally can be resumed on a cluster and vice versa."""
+
+    kind: str = "local"  # this process: today's code path; ray: the cluster at `address`
+    # ray: "auto" (the cluster this machine belongs to, or $RAY_ADDRESS), host:port of the head's
+    # GCS, or ray://host:port (Ray Client)
+    address: str = "auto"
+    # ship: the driver sends the documents through Ray's object store (works everywhere); path:
+    # every worker reads dataset.path itself (a shared file system; the corpus hash is checked)
+    data: str = "ship"
+    # Ray actors (worker slots); None: one per CPU of every node alive at the start
+    workers: Int | None = Field(None, ge=1, le=1024)
+    # an unreachable address fails after this long, before any work
+    connect_timeout_s: Real = Field(30.0, gt=0, le=600)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        return check_name("executor", v, EXECUTORS)
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: str) -> str:
+        return check_name("executor data mode", v, EXECUTOR_DATA)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v == "auto" or re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", v):
+            port = 0 if v == "auto" else int(v.rsplit(":", 1)[1])
+            if v == "auto" or 0 < port < 65536:
+                return v
+        raise ValueError(
+            f"executor address must be 'auto', host:port or ray://host:port, got {v!r}"
+        )

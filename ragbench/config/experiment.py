@@ -47,6 +47,7 @@ from ragbench.config.components import (  # noqa: F401 - config is where callers
     ChunkingConfig,
     DatasetConfig,
     EmbeddingConfig,
+    ExecutorConfig,
     GenerationConfig,
     JudgeConfig,
     LLMConfig,
@@ -143,6 +144,7 @@ class ExperimentConfig(Strict):
     allocation: str = "uniform"  # adaptive: stop judging trials significantly worse than the best
     allocation_metric: str | None = None  # what adaptive decides on; None: first judged metric
     seed: Int = 0
+    executor: ExecutorConfig = ExecutorConfig()  # where the work runs: never swept, not hashed
 
     @field_validator("judge_budget", mode="before")
     @classmethod

@@ -20,6 +20,10 @@ Contract:
 - Cache entries a worker makes stay in the cache object; an executor whose workers have caches
   of their own (another process) hands them back in ``ItemResult.cache``. Either way the one
   committing thread writes them with the item's rows.
+- For such an executor: ``cached(items)`` says which items the cache already answers whole (no
+  model call: they never leave this process) and which entries it holds for the others (sent
+  with them); ``twin_key(item)`` is equal for items that compute the same answer and verdicts, so
+  a twin waits for the first and then finds everything in the cache, as a twin thread does here.
 - ``make_judge(models, judge_cfg, judged_metrics, cache)`` is the run's judge: its LLM and (when
   a judged metric reads one) its embedding come from the run's model cache.
 """
@@ -85,15 +89,18 @@ class ItemResult:
     cache: list[CacheEntry] = field(default_factory=list)  # made by a worker's own cache
 
 
+def judge_embedding(judge_cfg: LLMConfig) -> models.EmbeddingConfig:
+    """The embedding the judge's metrics read (answer relevancy, answer correctness)."""
+    # One fixed embedding space for every trial, so a sweep over embedding models does not
+    # change the ruler. Fakes keep fake runs fast.
+    return models.EmbeddingConfig(provider="hashing" if judge_cfg.provider == "fake" else "local")
+
+
 def make_judge(
     model_cache: ModelCache, judge_cfg: LLMConfig, judged_metrics: list[str], cache: ItemCache
 ) -> Judge:
     """The run's judge, its models taken from the run's model cache."""
-    # Answer relevancy compares questions in one fixed embedding space for every trial, so a
-    # sweep over embedding models does not change the ruler. Fakes keep fake runs fast.
-    embed_cfg = models.EmbeddingConfig(
-        provider="hashing" if judge_cfg.provider == "fake" else "local"
-    )
+    embed_cfg = judge_embedding(judge_cfg)
     needs_embedding = any(map(uses_embedding, judged_metrics))
     return Judge(
         judge_cfg,
@@ -134,6 +141,60 @@ class JudgingWork:
                 except Exception:  # noqa: BLE001, S112 - the item records why, in compute
                     continue
         self.cache.prefetch("generation", keys)
+
+    def cached(self, items: list[WorkItem]) -> list[tuple[bool, list[CacheEntry]]]:
+        """Per item: whether the cache holds its answer and every verdict it needs (then
+        ``compute`` makes no model call), and the entries it holds of those: what a worker of
+        another process is sent with the item. Answers must be prefetched
+        (:meth:`prefetch_answers`); the verdicts are read here, in one transaction."""
+        plans: list[tuple[list[CacheEntry], list[str]] | None] = []
+        for item in items:
+            found: list[CacheEntry] = []
+            record = item.record
+            if item.given is not None:
+                record = dataclasses.replace(record, response=item.given)
+            elif item.generates:
+                try:
+                    key = self.generation_key(item)
+                except Exception:  # noqa: BLE001 - compute records why
+                    plans.append(None)
+                    continue
+                answer = self.cache.cache_get("generation", key)
+                if answer is None:  # the verdicts' keys depend on the answer: not known yet
+                    plans.append(None)
+                    continue
+                found.append(("generation", key, answer))
+                record = dataclasses.replace(record, response=answer["response"])
+            plans.append((found, self._verdict_keys(record, item.metrics)))
+        self.cache.prefetch("judge", [k for plan in plans if plan for k in plan[1]])
+        out: list[tuple[bool, list[CacheEntry]]] = []
+        for plan in plans:
+            if plan is None:
+                out.append((False, []))
+                continue
+            found, keys = plan
+            hits = [(k, self.cache.cache_get("judge", k)) for k in keys]
+            good = [("judge", k, v) for k, v in hits if v is not None and v.get("error") is None]
+            out.append((len(good) == len(keys), found + good))
+        return out
+
+    def twin_key(self, item: WorkItem) -> str:
+        """Items with one twin key compute the same answer and verdicts: the same prompt to the
+        same LLM (or the same given answer) on the same passages, for the same metrics."""
+        record = item.record
+        basis: dict[str, Any] = {
+            "metrics": item.metrics,
+            "question": record.user_input,
+            "contexts": record.retrieved_contexts,
+            "reference": record.reference,
+            "given": item.given,
+        }
+        if item.generates:
+            try:
+                basis["generation"] = self.generation_key(item)
+            except Exception:  # noqa: BLE001 - no key: a twin of nothing
+                basis["item"] = list(item.key)
+        return params_hash(basis, length=32)
 
     def compute(self, item: WorkItem) -> ItemResult:
         """Answer and judge one item (see the module docstring)."""
@@ -215,6 +276,10 @@ class JudgingWork:
 
     def _prefetch_verdicts(self, record: Record, metrics: list[str]) -> None:
         """Read the cached verdicts of one answered record in one transaction."""
+        self.cache.prefetch("judge", self._verdict_keys(record, metrics))
+
+    def _verdict_keys(self, record: Record, metrics: list[str]) -> list[str]:
+        """The cache keys of the verdicts of an answered record (judged metrics only)."""
         keys = []
         for metric in metrics:
             inputs = self.judge.inputs(
@@ -226,7 +291,7 @@ class JudgingWork:
             )
             if inputs is not None:
                 keys.append(self.judge.cache_key(metric, inputs))
-        self.cache.prefetch("judge", keys)
+        return keys
 
 
 def _prompt(item: WorkItem) -> str:

@@ -20,18 +20,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ragbench import models
-from ragbench.config.experiment import ExperimentConfig, Trial, expand, load_config
+from ragbench.config.components import ExecutorConfig
+from ragbench.config.experiment import (
+    ConfigError,
+    ExperimentConfig,
+    LLMConfig,
+    Trial,
+    expand,
+    load_config,
+)
 from ragbench.config.redact import redact_text
 from ragbench.config.secrets import secrets_for
+from ragbench.config.validation import format_errors
 from ragbench.data.datasets import Dataset, load_dataset
 from ragbench.data.splits import splits_for
 from ragbench.data.walk import run_files
+from ragbench.experiment import ray_executor, ray_stages
 from ragbench.experiment.context import RunContext, judge_config
 from ragbench.experiment.provenance import changed_keys, config_hash, data_hash, git_sha, versions
+from ragbench.experiment.ray_stages import ClusterRun
 from ragbench.experiment.retrieval import run_retrieval
 from ragbench.experiment.scheduler import run_judging
 from ragbench.experiment.staged import select_trials
+from ragbench.metrics import names
 from ragbench.metrics.text import content_words
 from ragbench.records import Progress, RunStats
 from ragbench.store import DEFAULT_DB, Store, StoreError
@@ -143,6 +157,7 @@ def run(
     progress: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
     dataset: Dataset | None = None,
+    ray: str | None = None,
 ) -> RunResult:
     """Run an experiment end to end and log every per-question score in DuckDB.
 
@@ -157,15 +172,20 @@ def run(
             question of every stage.
         dataset: a dataset already in memory (judge checks build theirs from labelled items);
             the config's ``dataset`` block then only documents it, and ``limit`` does not apply.
+        ray: run on the Ray cluster at this address (``auto``, ``host:port``,
+            ``ray://host:port``): the config's ``executor`` block with ``kind: ray``. The rows
+            and the config hash are those of a local run (docs/cluster.md).
 
     Returns:
         The run id, the db path, the trials, work statistics and any problems (``ok``).
     """
     config = experiment if isinstance(experiment, ExperimentConfig) else load_config(experiment)
+    if ray is not None:
+        config = _on_ray(config, ray)
     trials = expand(config)
+    given, own = dataset, run_files(Path(db), config.name)
     if dataset is None:
         # A results file, report folder or the YAML inside the corpus folder is no document.
-        own = run_files(Path(db), config.name)
         source = config.source_file
         if source is not None:
             own[source] = "the experiment file, not a document"
@@ -179,30 +199,45 @@ def run(
                 print(f"  {path}: {reason}")
         for warning in dataset.warnings:
             print(f"warning: {warning}")
-    judge_config(trials)
+    judge = judge_config(trials)
     _check_staged(config, dataset)
-    splits_for(config, dataset.questions)  # a split that cannot be made fails before any work
+    splits = splits_for(config, dataset.questions)  # a split that cannot be made fails here
     conf = config.model_dump(mode="json")
     if conf.get("split") is None:  # runs without a split keep the config hash they always had
         conf.pop("split", None)
     if not conf["dataset"].get("follow_symlinks"):  # the same for runs that follow no link
         conf["dataset"].pop("follow_symlinks", None)
+    # Where the work runs changes no row: a run keeps its hash on a cluster (and resumes there).
+    conf.pop("executor", None)
     hashes = (config_hash(conf), data_hash(dataset.corpus_hash, dataset.questions))
     if resume:  # checked on a read-only view first: a wrong id must not create a results file
         _check_resume(Store(db, read_only=True), resume, config, conf, hashes)
-    store = Store(db, redact=_redactor(config))
     run_id = resume or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    on_cluster = None
+    if config.executor.kind == "ray":  # connected, checked and set up before any work
+        if progress:  # starting workers takes a while: say what is going on
+            print(f"ray: connecting to {config.executor.address} and starting the workers")
+        on_cluster = _start_on_cluster(
+            config, trials, dataset, run_id, judge, splits, limit, own if given is None else None
+        )
+        if progress:
+            where = on_cluster.cluster.describe()
+            print(
+                f"ray: {where['workers']} worker(s) on {where['nodes']} node(s) at {where['address']}"
+            )
+    store = Store(db, redact=_redactor(config))
     llms = {models.llm_id(c) for t in trials for c in (t.pipeline.generation.llm, t.pipeline.judge)}
     embeddings = {models.embedding_id(t.pipeline.embedding) for t in trials}
     fake = any(
         models.is_fake(t.pipeline.generation.llm, t.pipeline.judge, t.pipeline.embedding)
         for t in trials
     )
+    where = {"executor": on_cluster.cluster.describe()} if on_cluster is not None else {}
     store.start_run(
         run_id,
         config.name,
         conf,
-        versions(llms, embeddings),
+        versions(llms, embeddings) | where,
         git_sha(),
         fake,
         dataset.name,
@@ -217,6 +252,8 @@ def run(
     ctx = RunContext.open(
         config, dataset, store, run_id, bool(resume), progress, on_progress, stats
     )
+    if on_cluster is not None:
+        ctx.executor = on_cluster.bind(stats)
     try:
         run_retrieval(ctx, trials)
         if ctx.judged_ids and ctx.judged_metrics:
@@ -244,6 +281,42 @@ def run(
     stats.problems = problems
     store.finish_run(run_id, "finished", "; ".join(problems) or None, stats)
     return RunResult(run_id, Path(db), config.name, trials, stats, problems)
+
+
+def _on_ray(config: ExperimentConfig, address: str) -> ExperimentConfig:
+    """``config`` with its executor block set to the Ray cluster at ``address``."""
+    try:
+        executor = ExecutorConfig(
+            **config.executor.model_dump() | {"kind": "ray", "address": address}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"ray: {format_errors(exc, ExecutorConfig)}") from None
+    return config.model_copy(update={"executor": executor})
+
+
+def _start_on_cluster(
+    config: ExperimentConfig,
+    trials: list[Trial],
+    dataset: Dataset,
+    run_id: str,
+    judge: LLMConfig,
+    splits: dict[str, str],
+    limit: int | None,
+    own: dict[Path, str] | None,
+) -> ClusterRun:
+    """Connect to the Ray cluster, check every node, and set the run up on the workers.
+    ``own``: the run's own files when the dataset was loaded from ``config`` (None: a dataset
+    handed in, which workers cannot read from a path: it is shipped)."""
+    read_path = config.executor.data == "path" and own is not None
+    judged = [m for m in config.metrics if m in names("answered")]
+    cluster = ray_executor.connect(config.executor)
+    cluster.check(ray_executor.needs_of(config, trials, judged, read_path))
+    limit = limit if limit is not None else config.limit
+    # absolute, as the driver resolved them: a worker's working directory is another
+    exclude = {Path(p).expanduser().resolve(): why for p, why in (own or {}).items()}
+    return ray_stages.start(
+        cluster, run_id, config, dataset, limit, exclude, judge, judged, splits, read_path
+    )
 
 
 def _problems(ctx: RunContext) -> list[str]:

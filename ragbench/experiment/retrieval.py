@@ -10,12 +10,14 @@ that comes with its passages (a judge check) is only recorded: the stage is then
 ``records``. A question that carries a person's verdict gets a :data:`HUMAN_LABEL` row beside
 the judge's.
 
-Index builds come first, in this thread: they embed, and write the embedding cache (this thread
-is the store's one writer). The work of one item is then :meth:`RetrievalWork.compute`, a
-function of the (trial, question) and the built pipelines it is handed: it only searches and
-scores, and never touches the store. Results come back through an executor to this thread,
-which commits them. The items run in this thread (retrieval is CPU-bound here); handing an
-executor (trial, shard of questions) items instead is the seam for running them elsewhere.
+Index builds come first (``ctx.executor(1).pipelines``): locally in this thread, which embeds
+and writes the embedding cache (this thread is the store's one writer); on a Ray cluster the
+workers chunk and embed, and this thread writes the new vectors. The work of one item is then
+:meth:`RetrievalWork.compute`, a function of the (trial, question) and the built pipelines it is
+handed: it only searches and scores, and never touches the store. Results come back through the
+executor to this thread, which commits them. Locally the items run in this thread (retrieval is
+CPU-bound here); a Ray cluster runs them per trial and shard of questions on workers that hold
+the index, and builds their pipelines there.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 from ragbench.config.experiment import Trial
 from ragbench.data.datasets import Question
 from ragbench.experiment.context import RunContext
-from ragbench.experiment.workers import LocalExecutor
 from ragbench.metrics import retrieval_scores
 from ragbench.pipeline.rag import Pipeline, doc_id_of
 from ragbench.records import RECORDS, RETRIEVAL, Record, ScoreRow
@@ -113,9 +114,10 @@ def run_retrieval(ctx: RunContext, trials: list[Trial]) -> None:
             progress.note("ready-made: nothing retrieved")
         # The index builds: one per (corpus, chunking, embedding, vector store), shared by the
         # trials that differ only in retrieval or generation.
-        pipelines = {tid: ctx.builder.build(t.pipeline) for tid, t in searching.items()}
+        executor = ctx.executor(1)
+        pipelines = executor.pipelines(ctx.builder, searching)
         work = RetrievalWork(pipelines, ctx.run_id, ctx.config.metrics, ctx.splits)
-        with contextlib.closing(LocalExecutor(1).completed(todo, work.compute)) as results:
+        with contextlib.closing(executor.completed(todo, work)) as results:
             for (trial, q), (record, rows) in results:
                 if q.question_id in keep:
                     ctx.records[record.key] = record

@@ -22,7 +22,8 @@ ones staged search kept), skipping scores that already succeeded (failed ones ar
   the cache entries made so far) through the batch writer as it completes and counts it, so a
   kill loses at most the items in flight and the last unwritten batch, and ``--resume`` redoes
   exactly those (the caches answer what was finished). The local llama.cpp model stays
-  sequential (see ``LLMConfig``).
+  sequential (see ``LLMConfig``). On a Ray cluster (``ray_executor``) each worker runs up to
+  ``min(...)`` items at once, and items whose answer and verdicts are all cached never leave.
 - Progress: the stage is reported before the judge model loads; its total is the budget's
   verdicts (budgeted; replayed verdicts tick) or the pairs with work (one round).
 """
@@ -53,11 +54,10 @@ def run_judging(ctx: RunContext, trials: list[Trial]) -> None:
     with ctx.progress.stage(ANSWER_JUDGE, scheduler.total()) as progress:
         judge = make_judge(ctx.models, judge_cfg, ctx.judged_metrics, ctx.cache)
         scheduler.run(JudgingWork(ctx.models, judge, ctx.cache), progress)
-    ctx.stats.judge_calls = judge.calls
+    # Added to what remote workers counted (a Ray executor adds theirs as results come back).
+    ctx.stats.judge_calls += judge.calls
     # Retries of the endpoint LLMs the run built (a retry is a 429, 5xx or lost call).
-    retries = sum(int(getattr(llm, "retries", 0)) for llm in ctx.models.llms())
-    if retries:
-        ctx.stats.endpoint_retries = retries
+    ctx.stats.endpoint_retries += sum(int(getattr(llm, "retries", 0)) for llm in ctx.models.llms())
 
 
 class Scheduler:
@@ -155,7 +155,7 @@ class Scheduler:
         work.prefetch_answers(items)  # the cached answers, in one transaction
         executor = ctx.executor(self._workers(items, work))
         results: dict[tuple[str, str], ItemResult] = {}
-        with contextlib.closing(executor.completed(items, work.compute)) as completed:
+        with contextlib.closing(executor.completed(items, work)) as completed:
             for item, result in completed:
                 records = [result.record] if result.record is not None else []
                 batch.add(records, result.rows, cache=result.cache + ctx.cache.drain())

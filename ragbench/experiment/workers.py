@@ -1,12 +1,16 @@
 """Executors (where a stage's work items run), bounded worker threads, and per-key locks.
 
 Contract:
-- An :class:`Executor` has one method: ``completed(items, fn)`` yields ``(item, fn(item))`` for
-  every item as each finishes, to the one thread that consumes them and commits the results (the
-  store has one writer). ``fn`` computes one item from the item and what ``fn`` holds (models,
-  the judge, a cache object); it never writes to the store. :class:`LocalExecutor` runs items in
-  this process, through ``completed`` below. ``EXECUTORS`` names the kinds (``local``); another
-  kind (a Ray cluster) plugs in by implementing ``completed`` and handing back each item's
+- An :class:`Executor` runs a stage's work. ``pipelines(builder, trials)`` returns the built
+  pipeline of each trial that searches, by trial id (the index builds happen here: chunking,
+  embedding); ``completed(items, work)`` yields ``(item, work.compute(item))`` for every item as
+  each finishes, to the one thread that consumes them and commits the results (the store has one
+  writer). ``work`` (a :class:`Work`: ``retrieval.RetrievalWork``, ``judging.JudgingWork``)
+  computes one item from the item and what it holds (pipelines, models, the judge, a cache
+  object); it never writes to the store. :class:`LocalExecutor` builds the pipelines and runs the
+  items in this process, through ``completed`` below. ``EXECUTORS`` names the kinds built here
+  (``local``); ``ray_executor.connect`` opens the other (``ray``): it builds the indexes on its
+  workers (``pipelines`` returns none: its workers build them) and hands back each item's
   :class:`~ragbench.records.Record`, score rows and cache entries the same way.
 - ``completed(items, fn, workers)`` yields ``(item, fn(item))`` for every item: in input order from
   the calling thread when ``workers`` is 1, in completion order from a pool of ``workers`` threads
@@ -23,20 +27,30 @@ Contract:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 I = TypeVar("I")  # noqa: E741 - an item
 R = TypeVar("R")
+I_contra = TypeVar("I_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Work(Protocol[I_contra, R_co]):
+    """What computes one work item of a stage (module docstring)."""
+
+    def compute(self, item: I_contra) -> R_co: ...
 
 
 class Executor(Protocol):
-    """Runs work items and yields each with its result as it finishes (module docstring)."""
+    """Builds a stage's pipelines and runs its work items (module docstring)."""
+
+    def pipelines(self, builder: Any, trials: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def completed(
-        self, items: Iterable[I], fn: Callable[[I], R]
+        self, items: Iterable[I], work: Work[I, R]
     ) -> Generator[tuple[I, R], None, None]: ...
 
 
@@ -46,11 +60,14 @@ class LocalExecutor:
     def __init__(self, workers: int = 1) -> None:
         self.workers = workers
 
-    def completed(
-        self, items: Iterable[I], fn: Callable[[I], R]
-    ) -> Generator[tuple[I, R], None, None]:
-        """``completed(items, fn, self.workers)``: use it under ``contextlib.closing``."""
-        return completed(items, fn, self.workers)
+    def pipelines(self, builder: Any, trials: Mapping[str, Any]) -> dict[str, Any]:
+        """Each trial's pipeline, built here by ``builder`` (``pipeline.rag.Builder``), which
+        builds one index per (corpus, chunking, embedding, vector store) and shares it."""
+        return {trial_id: builder.build(trial.pipeline) for trial_id, trial in trials.items()}
+
+    def completed(self, items: Iterable[I], work: Work[I, R]) -> Generator[tuple[I, R], None, None]:
+        """``completed(items, work.compute, self.workers)``: use it under ``contextlib.closing``."""
+        return completed(items, work.compute, self.workers)
 
 
 #: Executor kinds by name -> a factory taking the number of items to run at once.

@@ -275,15 +275,28 @@ class Indexer:
         self._indexes: dict[str, Index] = {}
         self.stats = stats if stats is not None else RunStats()
 
+    def _shared_by(self, cfg: PipelineConfig) -> dict[str, Any]:
+        return {
+            "corpus": self.dataset.corpus_hash,
+            "chunking": cfg.chunking.model_dump(),
+            "embedding": models.embedding_id(cfg.embedding),  # the semantic chunker uses it
+        }
+
+    def chunks_key(self, cfg: PipelineConfig) -> str:
+        """What a chunking is shared by, (corpus, chunking, embedding): its chunks' namespace."""
+        return params_hash(self._shared_by(cfg))
+
+    def index_key(self, cfg: PipelineConfig) -> str:
+        """What an index is shared by: (corpus, chunking, embedding, vector store)."""
+        return params_hash(self._shared_by(cfg) | {"vector_store": cfg.retrieval.vector_store})
+
+    def provide(self, cfg: PipelineConfig, chunks: Chunks) -> None:
+        """Use ``chunks`` (made elsewhere, e.g. by a Ray worker, embeddings set) for ``cfg``."""
+        self._chunks[self.chunks_key(cfg)] = chunks
+
     def chunks(self, cfg: PipelineConfig) -> Chunks:
         """The corpus chunked for a trial, once per (corpus, chunking, embedding)."""
-        key = params_hash(
-            {
-                "corpus": self.dataset.corpus_hash,
-                "chunking": cfg.chunking.model_dump(),
-                "embedding": models.embedding_id(cfg.embedding),  # the semantic chunker uses it
-            }
-        )
+        key = self.chunks_key(cfg)
         if key not in self._chunks:
             embed = self.models.embedding(cfg.embedding)
             self._chunks[key] = chunk_documents(cfg.chunking, embed, self.dataset.corpus, key)
@@ -296,14 +309,7 @@ class Indexer:
         runs and notebooks reuse it: when it already holds exactly these chunks, nothing is
         embedded or inserted.
         """
-        key = params_hash(
-            {
-                "corpus": self.dataset.corpus_hash,
-                "chunking": cfg.chunking.model_dump(),
-                "embedding": models.embedding_id(cfg.embedding),
-                "vector_store": cfg.retrieval.vector_store,
-            }
-        )
+        key = self.index_key(cfg)
         persistent = cfg.retrieval.vector_store == "duckdb"
         slot = f"{key}@{self.vector_store_path(cfg)}" if persistent else key
         if slot not in self._indexes:
@@ -350,27 +356,40 @@ class Indexer:
         )
 
     def _embed_nodes(self, nodes: list[BaseNode], embed: Any, model_id: str) -> None:
-        """Set ``node.embedding`` on every node, embedding only texts the cache has not seen.
+        """``embed_nodes`` with this indexer's cache and statistics."""
+        embed_nodes(nodes, embed.get_text_embedding_batch, model_id, self.cache, self.stats)
 
-        Nodes that already carry one (the same chunks, indexed again into another vector store)
-        count as cached: the chunks key includes the embedding model.
-        """
-        done = [n for n in nodes if n.embedding is not None]
-        self.stats.chunks_from_cache += len(done)
-        nodes = [n for n in nodes if n.embedding is None]
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        hashes = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-        known = self.cache.embeddings_get(model_id, set(hashes)) if self.cache else {}
-        todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in known}
-        if todo:
-            start = time.perf_counter()
-            vectors = embed.get_text_embedding_batch(list(todo.values()))
-            self.stats.embed_seconds += time.perf_counter() - start
-            fresh = dict(zip(todo, vectors, strict=True))
-            if self.cache:
-                self.cache.embeddings_put(model_id, fresh)
-            known = {**known, **fresh}
-        self.stats.chunks_embedded += len(todo)
-        self.stats.chunks_from_cache += len(nodes) - len(todo)
-        for node, h in zip(nodes, hashes, strict=True):
-            node.embedding = list(known[h])
+
+def embed_nodes(
+    nodes: list[BaseNode],
+    embed_batch: Callable[[list[str]], list[list[float]]],
+    model_id: str,
+    cache: Any | None,
+    stats: RunStats,
+) -> None:
+    """Set ``node.embedding`` on every node, embedding only texts the cache has not seen.
+
+    ``embed_batch`` embeds a list of texts (a model's ``get_text_embedding_batch``, or batches
+    sent to Ray workers); the new vectors are written to ``cache`` (the Store). Nodes that
+    already carry one (the same chunks, indexed again into another vector store) count as
+    cached: the chunks key includes the embedding model.
+    """
+    done = [n for n in nodes if n.embedding is not None]
+    stats.chunks_from_cache += len(done)
+    nodes = [n for n in nodes if n.embedding is None]
+    texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+    hashes = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    known = cache.embeddings_get(model_id, set(hashes)) if cache else {}
+    todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in known}
+    if todo:
+        start = time.perf_counter()
+        vectors = embed_batch(list(todo.values()))
+        stats.embed_seconds += time.perf_counter() - start
+        fresh = dict(zip(todo, vectors, strict=True))
+        if cache:
+            cache.embeddings_put(model_id, fresh)
+        known = {**known, **fresh}
+    stats.chunks_embedded += len(todo)
+    stats.chunks_from_cache += len(nodes) - len(todo)
+    for node, h in zip(nodes, hashes, strict=True):
+        node.embedding = list(known[h])
