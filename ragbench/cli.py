@@ -271,8 +271,9 @@ def judge_check(
     ] = "compact",
     db: DbOption = DEFAULT_DB,
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="faithful when score >= this (0..1)")
-    ] = 0.5,
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="faithful when score >= this (default: the judge's)"),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Measure how well the faithfulness judge agrees with human labels (stored as a run)."""

@@ -573,3 +573,36 @@ def test_judge_agreement_counts_the_runs_of_a_results_file(
     (n,) = figures(rf"^{result.run_id} \(smoke.*\): (\d+) faithfulness scores", out)
     scores = Store(db, read_only=True).scores(result.run_id)
     assert n == int((scores.metric == "faithfulness").sum())
+
+
+def test_ppi_real_pools_judge_check_runs_and_checks_each_draw(
+    main_output: Callable, tmp_path: Path
+) -> None:
+    from ragbench.config.components import JudgeConfig
+    from ragbench.judge.check import check_dataset
+
+    labelled = tmp_path / "labelled.csv"
+    rows = [("The shop opens at nine.", "It opens at nine.", 1)] * 9
+    rows += [("The shop opens at nine.", "It closes at noon on Sundays.", 0)] * 7
+    pd.DataFrame(rows, columns=["context", "answer", "label"]).to_csv(labelled, index=False)
+    db = tmp_path / "check.duckdb"
+    check_dataset(labelled, judge=JudgeConfig(provider="fake"), db=db, progress=False)
+    module = benchmark("ppi_real")
+    items = module.judged_items([db])
+    assert len(items) == 16 and items.label.sum() == 9
+    out = main_output(module, db, "--labels", "4,8,16", "--reps", 50)
+    assert_stamped(out)
+    assert "truth: people call 0.562 of them supported (9 of 16)" in out
+    assert re.search(r"^    16  skipped: needs 2 <= k < 16$", out, flags=re.M)
+    for k in (4, 8):
+        cells = figures(
+            rf"^ +{k} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}$", out
+        )
+        coverage, width, error, labels_coverage, labels_width, labels_error = cells
+        assert all(0 <= c <= 1 for c in (coverage, error, labels_coverage, labels_error))
+        assert width > 0 and 0 < labels_width <= 1  # a t interval from 4 labels may pass 1
+    # every draw's coverage is a share of the 50 draws, and draws are seeded
+    score, label = items.score.to_numpy(float), items.label.to_numpy(float)
+    found = module.draws(score, label, 8, 50, seed=3)
+    assert found == module.draws(score, label, 8, 50, seed=3)
+    assert all(round(c * 50) == c * 50 for c, _, _ in found.values())

@@ -336,7 +336,7 @@ def test_bad_judge_settings_are_config_errors(cfg: dict[str, Any], message: str)
 
 def test_judge_settings_defaults() -> None:
     cfg = JudgeConfig()
-    assert (cfg.repair, cfg.nli, cfg.verdict_threshold) == (True, "batch", 0.5)
+    assert (cfg.repair, cfg.nli, cfg.verdict_threshold) == (True, "batch", 1.0)
     assert JudgeConfig(verdict_threshold=1).verdict_threshold == 1.0
 
 
@@ -490,3 +490,90 @@ def test_find_and_reask_on_replies() -> None:
         ("statement_count", (0, 1, 2)),
         ("copied_reason", (0,)),
     ]
+
+
+# --- a reply that loops until its budget runs out ------------------------------------------------
+
+# the statement generator's reply to BEGIN wow-dev-0271 ran to 6,777 tokens over three attempts
+LOOP = '{"statements": ["The blues form is ubiquitous in jazz.", ' + (
+    '"The blues form is ubiquitous in rhythm and blues and rock and roll.", ' * 60
+)
+VARIED = json.dumps(
+    {
+        "statements": [
+            f"Statement {k} says that {w} {v} the {o} in {y}."
+            for k, (w, v, o, y) in enumerate(
+                zip(
+                    "Ada Bob Cy Dee Eve Fay Gus Hal Ivy Jo Kai Lu Mo Ned Oz Pip".split() * 3,
+                    "opened closed lent built sold moved ran read".split() * 6,
+                    "library market school bridge station museum park hall".split() * 6,
+                    [str(1900 + 7 * k) for k in range(48)],
+                    strict=False,
+                )
+            )
+        ]
+    }
+)
+
+
+def test_looped_finds_a_repeating_tail_only() -> None:
+    from ragbench.judge.adapter import looped
+
+    assert looped(LOOP)
+    assert len(VARIED) > 2000 and not looped(VARIED)  # long but not repeating
+    assert not looped('{"statements": ["a", "a", "a"]}')  # too short to say
+
+
+def test_a_looping_reply_is_not_asked_again_with_a_larger_budget() -> None:
+    llm = ScriptedLLM(replies=[LOOP, statements("never asked")])
+    cfg = JudgeConfig(provider="fake", max_retries=2)
+    score = Judge(cfg, llm, HashingEmbedding()).score("faithfulness", Q15, Q15_ANSWER, Q15_CONTEXT)
+    assert score.value is None
+    assert score.error == (
+        "judge failed after 1 attempt: StatementGeneratorOutput reply repeated itself until its "
+        "1024-token budget ran out (a decoding loop; not asked again)"
+    )
+    assert len(llm.prompts) == 1 and len(llm.replies) == 1
+
+
+# the two chunks demo q15 retrieved with chunk_size=128, top_k=2 (make demo, 2026-12-08)
+Q15_CHUNKS = [
+    "The name came from the old harbour light on Lantern Street, whose former customs house "
+    "became the new Central Library. The first director was Marguerite Osei-Lund, who led the "
+    "network from 1987 until her retirement in 2004.\n\n## Growth\n\n- **1994** - Northcliff "
+    "Library, until then run by the Northcliff Community Association, joined the network as its "
+    "fourth branch.\n- **1998** - The first shared computer catalogue replaced the card "
+    "catalogues in all four libraries.\n- **2001** - Pennick Bridge Library opened in the "
+    "restored Victorian fish market hall on Market Row.",
+    "Pennick Bridge Library recorded the fastest growth in visits, up 12% on 2023.\n\nAnnual "
+    "Report 2024 - page 1 of 2\n\nHighlights of 2024\n\nAnchor Row Library reopened on 3 June "
+    "2024 after a five-week refurbishment that added new heating, LED lighting and an accessible "
+    "toilet.\n\n" + Q15_CONTEXT[0],
+]
+
+
+def test_focus_gives_a_reasked_statement_the_sentences_it_shares_words_with() -> None:
+    from ragbench.metrics.text import focus
+
+    context = "\n".join(Q15_CHUNKS)
+    for statement in Q15_STATEMENTS:
+        focused = focus(context, statement)
+        assert Q15_CONTEXT[0] in focused and "Anchor Row" not in focused, statement
+    assert focus(context, Q15_STATEMENTS[0]) == Q15_CONTEXT[0]
+    # the best sentence (8 words shared), then one sharing at least half as many (4), in
+    # context order; "recorded the fastest growth" shares 3 and is left out
+    market = "- **2001** - Pennick Bridge Library opened in the restored Victorian fish market hall"
+    focused = focus(context, "Pennick Bridge Library opened in 2001 in a fish market hall.")
+    assert focused == f"{market} on Market Row. {Q15_CONTEXT[0]}"
+    assert focus(Q15_CONTEXT[0], "Anything at all.") == Q15_CONTEXT[0]  # short: whole
+    assert focus(context, "Zebras graze.") == context  # no word shared: whole
+
+
+def test_a_reask_sees_the_focused_context_and_the_rest_stands() -> None:
+    llm = ScriptedLLM(replies=[statements(*Q15_STATEMENTS), Q15_REPLY, *SUPPORTED])
+    score = judge(llm).score("faithfulness", Q15, Q15_ANSWER, Q15_CHUNKS)
+    assert score.value == 1.0
+    for prompt in llm.prompts[2:]:
+        asked = prompt[prompt.rindex("Now perform") :]
+        assert Q15_CONTEXT[0] in asked and "Anchor Row" not in asked
+    assert "Anchor Row" in llm.prompts[1]  # the batch NLI call saw every chunk

@@ -148,7 +148,7 @@ def test_labels_round_trip_as_score_rows_left_out_of_scores(run: tuple[Path, str
     details = json.loads(rows.details.iloc[1])
     assert details["labeller"] == "ana" and details["reason"] == "the date is not in any passage"
     assert details["judge_value"] == 1.0 and details["judge_verdict"] == 1
-    assert details["threshold"] == 0.5 and details["labelled_at"] and details["history"] == []
+    assert details["threshold"] == 1.0 and details["labelled_at"] and details["history"] == []
     # a label is not a score of a trial: reports, gates and diffs never average it
     assert not store.scores(run_id).metric.str.startswith("human:").any()
     assert store.score_counts(run_id) == ok_before

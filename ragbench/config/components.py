@@ -202,8 +202,9 @@ class JudgeConfig(LLMConfig):
     # the statements of one answer decoded together (the re-ask's safer form, always)
     nli: str = "batch"
     # the judge check's verdict "faithful" = faithfulness >= this (label agreement reads it too);
-    # 0.5: a majority of the statements supported, until a calibrated value replaces it
-    verdict_threshold: Real = Field(0.5, gt=0.0, le=1.0)
+    # 1: every statement supported, people's "fully attributable". Chosen on BEGIN dev over 0.5
+    # and 0.75 (docs/judge-agreement.md); 0.5 was the value before that
+    verdict_threshold: Real = Field(1.0, gt=0.0, le=1.0)
 
     @field_validator("prompts")
     @classmethod

@@ -274,7 +274,8 @@ class Trial(BaseModel):
 LATER_DEFAULTS: dict[str, Any] = {
     "judge.repair": True,  # degenerate NLI replies re-asked (judge/faithfulness.py)
     "judge.nli": "batch",
-    "judge.verdict_threshold": 0.5,
+    # no stored row depends on it (only the verdicts read from scores); 1.0 since 2026-12-08
+    "judge.verdict_threshold": 1.0,
 }
 
 

@@ -7,7 +7,8 @@ Contract:
   it, and retries up to ``max_retries`` times on invalid output or transport errors before raising
   :class:`JudgeError`. At temperature 0 the same request gives the same output, so a retry after
   invalid JSON doubles the token budget: truncation is the usual cause of invalid JSON under a
-  grammar. With a ``cache`` (the store), each valid reply is kept under a hash of ``identity`` (the
+  grammar. A reply whose tail repeats itself (:func:`looped`: greedy decoding stuck in a loop,
+  which a larger budget only lengthens) is not asked again. With a ``cache`` (the store), each valid reply is kept under a hash of ``identity`` (the
   judge's content id and settings), the prompt and the schema (:meth:`JudgeLLM.call_key`), so a
   call made before (the same chunk judged for the same question in another trial, the same
   answer's statements) is not made again, even when the metric as a whole is new work.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import zlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -47,8 +49,20 @@ USAGE_KEYS = (
 )
 
 
+# A reply loops when its last LOOP_TAIL characters compress below LOOP_RATIO of their size: a
+# sentence repeated until the budget ran out compresses to ~0.05, varied JSON statements to ~0.4.
+LOOP_TAIL = 2000
+LOOP_RATIO = 0.15
+
+
 class JudgeError(RuntimeError):
     """A judge call that failed after every retry."""
+
+
+def looped(text: str) -> bool:
+    """The reply's tail repeats itself (at least LOOP_TAIL / 2 characters of it)."""
+    tail = text[-LOOP_TAIL:].encode()
+    return len(tail) >= LOOP_TAIL // 2 and len(zlib.compress(tail)) < LOOP_RATIO * len(tail)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -165,7 +179,9 @@ class JudgeLLM:
             return hit
         last = ""
         budget = self.max_tokens
+        attempts = 0
         for _attempt in range(self.max_retries + 1):
+            attempts += 1
             self.calls += 1
             try:
                 text, usage, _ = models.complete(self.llm, prompt, schema=schema, max_tokens=budget)
@@ -180,10 +196,17 @@ class JudgeLLM:
                 parsed = response_model.model_validate_json(text)
             except ValidationError as exc:
                 last = f"invalid JSON for {response_model.__name__}: {exc.errors()[0]['msg']}"
+                if looped(text):
+                    last = (
+                        f"{response_model.__name__} reply repeated itself until its {budget}-token "
+                        "budget ran out (a decoding loop; not asked again)"
+                    )
+                    break
                 budget *= 2
                 continue
             return self._keep(key, parsed)
-        raise JudgeError(f"judge failed after {self.max_retries + 1} attempts: {last}"[:500])
+        plural = "s" if attempts > 1 else ""
+        raise JudgeError(f"judge failed after {attempts} attempt{plural}: {last}"[:500])
 
     async def agenerate(self, prompt: str, response_model: type[M]) -> M:
         """ragas' async call: the same as :meth:`generate` (the judge runs one call at a time)."""

@@ -11,8 +11,9 @@ compact prompts (``judge.prompts``) or ragas' own, with the judge settings ``jud
   missing or altered, reasons copied across statements, verdicts their own reason argues
   against). When a batch reply has a problem, the statements it affects (``degenerate.reask``:
   all of them when the reply cannot be aligned with the statements, else only those named) are
-  asked again in the safer form, one statement alone against the context
-  (``prompts.single_verdicts``), and their new verdicts replace the old ones; the others stand.
+  asked again in the safer form, one statement alone against what ``focus`` shows of the context
+  (``metrics.text.focus``: the sentences that share its words; ``prompts.single_verdicts``),
+  and their new verdicts replace the old ones; the others stand.
   Only the affected ones: the others carry a reason of their own that agrees with their
   verdict, and the before/after comparison of ``repair`` then isolates what the re-ask changed.
   A one-statement reply (a re-ask, or ``nli: single``) whose verdict contradicts its reason is
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 # ragas' metric class is subclassed from a lazily imported base (ragas is slow to import).
 # mypy: disable-error-code="misc"
+from collections.abc import Callable
 from typing import Any
 
 from ragbench.judge import degenerate
@@ -47,7 +49,16 @@ CHECKED = ("faithfulness",)
 # Bump when a check (degenerate.py), the choice of what is re-asked or the one-statement prompt
 # changes: faithfulness verdicts reached with judge.repair on or judge.nli: single are cached
 # under it (key_settings), so verdicts of an older version are judged again.
-VERSION = 1
+VERSION = 2  # 2: a re-ask sees the focused context
+
+#: What a re-asked statement is shown of the context: ``focus(context, statement)``. The spec
+#: (``metrics.judged``) passes ``metrics.text.focus``; the default shows the whole context.
+Focus = Callable[[str, str], str]
+
+
+def whole(context: str, statement: str) -> str:
+    """The whole context, whatever the statement."""
+    return context
 
 
 def key_settings(repair: bool, nli: str) -> dict[str, Any]:
@@ -84,7 +95,9 @@ def _flag_single(llm: Any, statements: list[str], judged: list[Any], at: list[in
             _note(llm, {"reply": "single", "problems": [problem.as_dict()], "kept": True})
 
 
-async def _repaired(llm: Any, statements: list[str], context: str, out: Any, echoed: bool) -> Any:
+async def _repaired(
+    llm: Any, statements: list[str], context: str, out: Any, echoed: bool, focus: Focus
+) -> Any:
     """``out`` (ragas' ``NLIStatementOutput``) with its degenerate verdicts asked again."""
     from ragas.metrics.collections.faithfulness.util import (
         NLIStatementOutput,
@@ -97,7 +110,8 @@ async def _repaired(llm: Any, statements: list[str], context: str, out: Any, ech
     if not problems:
         return out
     which = degenerate.reask(problems, len(statements))
-    new = await judge_prompts.single_verdicts(llm, [statements[i] for i in which], context)
+    asked = [statements[i] for i in which]
+    new = await judge_prompts.single_verdicts(llm, asked, [focus(context, s) for s in asked])
     _note(
         llm,
         {
@@ -122,7 +136,11 @@ async def _repaired(llm: Any, statements: list[str], context: str, out: Any, ech
 
 
 def faithfulness(
-    llm: Any, prompts: str = "compact", repair: bool = True, nli: str = "batch"
+    llm: Any,
+    prompts: str = "compact",
+    repair: bool = True,
+    nli: str = "batch",
+    focus: Focus = whole,
 ) -> Any:
     """ragas Faithfulness whose NLI replies are checked and repaired (see the module docstring).
 
@@ -131,6 +149,7 @@ def faithfulness(
         prompts: ``compact`` (``judge.prompts``) or ``ragas`` (ragas' NLI prompt, echoing).
         repair: check every NLI reply and ask a degenerate one's statements again.
         nli: ``batch`` (one call per answer) or ``single`` (one call per statement).
+        focus: what a re-asked statement is shown of the context.
     """
     if nli not in ("batch", "single"):  # config.components.JUDGE_NLI (not imported: a leaf)
         raise ValueError(f"unknown judge nli mode '{nli}'; valid: batch, single")
@@ -162,9 +181,19 @@ def faithfulness(
                 out = await judge_prompts.compact_verdicts(self.llm, statements, context)
             else:
                 out = await super()._create_verdicts(statements, context)
-            return await _repaired(self.llm, statements, context, out, echoed=prompts != "compact")
+            echoed = prompts != "compact"
+            return await _repaired(self.llm, statements, context, out, echoed, focus)
 
     return CheckedFaithfulness(llm=llm)
 
 
-__all__ = ["CHECKED", "DEGENERATE", "VERSION", "counts", "faithfulness", "key_settings"]
+__all__ = [
+    "CHECKED",
+    "DEGENERATE",
+    "VERSION",
+    "Focus",
+    "counts",
+    "faithfulness",
+    "key_settings",
+    "whole",
+]

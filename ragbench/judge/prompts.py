@@ -224,12 +224,19 @@ async def compact_verdicts(llm: Any, statements: list[str], context: str) -> Any
     )
 
 
-async def single_verdicts(llm: Any, statements: list[str], context: str) -> list[Judgement]:
-    """One call per statement (the statement alone against the context), in order. The calls
-    are independent and share the context, so they go to the judge together
-    (``generate_many``: the local model decodes them in one batch)."""
+async def single_verdicts(
+    llm: Any, statements: list[str], context: str | list[str]
+) -> list[Judgement]:
+    """One call per statement (the statement alone against the context, or against its own
+    context when ``context`` is a list, one per statement), in order. The calls are independent,
+    so they go to the judge together (``generate_many``: the local model decodes them in one
+    batch)."""
     prompt = _single_prompt()
-    texts = [prompt.to_string(StatementInput(context=context, statement=s)) for s in statements]
+    contexts = [context] * len(statements) if isinstance(context, str) else context
+    texts = [
+        prompt.to_string(StatementInput(context=c, statement=s))
+        for s, c in zip(statements, contexts, strict=True)
+    ]
     together = getattr(llm, "generate_many", None)
     if together is not None:
         return list(together(texts, Judgement))

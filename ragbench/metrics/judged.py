@@ -24,12 +24,14 @@ from typing import Any
 from ragbench.judge import faithfulness as judge_faithfulness
 from ragbench.judge import prompts as judge_prompts
 from ragbench.metrics.spec import JudgedSpec, JudgeSettings, LabelSpec, Scorer
+from ragbench.metrics.text import focus
 
 
 def _faithfulness(llm: Any, embeddings: Any, settings: JudgeSettings) -> Scorer:
-    # Either prompt style; its NLI replies checked and repaired unless judge.repair is false.
+    # Either prompt style; its NLI replies checked and repaired unless judge.repair is false, a
+    # re-asked statement shown the sentences of the context that share its words.
     return judge_faithfulness.faithfulness(
-        llm, prompts=settings.prompts, repair=settings.repair, nli=settings.nli
+        llm, prompts=settings.prompts, repair=settings.repair, nli=settings.nli, focus=focus
     )
 
 

@@ -68,14 +68,15 @@ def run_judge_check(
     limit: int | None = None,
     judge: str | JudgeConfig = "local",
     db: str | Path = DEFAULT_DB,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> JudgeCheck:
     """Load a labelled set and check a judge on it: what the CLI and notebook 04 call.
 
     ``judge`` is a provider name (``local``, ``fake``) or a full :class:`JudgeConfig`. ``limit``
-    draws a seeded, label-stratified sample. See ``judge.check.check_dataset``.
+    draws a seeded, label-stratified sample; ``threshold`` None is the judge's
+    ``verdict_threshold``. See ``judge.check.check_dataset``.
     """
     result = check_dataset(
         dataset,

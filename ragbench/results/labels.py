@@ -44,7 +44,8 @@ from ragbench.store import Store
 from ragbench.store.labels import LabelWrite, write_labels
 from ragbench.store.labels import read_labels as read_label_rows
 
-DEFAULT_THRESHOLD = 0.5  # judge.verdict_threshold's default, for files from before it
+# judge.verdict_threshold's default, for files from before it (their verdicts read as today's)
+DEFAULT_THRESHOLD = 1.0
 LABEL_COLUMNS = (
     "trial_id",
     "question_id",
