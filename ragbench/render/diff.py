@@ -52,21 +52,11 @@ def diff_runs(
     max_rows: int = 10,
     allow_different_data: bool = False,
 ) -> RunDiffView:
-    """Compare run B with run A question by question and show it (``results.diff.compare_runs``).
-
-    Args:
-        db: The results file, or an open :class:`Store`.
-        run_a: The reference run id.
-        run_b: The run id compared with it.
-        metric: Compare this metric only (and pick the best trial by it).
-        trial: Run B's trial id, or ``"best"``.
-        alpha: Family-wise error rate of the per-metric tests (Holm).
-        max_rows: Changed questions shown per metric by the text and HTML views.
-        allow_different_data: Compare runs that scored different data (with a warning).
+    """Compare run B with run A question by question and show it: ``results.diff.compare_runs``
+    with the same arguments, its result as a view (text, HTML, frames).
 
     Raises:
-        DiffError: Unknown run, trial or metric, no metric scored by both trials, or runs that
-            scored different data (unless ``allow_different_data``).
+        DiffError: as ``compare_runs``.
     """
     computed = compare_runs(db, run_a, run_b, metric, trial, alpha, max_rows, allow_different_data)
     return as_view(RunDiffView, computed)
