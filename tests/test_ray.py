@@ -345,8 +345,10 @@ def test_a_killed_worker_node_still_gives_exactly_the_clean_rows(
         )
         answers = server.outcomes["answer"] - 12
     assert killed and result.ok
-    # The dead node's items in flight were lost with it and answered again elsewhere...
-    assert answers > 12
+    # The dead node's items went to the node left. Those the endpoint had answered before the
+    # kill were answered again (answers > 12); whether any had depends on timing, so a clean-clone
+    # run saw 12 once: what must hold is that every item was answered...
+    assert answers >= 12
     # ...and committed once: exactly the clean run's rows, none lost, none twice.
     assert_same_rows(
         tmp_path / "killed.duckdb", result.run_id, tmp_path / "clean.duckdb", clean.run_id
