@@ -65,6 +65,13 @@ def judged_items(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def labelled_mask(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """A random ``k`` of ``n`` items marked as labelled."""
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rng.choice(n, size=k, replace=False)] = True
+    return chosen
+
+
 def draws(
     score: np.ndarray, label: np.ndarray, k: int, reps: int, seed: int = 0
 ) -> dict[str, tuple[float, float, float]]:
@@ -73,8 +80,7 @@ def draws(
     truth = float(label.mean())
     out: dict[str, list[tuple[bool, float, float]]] = {"PPI": [], "labels only": []}
     for _ in range(reps):
-        chosen = np.zeros(len(label), dtype=bool)
-        chosen[rng.choice(len(label), size=k, replace=False)] = True
+        chosen = labelled_mask(rng, len(label), k)
         est = ppi_mean(label[chosen], score[chosen], score[~chosen])
         out["PPI"].append(
             (est.ci_low <= truth <= est.ci_high, est.ci_high - est.ci_low, abs(est.mean - truth))
@@ -126,8 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         (pc, pw, pe), (lc, lw, le) = found["PPI"], found["labels only"]
         print(f"{k:>6}  {pc:>19.3f} {pw:6.3f} {pe:8.3f}  {lc:>27.3f} {lw:6.3f} {le:8.3f}")
     k = min(20, len(items) - 1)
-    chosen = np.zeros(len(items), dtype=bool)
-    chosen[np.random.default_rng(args.seed).choice(len(items), size=k, replace=False)] = True
+    chosen = labelled_mask(np.random.default_rng(args.seed), len(items), k)
     est = ppi_mean(label[chosen], score[chosen], score[~chosen])
     print(
         f"one draw of {k} labels (seed {args.seed}): PPI {est.mean:.3f} [{est.ci_low:.3f}, "

@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from ragbench.config.components import JudgeConfig
 from ragbench.config.validation import one_line
 from ragbench.data.splits import dev_scores
 from ragbench.metrics import label_metric, label_spec, labelled_metric
@@ -45,7 +46,7 @@ from ragbench.store.labels import LabelWrite, write_labels
 from ragbench.store.labels import read_labels as read_label_rows
 
 # judge.verdict_threshold's default, for files from before it (their verdicts read as today's)
-DEFAULT_THRESHOLD = 1.0
+DEFAULT_THRESHOLD: float = JudgeConfig.model_fields["verdict_threshold"].default
 LABEL_COLUMNS = (
     "trial_id",
     "question_id",
